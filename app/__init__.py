@@ -1,0 +1,1 @@
+"""The PyQt6 desktop application (the only package that imports Qt)."""

@@ -1,0 +1,1 @@
+"""Person detectors: torchvision models and boxes read from files."""

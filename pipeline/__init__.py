@@ -1,0 +1,1 @@
+"""The threaded pipeline: capture -> detection -> pose -> tracking -> sinks."""

@@ -1,0 +1,196 @@
+"""Small typed objects that travel between the pipeline stages.
+
+No torch, no Qt: every stage (detector, pose, tracker, sinks, GUI) can import
+this module cheaply. Arrays are validated on construction; all coordinates are
+in the pixels of the original frame, x to the right, y down, origin at the
+top-left corner of the top-left pixel (the convention of OpenCV and the
+official HRNet code).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def _as_array(name: str, value, dtype, shape_tail: tuple[int | None, ...]) -> np.ndarray:
+    """Return `value` as a C-contiguous array of `dtype`, checking its trailing shape."""
+    array = np.ascontiguousarray(value, dtype=dtype)
+    if array.ndim != 1 + len(shape_tail):
+        raise ValueError(f"{name} must have {1 + len(shape_tail)} dimensions, got shape {array.shape}")
+    for axis, expected in enumerate(shape_tail, start=1):
+        if expected is not None and array.shape[axis] != expected:
+            raise ValueError(f"{name} must have size {expected} on axis {axis}, got shape {array.shape}")
+    return array
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One image from a source.
+
+    Attributes:
+        index: 0-based position of the frame in its source (frames a live source
+            dropped still count, so indices can jump).
+        timestamp_s: capture time in seconds (video position for files,
+            `time.monotonic()` for live sources).
+        image: (H, W, 3) uint8 BGR. Nobody draws on it in place: annotators copy.
+        source: the source string it came from (file path, folder, camera index, URL).
+        path: the image file the frame was read from when the source is a folder
+            of frames, else None (file-based detectors look boxes up by it).
+    """
+
+    index: int
+    timestamp_s: float
+    image: np.ndarray
+    source: str = ""
+    path: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.image, np.ndarray) or self.image.ndim != 3 or self.image.shape[2] != 3:
+            shape = getattr(self.image, "shape", None)
+            raise ValueError(f"Frame.image must be an (H, W, 3) array, got shape {shape}")
+        if self.image.dtype != np.uint8:
+            raise ValueError(f"Frame.image must be uint8, got {self.image.dtype}")
+
+    @property
+    def size_px(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return int(self.image.shape[1]), int(self.image.shape[0])
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Person boxes found in one frame.
+
+    Attributes:
+        boxes: (N, 4) float32 [x1, y1, x2, y2] in frame pixels.
+        scores: (N,) float32 detector confidence in [0, 1].
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+
+    def __post_init__(self) -> None:
+        boxes = _as_array("Detections.boxes", self.boxes, np.float32, (4,))
+        scores = _as_array("Detections.scores", self.scores, np.float32, ())
+        if len(scores) != len(boxes):
+            raise ValueError(f"Detections: {len(boxes)} boxes but {len(scores)} scores")
+        object.__setattr__(self, "boxes", boxes)
+        object.__setattr__(self, "scores", scores)
+
+    @classmethod
+    def empty(cls) -> "Detections":
+        return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32))
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def __getitem__(self, index) -> "Detections":
+        return Detections(self.boxes[index].reshape(-1, 4), np.atleast_1d(self.scores[index]))
+
+
+@dataclass(frozen=True)
+class Poses:
+    """Keypoints of the people in one frame (untracked).
+
+    Attributes:
+        keypoints: (N, K, 2) float32 (x, y) in frame pixels; K = 17 for COCO.
+        scores: (N, K) float32 per-keypoint confidence (the heatmap maximum; may
+            be negative for an empty heatmap).
+        boxes: (N, 4) float32 [x1, y1, x2, y2] in frame pixels, the box each
+            pose was estimated in.
+        box_scores: (N,) float32 score of that box (detector score, 1 for given boxes).
+    """
+
+    keypoints: np.ndarray
+    scores: np.ndarray
+    boxes: np.ndarray
+    box_scores: np.ndarray
+
+    def __post_init__(self) -> None:
+        keypoints = _as_array("Poses.keypoints", self.keypoints, np.float32, (None, 2))
+        n, k = keypoints.shape[:2]
+        scores = _as_array("Poses.scores", self.scores, np.float32, (k,))
+        boxes = _as_array("Poses.boxes", self.boxes, np.float32, (4,))
+        box_scores = _as_array("Poses.box_scores", self.box_scores, np.float32, ())
+        if not (len(scores) == len(boxes) == len(box_scores) == n):
+            raise ValueError(
+                f"Poses: {n} keypoint sets, {len(scores)} score rows, {len(boxes)} boxes, {len(box_scores)} box scores"
+            )
+        object.__setattr__(self, "keypoints", keypoints)
+        object.__setattr__(self, "scores", scores)
+        object.__setattr__(self, "boxes", boxes)
+        object.__setattr__(self, "box_scores", box_scores)
+
+    @classmethod
+    def empty(cls, num_keypoints: int = 17) -> "Poses":
+        return cls(
+            np.zeros((0, num_keypoints, 2), np.float32),
+            np.zeros((0, num_keypoints), np.float32),
+            np.zeros((0, 4), np.float32),
+            np.zeros((0,), np.float32),
+        )
+
+    def __len__(self) -> int:
+        return len(self.keypoints)
+
+    @property
+    def num_keypoints(self) -> int:
+        return int(self.keypoints.shape[1])
+
+    def keypoints_with_scores(self) -> np.ndarray:
+        """(N, K, 3) float32 [x, y, score], the layout the tracker takes."""
+        return np.concatenate([self.keypoints, self.scores[..., None]], axis=-1)
+
+
+@dataclass(frozen=True)
+class TrackedPoses(Poses):
+    """Poses with identities.
+
+    Attributes (in addition to `Poses`):
+        track_ids: (N,) int64 track ID of each pose; IDs are never reused within a video.
+        detection_index: (N,) int64 index of the input pose each output came
+            from, or -1 for a pose the tracker made itself (flow propagation).
+    """
+
+    track_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
+    detection_index: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        track_ids = _as_array("TrackedPoses.track_ids", self.track_ids, np.int64, ())
+        detection_index = _as_array("TrackedPoses.detection_index", self.detection_index, np.int64, ())
+        if not (len(track_ids) == len(detection_index) == len(self.keypoints)):
+            raise ValueError(
+                f"TrackedPoses: {len(self.keypoints)} poses, {len(track_ids)} track ids, "
+                f"{len(detection_index)} detection indices"
+            )
+        object.__setattr__(self, "track_ids", track_ids)
+        object.__setattr__(self, "detection_index", detection_index)
+
+    @classmethod
+    def empty(cls, num_keypoints: int = 17) -> "TrackedPoses":
+        base = Poses.empty(num_keypoints)
+        return cls(base.keypoints, base.scores, base.boxes, base.box_scores,
+                   np.zeros((0,), np.int64), np.zeros((0,), np.int64))
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """Everything the pipeline knows about one frame, as the sinks receive it.
+
+    Attributes:
+        frame: the input frame.
+        detections: the person boxes the pose stage used.
+        poses: tracked poses.
+        timings_s: seconds spent per stage for this frame, keyed by stage name
+            ("capture", "detection", "pose", "tracking", ...).
+        dropped_frames: frames a live source dropped before this one (total so far).
+    """
+
+    frame: Frame
+    detections: Detections
+    poses: TrackedPoses
+    timings_s: dict[str, float] = field(default_factory=dict)
+    dropped_frames: int = 0

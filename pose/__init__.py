@@ -1,0 +1,1 @@
+"""HRNet top-down pose estimation: network, pre/post-processing, weights, evaluation."""

@@ -1,0 +1,27 @@
+"""Shared pytest setup: offscreen Qt, fixture paths, small thread counts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Qt must never try to open a display in tests.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Tests never download: a named model that is not cached must fail fast.
+os.environ.setdefault("HRTRACK_OFFLINE", "1")
+
+DATA_DIR = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """tests/data: copied fixtures (see tests/data/README.md)."""
+    return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def hrnet_reference_dir() -> Path:
+    """Reference arrays produced by running the official HRNet code."""
+    return DATA_DIR / "hrnet_reference"

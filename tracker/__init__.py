@@ -1,0 +1,1 @@
+"""PoseTrack-style multi-person pose tracking (numpy only, no torch)."""
