@@ -1,0 +1,119 @@
+"""`main.py pose IMAGE --boxes x1,y1,x2,y2 ...`: keypoints of given people in one image.
+
+Prints one JSON document to stdout:
+
+    {"image": ..., "joint_names": [...], "people": [
+        {"box": [x1, y1, x2, y2], "keypoints": [[x, y, score], ...]}, ...]}
+
+(image pixels, x right, y down) and, with --out, writes the image with the
+skeletons drawn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def parse_box(text: str) -> tuple[float, float, float, float]:
+    """"x1,y1,x2,y2" (image px) -> 4 floats; argparse error naming the text otherwise."""
+    parts = text.split(",")
+    try:
+        values = tuple(float(part) for part in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 4 or not all(v == v and abs(v) != float("inf") for v in values):
+        raise argparse.ArgumentTypeError(f"box {text!r} must be four numbers x1,y1,x2,y2")
+    x1, y1, x2, y2 = values
+    if x2 <= x1 or y2 <= y1:
+        raise argparse.ArgumentTypeError(f"box {text!r} must have x2 > x1 and y2 > y1")
+    return values
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from pose.cli_options import add_pose_arguments
+
+    parser.add_argument("image", metavar="IMAGE", help="image file (read with OpenCV, EXIF orientation ignored like the official code)")
+    parser.add_argument(
+        "--boxes",
+        nargs="+",
+        type=parse_box,
+        required=True,
+        metavar="X1,Y1,X2,Y2",
+        help="one or more person boxes in image pixels (a box starting with a minus sign needs the "
+        "--boxes=-5,0,100,200 spelling, and then it is the only box)",
+    )
+    parser.add_argument("--out", metavar="OUT.jpg", default=None, help="write the image with the skeletons drawn")
+    parser.add_argument(
+        "--kpt-threshold",
+        type=float,
+        default=0.3,
+        metavar="SCORE",
+        help="draw keypoints scoring at least this (default 0.3; the JSON has all keypoints)",
+    )
+    add_pose_arguments(parser)
+
+
+def read_image(path: str):
+    """(H, W, 3) uint8 BGR, as the official code reads it; ValueError/FileNotFoundError naming the file."""
+    import cv2
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"image {path!r} does not exist")
+    image = cv2.imread(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if image is None:
+        raise ValueError(f"image {path!r} could not be read (not an image format OpenCV can decode)")
+    return image
+
+
+def run(args: argparse.Namespace) -> int:
+    import cv2
+    import numpy as np
+
+    from pipeline.drawing import draw_poses
+    from pose.cli_options import build_estimator
+
+    try:
+        image = read_image(args.image)
+    except (FileNotFoundError, ValueError) as error:
+        logger.error("%s", error)
+        return 2
+    boxes = np.asarray(args.boxes, dtype=np.float64).reshape(-1, 4)
+    try:
+        estimator = build_estimator(args)
+    except (FileNotFoundError, ValueError) as error:
+        logger.error("%s", error)
+        return 2
+    keypoints, scores = estimator(image, boxes)
+    people = [
+        {
+            "box": [float(v) for v in box],
+            "keypoints": [[float(x), float(y), float(s)] for (x, y), s in zip(person, person_scores)],
+        }
+        for box, person, person_scores in zip(boxes, keypoints, scores)
+    ]
+    document = {"image": args.image, "joint_names": list(estimator.joint_names), "people": people}
+    json.dump(document, sys.stdout, indent=1)
+    sys.stdout.write("\n")
+    if args.out:
+        drawn = draw_poses(
+            image,
+            keypoints,
+            scores,
+            estimator.skeleton,
+            track_ids=np.arange(len(boxes)),
+            boxes=boxes,
+            keypoint_threshold=args.kpt_threshold,
+            show_boxes=True,
+        )
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        if not cv2.imwrite(args.out, drawn):
+            logger.error("could not write %s (unknown extension or unwritable folder)", args.out)
+            return 2
+        logger.info("wrote %s", args.out)
+    return 0

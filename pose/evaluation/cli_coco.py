@@ -1,0 +1,103 @@
+"""`main.py coco eval`: COCO keypoint AP with the official HRNet test protocol.
+
+    # run HRNet on detector boxes (the published numbers) and score the results
+    main.py coco eval --ann person_keypoints_val2017.json --images val2017/ \\
+        --det-file COCO_val2017_detections_AP_H_56_person.json \\
+        --pose-config coco/w32_256x192 --pose-weights W.pth --out results.json
+    # ground-truth boxes instead (the YAMLs' TEST.USE_GT_BBOX true)
+    main.py coco eval --ann ... --images ... --gt-boxes --pose-config ... --pose-weights ...
+    # score an existing results file
+    main.py coco eval --results results.json --ann person_keypoints_val2017.json
+
+Prints pycocotools' summary and the official table row. The TEST thresholds
+(IMAGE_THRE, IN_VIS_THRE, OKS_THRE, SOFT_NMS) come from the pose config unless
+given here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from pose.cli_options import add_pose_arguments
+
+logger = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="coco_command", metavar="ACTION", required=True)
+    evaluate = commands.add_parser(
+        "eval",
+        help="predict keypoints (official test protocol) and/or score them with pycocotools",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    evaluate.add_argument("--ann", required=True, metavar="JSON", help="COCO person keypoint annotation file")
+    evaluate.add_argument("--images", metavar="DIR", help="folder the annotation's image file names are relative to")
+    boxes = evaluate.add_mutually_exclusive_group()
+    boxes.add_argument("--det-file", metavar="JSON", help="person detections (COCO results list), as the official test uses")
+    boxes.add_argument("--gt-boxes", action="store_true", help="use the cleaned ground-truth boxes (TEST.USE_GT_BBOX)")
+    boxes.add_argument("--results", metavar="JSON", help="score this existing keypoint results file; no model is run")
+    evaluate.add_argument("--out", metavar="JSON", help="write the keypoint results here")
+    evaluate.add_argument("--image-thre", type=float, default=None, help="drop detections scoring below this (config TEST.IMAGE_THRE)")
+    evaluate.add_argument("--in-vis-thre", type=float, default=None, help="joint score counted in rescoring above this (TEST.IN_VIS_THRE)")
+    evaluate.add_argument("--oks-thre", type=float, default=None, help="OKS-NMS threshold (TEST.OKS_THRE)")
+    evaluate.add_argument("--soft-nms", action=argparse.BooleanOptionalAction, default=None, help="soft OKS-NMS (TEST.SOFT_NMS)")
+    evaluate.add_argument("--arch", default=None, help="name of the table row (default: the pose config's name)")
+    evaluate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_pose_arguments(evaluate)
+
+
+def _settings(args: argparse.Namespace, experiment):
+    from pose.evaluation.coco import CocoTestSettings  # noqa: PLC0415
+
+    base = CocoTestSettings.from_config(experiment)
+    return CocoTestSettings(
+        image_thre=base.image_thre if args.image_thre is None else args.image_thre,
+        in_vis_thre=base.in_vis_thre if args.in_vis_thre is None else args.in_vis_thre,
+        oks_thre=base.oks_thre if args.oks_thre is None else args.oks_thre,
+        soft_nms=base.soft_nms if args.soft_nms is None else args.soft_nms,
+    )
+
+
+def _predict(args: argparse.Namespace, annotation: dict) -> list[dict]:
+    import pose  # noqa: PLC0415
+    from detector import FileDetector, GroundTruthDetector  # noqa: PLC0415
+    from pose.cli_options import build_estimator  # noqa: PLC0415
+    from pose.evaluation.coco import predict_coco  # noqa: PLC0415
+
+    if args.images is None:
+        raise ValueError("--images DIR is needed to run the model (or pass --results to score a file)")
+    if args.det_file is None and not args.gt_boxes:
+        raise ValueError("choose the person boxes: --det-file DETECTIONS.json or --gt-boxes")
+    settings = _settings(args, pose.load_config(args.pose_config))
+    if args.gt_boxes:
+        boxes = GroundTruthDetector(args.ann, official_cleaning=True)
+    else:
+        boxes = FileDetector(args.det_file, score_threshold=settings.image_thre, sort_by_score=False)
+    logger.info("test settings: %s", settings)
+    estimator = build_estimator(args)
+    logger.info("pose estimator: %s", estimator)
+    return predict_coco(estimator, annotation, args.images, boxes, settings, progress=not args.no_progress)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pose.evaluation.coco import format_official_table, load_annotation, load_results, score_results, write_results  # noqa: PLC0415
+
+    try:
+        annotation = load_annotation(args.ann)
+        if args.results is not None:
+            results = load_results(args.results, annotation)
+        else:
+            results = _predict(args, annotation)
+            if args.out is not None:
+                write_results(results, args.out)
+        scores = score_results(results, annotation)
+    except (ValueError, FileNotFoundError) as error:
+        logger.error("%s", error)
+        return 2
+    arch = args.arch or Path(str(args.results if args.results is not None else args.pose_config)).stem
+    print(scores.summary, end="")
+    print(format_official_table(scores.stats, arch))
+    return 0

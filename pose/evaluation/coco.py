@@ -1,0 +1,295 @@
+"""COCO keypoint evaluation exactly as the official HRNet test (`tools/test.py`) does it.
+
+Prediction (`predict_coco`), FACTS section 9:
+
+1. boxes per image, either from a detection file (COCO results list; category 1
+   only, score >= TEST.IMAGE_THRE, used as given in the file's [x, y, w, h] and
+   in file order) or the ground-truth boxes (TEST.USE_GT_BBOX: cleaned, score 1);
+2. top-down HRNet with the flip test (the `PoseEstimator`), crops of many
+   images in shared batches;
+3. per detection: keypoints [x, y, maxval], center, scale, area =
+   prod(scale * 200) and the box score;
+4. rescoring (box score x mean of the maxvals > IN_VIS_THRE) and per-image
+   OKS-NMS at OKS_THRE (`pose.nms.evaluation_postprocess`);
+5. a results list: image_id, category_id 1, keypoints [x, y, score] x 17,
+   score (rescored), center, scale.
+
+Scoring (`score_results`): pycocotools COCOeval, iouType "keypoints",
+`useSegm = None`, the ten standard stats under the official names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from pose.nms import crop_area, evaluation_postprocess
+
+logger = logging.getLogger(__name__)
+
+# The names the official code prints, in COCOeval.stats order.
+STATS_NAMES = ("AP", "Ap .5", "AP .75", "AP (M)", "AP (L)", "AR", "AR .5", "AR .75", "AR (M)", "AR (L)")
+PERSON_CATEGORY_ID = 1
+COCO_NUM_JOINTS = 17
+_READ_WORKERS = 4  # image decoding threads; cv2 releases the GIL while decoding
+
+
+class BoxSource(Protocol):
+    """Where the person boxes of an image come from (`detector.FileDetector`, `detector.GroundTruthDetector`)."""
+
+    def boxes_xywh(self, image_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 4) float64 [x, y, w, h] px and (N,) float64 scores."""
+
+
+@dataclass(frozen=True)
+class CocoTestSettings:
+    """The official TEST section values the COCO evaluation uses (defaults: every official COCO HRNet YAML)."""
+
+    image_thre: float = 0.0
+    in_vis_thre: float = 0.2
+    oks_thre: float = 0.9
+    soft_nms: bool = False
+
+    @classmethod
+    def from_config(cls, experiment) -> "CocoTestSettings":
+        """Read them from an `ExperimentConfig`'s TEST section."""
+        test = experiment.test
+        return cls(float(test.image_thre), float(test.in_vis_thre), float(test.oks_thre), bool(test.soft_nms))
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """(H, W, 3) uint8 BGR, read like the official loader (EXIF orientation ignored)."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if image is None:
+        raise FileNotFoundError(f"Cannot read image {path} (missing or not an image)")
+    return image
+
+
+def load_annotation(path: str | os.PathLike) -> dict:
+    """A COCO keypoint annotation file as a dict, checked, with `area` filled in where missing.
+
+    PoseTrack-style files have no `area`; COCOeval needs one, so bbox w x h
+    stands in for it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Annotation file {path} does not exist")
+    try:
+        with path.open("r", encoding="utf-8") as stream:
+            annotation = json.load(stream)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"Annotation file {path} is not valid JSON: {error}") from error
+    if not isinstance(annotation, dict) or not all(
+        isinstance(annotation.get(key), list) for key in ("images", "annotations", "categories")
+    ):
+        raise ValueError(f"{path} is not a COCO annotation file (needs 'images', 'annotations', 'categories' lists)")
+    for item in annotation["annotations"]:
+        if "area" not in item and "bbox" in item:
+            item["area"] = float(item["bbox"][2]) * float(item["bbox"][3])
+    return annotation
+
+
+def coco_ground_truth(annotation: dict):
+    """A pycocotools COCO object from an annotation dict, without its prints."""
+    from pycocotools.coco import COCO  # noqa: PLC0415 -- pycocotools is only needed for scoring
+
+    coco = COCO()
+    coco.dataset = annotation
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco
+
+
+def _chunks_by_crop_count(image_ids: Sequence[int], counts: Sequence[int], crops_per_chunk: int):
+    """Consecutive runs of images holding about `crops_per_chunk` crops (images with no crop skipped)."""
+    chunk: list[int] = []
+    total = 0
+    for image_id, count in zip(image_ids, counts):
+        if count == 0:
+            continue
+        chunk.append(image_id)
+        total += count
+        if total >= crops_per_chunk:
+            yield chunk
+            chunk, total = [], 0
+    if chunk:
+        yield chunk
+
+
+def predict_coco(
+    estimator,
+    annotation: dict,
+    images_dir: str | os.PathLike,
+    boxes: BoxSource,
+    settings: CocoTestSettings = CocoTestSettings(),
+    progress: bool = True,
+) -> list[dict]:
+    """Run the official test-time pipeline on every image of `annotation`; return the results list.
+
+    Args:
+        estimator: a `pose.PoseEstimator` with 17 COCO joints.
+        annotation: `load_annotation` output; its `images` give ids and file names.
+        images_dir: folder the images' `file_name`s are relative to.
+        boxes: per-image person boxes in [x, y, w, h] px (already filtered by
+            TEST.IMAGE_THRE, in the order the official code would see them).
+        settings: IN_VIS_THRE, OKS_THRE, SOFT_NMS for the post-processing.
+
+    Returns:
+        COCO keypoint results, one dict per kept detection, images in
+        annotation order, each image's detections in OKS-NMS keep order.
+    """
+    if estimator.num_joints != COCO_NUM_JOINTS:
+        raise ValueError(f"COCO evaluation needs a 17-joint COCO model, this one has {estimator.num_joints} joints")
+    images_dir = Path(images_dir)
+    if not images_dir.is_dir():
+        raise FileNotFoundError(f"Image folder {images_dir} does not exist")
+    file_names = {int(image["id"]): image["file_name"] for image in annotation["images"]}
+    image_ids = list(file_names)
+    image_boxes = {image_id: boxes.boxes_xywh(image_id) for image_id in image_ids}
+    counts = [len(image_boxes[image_id][0]) for image_id in image_ids]
+    logger.info("%d images, %d person boxes", len(image_ids), sum(counts))
+
+    keypoints, centers, scales, box_scores, detection_image_ids = [], [], [], [], []
+    # Several network batches per chunk keep the GPU fed while the next chunk's images decode.
+    crops_per_chunk = 4 * estimator.batch_size
+    with ThreadPoolExecutor(max_workers=_READ_WORKERS) as pool, tqdm(
+        total=sum(counts), unit="person", desc="COCO keypoints", disable=not progress
+    ) as bar:
+        for chunk in _chunks_by_crop_count(image_ids, counts, crops_per_chunk):
+            images = list(pool.map(read_image, [images_dir / file_names[image_id] for image_id in chunk]))
+            chunk_boxes = [image_boxes[image_id][0] for image_id in chunk]
+            estimates = estimator.estimate_many(images, chunk_boxes, box_format="xywh")
+            for image_id, box_xywh, (points, point_scores) in zip(chunk, chunk_boxes, estimates):
+                image_centers, image_scales = estimator.centers_scales(box_xywh, box_format="xywh")
+                keypoints.append(np.concatenate([points, point_scores[..., None]], axis=-1))
+                centers.append(image_centers)
+                scales.append(image_scales)
+                box_scores.append(image_boxes[image_id][1])
+                detection_image_ids.append(np.full(len(box_xywh), image_id, np.int64))
+                bar.update(len(box_xywh))
+    if not keypoints:
+        return []
+    keypoints = np.concatenate(keypoints).astype(np.float32)
+    centers, scales = np.concatenate(centers), np.concatenate(scales)
+    detection_image_ids = np.concatenate(detection_image_ids)
+    kept, kept_scores = evaluation_postprocess(
+        keypoints,
+        np.concatenate(box_scores),
+        crop_area(scales),
+        detection_image_ids,
+        in_vis_thre=settings.in_vis_thre,
+        oks_thre=settings.oks_thre,
+        soft=settings.soft_nms,
+        sigmas=None,  # the official call relies on nms.py's built-in COCO sigmas
+    )
+    return [
+        {
+            "image_id": int(detection_image_ids[index]),
+            "category_id": PERSON_CATEGORY_ID,
+            "keypoints": keypoints[index].astype(np.float64).reshape(-1).tolist(),
+            "score": float(score),
+            "center": centers[index].astype(np.float64).tolist(),
+            "scale": scales[index].astype(np.float64).tolist(),
+        }
+        for index, score in zip(kept, kept_scores)
+    ]
+
+
+def write_results(results: list[dict], path: str | os.PathLike) -> Path:
+    """Write a COCO results list as JSON (parent folders created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as stream:
+        json.dump(results, stream)
+    logger.info("wrote %d results to %s", len(results), path)
+    return path
+
+
+def load_results(path: str | os.PathLike, annotation: dict) -> list[dict]:
+    """Read and check a COCO keypoint results file against the annotation it will be scored on."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Results file {path} does not exist")
+    try:
+        with path.open("r", encoding="utf-8") as stream:
+            results = json.load(stream)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"Results file {path} is not valid JSON: {error}") from error
+    check_results(results, annotation, source=str(path))
+    return results
+
+
+def check_results(results: object, annotation: dict, source: str = "results") -> None:
+    """Raise ValueError naming `source` unless `results` is a non-empty keypoint results list for `annotation`."""
+    if not isinstance(results, list):
+        raise ValueError(f"{source} must hold a list of keypoint results, got {type(results).__name__}")
+    if not results:
+        raise ValueError(f"{source} holds no results: nothing to score")
+    num_values = 3 * _num_keypoints(annotation)
+    known_ids = {int(image["id"]) for image in annotation["images"]}
+    for position, result in enumerate(results):
+        if not isinstance(result, dict) or not {"image_id", "category_id", "keypoints", "score"} <= set(result):
+            raise ValueError(f"{source}: result {position} needs image_id, category_id, keypoints and score")
+        if not isinstance(result["keypoints"], list) or len(result["keypoints"]) != num_values:
+            raise ValueError(f"{source}: result {position} keypoints must be a list of {num_values} numbers")
+    unknown = sorted({result["image_id"] for result in results} - known_ids)
+    if unknown:
+        raise ValueError(f"{source}: {len(unknown)} image ids are not in the annotation file, e.g. {unknown[:5]}")
+
+
+def _num_keypoints(annotation: dict) -> int:
+    person = next((c for c in annotation["categories"] if c.get("id") == PERSON_CATEGORY_ID), None)
+    if person is None or not person.get("keypoints"):
+        return COCO_NUM_JOINTS
+    return len(person["keypoints"])
+
+
+@dataclass(frozen=True)
+class CocoScores:
+    """COCOeval keypoint stats (official names, in order) and pycocotools' own summary text."""
+
+    stats: dict[str, float]
+    summary: str
+
+
+def score_results(results: list[dict], annotation: dict, sigmas: np.ndarray | None = None) -> CocoScores:
+    """pycocotools COCOeval on keypoint `results` (checked first, see `check_results`)."""
+    from pycocotools.cocoeval import COCOeval  # noqa: PLC0415
+
+    check_results(results, annotation)
+    ground_truth = coco_ground_truth(annotation)
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools' progress chatter
+        # loadRes adds id/area/bbox to the dicts it gets: give it copies.
+        detections = ground_truth.loadRes([dict(result) for result in results])
+        evaluation = COCOeval(ground_truth, detections, "keypoints")
+        evaluation.params.useSegm = None
+        if sigmas is not None:
+            evaluation.params.kpt_oks_sigmas = np.asarray(sigmas, dtype=np.float64)
+        evaluation.evaluate()
+        evaluation.accumulate()
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        evaluation.summarize()
+    stats = {name: float(value) for name, value in zip(STATS_NAMES, evaluation.stats)}
+    return CocoScores(stats, output.getvalue())
+
+
+def format_official_table(stats: dict[str, float], arch: str) -> str:
+    """The markdown table the official `_print_name_value` logs."""
+    names = list(stats)
+    header = "| Arch " + " ".join(f"| {name}" for name in names) + " |"
+    rule = "|---" * (len(names) + 1) + "|"
+    row = f"| {arch} " + " ".join(f"| {value:.3f}" for value in stats.values()) + " |"
+    return "\n".join([header, rule, row])

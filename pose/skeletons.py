@@ -1,0 +1,86 @@
+"""Joint sets of the two HRNet datasets: names, flip pairs, OKS sigmas, skeleton edges.
+
+All indices are 0-based. Flip pairs and sigmas are the official HRNet / COCO
+values (FACTS sections 4, 9, 10); the COCO skeleton is the one of the official
+demo. Drawing code that needs 1-based edges converts at its own boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class JointSet:
+    """Metadata of one keypoint layout.
+
+    Attributes:
+        name: dataset name ("coco" or "mpii").
+        joint_names: one name per joint, in network output order.
+        flip_pairs: (left, right) joint index pairs swapped by a horizontal mirror.
+        skeleton: (a, b) joint index pairs to connect when drawing.
+        sigmas: (J,) float64 per-joint OKS sigmas, or None when the dataset has none.
+    """
+
+    name: str
+    joint_names: tuple[str, ...]
+    flip_pairs: tuple[tuple[int, int], ...]
+    skeleton: tuple[tuple[int, int], ...]
+    sigmas: np.ndarray | None
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.joint_names)
+
+
+COCO_JOINT_NAMES = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+    "left_wrist", "right_wrist", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle",
+)
+COCO_FLIP_PAIRS = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
+COCO_SKELETON = (
+    (1, 3), (1, 0), (2, 4), (2, 0), (0, 5), (0, 6), (5, 7), (7, 9), (6, 8), (8, 10),
+    (5, 11), (6, 12), (11, 12), (11, 13), (13, 15), (12, 14), (14, 16),
+)
+
+
+def coco_sigmas() -> np.ndarray:
+    """(17,) float64 COCO OKS sigmas, computed as the official code does (x/10)."""
+    return np.array(
+        [.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]
+    ) / 10.0
+
+
+MPII_JOINT_NAMES = (
+    "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
+    "pelvis", "thorax", "upper_neck", "head_top",
+    "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist",
+)
+MPII_FLIP_PAIRS = ((0, 5), (1, 4), (2, 3), (10, 15), (11, 14), (12, 13))
+MPII_SKELETON = (
+    (0, 1), (1, 2), (2, 6), (6, 3), (3, 4), (4, 5), (6, 7), (7, 8), (8, 9),
+    (7, 12), (12, 11), (11, 10), (7, 13), (13, 14), (14, 15),
+)
+
+
+def joint_set(dataset_name: str, num_joints: int | None = None) -> JointSet:
+    """The joint set of a dataset ("coco" or "mpii", case-insensitive).
+
+    Raises ValueError for an unknown dataset or a joint count that does not match it.
+    """
+    key = dataset_name.lower()
+    if key == "coco":
+        joints = JointSet("coco", COCO_JOINT_NAMES, COCO_FLIP_PAIRS, COCO_SKELETON, coco_sigmas())
+    elif key == "mpii":
+        joints = JointSet("mpii", MPII_JOINT_NAMES, MPII_FLIP_PAIRS, MPII_SKELETON, None)
+    else:
+        raise ValueError(f"unknown dataset {dataset_name!r}: expected 'coco' or 'mpii'")
+    if num_joints is not None and num_joints != joints.num_joints:
+        raise ValueError(
+            f"dataset {dataset_name!r} has {joints.num_joints} joints but the model has {num_joints}"
+        )
+    return joints
