@@ -28,18 +28,7 @@ import numpy as np
 
 from detector.file_detector import PERSON_CATEGORY_ID, ImageIdLookup, read_json, xywh_to_xyxy
 from pipeline.types import Detections, Frame
-
-
-def clean_box_xywh(bbox: Sequence[float], area: float, width: int, height: int) -> list[float] | None:
-    """The official GT-box cleaning of one [x, y, w, h] box; None when the box is dropped."""
-    x, y, w, h = (float(value) for value in bbox)
-    x1 = max(0.0, x)
-    y1 = max(0.0, y)
-    x2 = min(width - 1.0, x1 + max(0.0, w - 1.0))
-    y2 = min(height - 1.0, y1 + max(0.0, h - 1.0))
-    if area > 0 and x2 >= x1 and y2 >= y1:
-        return [x1, y1, x2 - x1, y2 - y1]
-    return None
+from pose.transforms import clean_ground_truth_box
 
 
 class GroundTruthDetector:
@@ -89,9 +78,10 @@ class GroundTruthDetector:
                 if width is None or height is None:
                     raise ValueError(f"{source}: image {image_id} needs 'width' and 'height' for the GT-box cleaning")
                 area = float(item["area"]) if "area" in item else bbox[2] * bbox[3]
-                bbox = clean_box_xywh(bbox, area, int(width), int(height))
-                if bbox is None:
+                cleaned = clean_ground_truth_box(bbox, int(width), int(height), area=area)
+                if cleaned is None:
                     continue
+                bbox = [float(v) for v in cleaned]
             grouped.setdefault(image_id, []).append(bbox)
         self._boxes_xywh = {
             image_id: np.array(boxes, dtype=np.float64).reshape(-1, 4) for image_id, boxes in grouped.items()

@@ -15,7 +15,7 @@ from detector import FileDetector, GroundTruthDetector, ImageIdLookup
 from detector import torchvision_detector as tvd
 from detector.cli_options import add_detector_arguments
 from detector.cli_options import build_detector as build_from_args
-from detector.ground_truth import clean_box_xywh
+from pose.transforms import clean_ground_truth_box
 from pipeline.types import Detections, Frame
 
 FAST = "fasterrcnn_mobilenet_v3_large_fpn"
@@ -154,14 +154,6 @@ def test_file_detector_ignores_other_categories(tmp_path):
 # ---------------------------------------------------------------- ground truth
 
 
-def test_clean_box_follows_the_official_rule():
-    # x1 = max(0, x); x2 = min(W-1, x1 + max(0, w-1)); box = [x1, y1, x2-x1, y2-y1]
-    assert clean_box_xywh([10.5, -3.0, 20.0, 50.0], area=1.0, width=100, height=40) == [10.5, 0.0, 19.0, 39.0]
-    assert clean_box_xywh([95.0, 5.0, 20.0, 10.0], area=1.0, width=100, height=40) == [95.0, 5.0, 4.0, 9.0]
-    assert clean_box_xywh([10.0, 5.0, 20.0, 10.0], area=0.0, width=100, height=40) is None
-    assert clean_box_xywh([120.0, 5.0, 20.0, 10.0], area=1.0, width=100, height=40) is None
-
-
 def test_ground_truth_detector_on_coco(data_dir):
     ann_path = data_dir / "coco_mini" / "test_coco.json"
     annotation = json.loads(ann_path.read_text())
@@ -174,7 +166,7 @@ def test_ground_truth_detector_on_coco(data_dir):
     image = next(i for i in annotation["images"] if i["id"] == first["image_id"])
     frame = make_frame(path=image["file_name"])
     detections = detector([frame])[0]
-    x, y, w, h = clean_box_xywh(first["bbox"], first["area"], image["width"], image["height"])
+    x, y, w, h = clean_ground_truth_box(first["bbox"], image["width"], image["height"], area=first["area"])
     np.testing.assert_allclose(detections.boxes[0], [x, y, x + w, y + h], rtol=1e-6)
     np.testing.assert_array_equal(detections.scores, 1.0)
 
