@@ -1,0 +1,208 @@
+"""MPII PCKh evaluation, as the official HRNet code computes it (lib/dataset/mpii.py).
+
+Ground truth is the official `annot/gt_valid.mat` (fields `pos_gt_src` (16, 2, N),
+`jnt_missing` (16, N), `headboxes_src` (2, 2, N), `dataset_joints` names), or the
+same fields person-major in JSON (see `load_ground_truth`). Coordinates are
+MATLAB 1-based pixels, like the official `pred.mat` (the official code adds 1
+to its 0-based predictions before evaluating).
+
+Rules (FACTS.md section 10): head size = 0.6 x the head-box diagonal; a visible
+joint is correct when error / head size <= threshold; per-joint PCKh = 100 x
+correct / visible. Table: Head = the joint named `head` (head top), the other
+columns the mean of left and right, Mean = the visible-count-weighted mean over
+all joints except pelvis and thorax. "Mean@0.1": the official code takes row
+11 of the threshold grid 0, 0.01, ..., 0.50, which is threshold 0.11, not 0.10;
+we do the same by default (`low_threshold_index=11`) and offer the literal 0.10
+(`low_threshold_index=10`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+# Standard MPII order, with the short names of gt_valid.mat's `dataset_joints`.
+MPII_JOINT_NAMES: tuple[str, ...] = (
+    "rank", "rkne", "rhip", "lhip", "lkne", "lank", "pelv", "thor",
+    "neck", "head", "rwri", "relb", "rsho", "lsho", "lelb", "lwri",
+)
+HEAD_SIZE_FACTOR = 0.6  # SC_BIAS
+THRESHOLD = 0.5
+# The official threshold grid: np.arange(0, 0.5 + 0.01, 0.01)
+THRESHOLD_GRID = np.arange(0, 0.5 + 0.01, 0.01)
+OFFICIAL_LOW_THRESHOLD_INDEX = 11  # the official "Mean@0.1" row: THRESHOLD_GRID[11] == 0.11
+EXCLUDED_FROM_MEAN = ("pelv", "thor")
+TABLE_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Head", ("head",)),
+    ("Shoulder", ("lsho", "rsho")),
+    ("Elbow", ("lelb", "relb")),
+    ("Wrist", ("lwri", "rwri")),
+    ("Hip", ("lhip", "rhip")),
+    ("Knee", ("lkne", "rkne")),
+    ("Ankle", ("lank", "rank")),
+)
+
+
+@dataclass(frozen=True)
+class MpiiGroundTruth:
+    """joints: (N, 16, 2) float64 1-based px; visible: (N, 16) bool; head_boxes: (N, 2, 2) [[x1, y1], [x2, y2]] px."""
+
+    joints: np.ndarray
+    visible: np.ndarray
+    head_boxes: np.ndarray
+    joint_names: tuple[str, ...] = MPII_JOINT_NAMES
+
+    def __len__(self) -> int:
+        return len(self.joints)
+
+
+@dataclass(frozen=True)
+class MpiiResult:
+    """pckh: (16,) percent at the threshold; counts: (16,) visible joints; curve: (51, 16) PCKh per grid threshold."""
+
+    pckh: np.ndarray
+    counts: np.ndarray
+    curve: np.ndarray
+    joint_names: tuple[str, ...]
+    summary: dict[str, float]
+    low_threshold: float
+
+    def format_table(self, name: str = "pose_hrnet") -> str:
+        """The official `_print_name_value` markdown table, plus a per-joint table."""
+        names, values = list(self.summary), list(self.summary.values())
+        lines = [
+            "| Arch " + " ".join(f"| {n}" for n in names) + " |",
+            "|---" * (len(names) + 1) + "|",
+            f"| {name} " + " ".join(f"| {v:.3f}" for v in values) + " |",
+            "",
+            "| joint | " + " | ".join(self.joint_names) + " |",
+            "|---" * (len(self.joint_names) + 1) + "|",
+            "| PCKh | " + " | ".join(f"{v:.2f}" for v in self.pckh) + " |",
+            "| visible | " + " | ".join(str(int(c)) for c in self.counts) + " |",
+        ]
+        return "\n".join(lines)
+
+
+def _names(value) -> tuple[str, ...]:
+    """Joint names from a loadmat cell array (nested object arrays) or a list."""
+    flat: list[str] = []
+
+    def walk(item):
+        if isinstance(item, str):
+            flat.append(item)
+        elif isinstance(item, np.ndarray) and item.dtype.kind in "US":
+            flat.extend(str(s) for s in item.ravel())
+        else:
+            for sub in item:
+                walk(sub)
+
+    walk(value)
+    return tuple(flat)
+
+
+def load_ground_truth(path: str | os.PathLike) -> MpiiGroundTruth:
+    """Read gt_valid.mat, or a JSON file {"pos_gt_src": N x 16 x 2, "jnt_missing": N x 16,
+    "headboxes_src": N x 2 x 2, "dataset_joints": 16 names (optional)} (1-based pixels)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"MPII ground truth not found: {path}")
+    if path.suffix.lower() == ".mat":
+        from scipy.io import loadmat
+
+        data = loadmat(path)
+        for key in ("pos_gt_src", "jnt_missing", "headboxes_src"):
+            if key not in data:
+                raise ValueError(f"{path}: field {key!r} missing (expected the official gt_valid.mat)")
+        joints = np.transpose(np.asarray(data["pos_gt_src"], np.float64), (2, 0, 1))
+        missing = np.asarray(data["jnt_missing"]).T
+        boxes = np.transpose(np.asarray(data["headboxes_src"], np.float64), (2, 0, 1))
+        names = _names(data["dataset_joints"]) if "dataset_joints" in data else MPII_JOINT_NAMES
+    else:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        try:
+            joints = np.asarray(data["pos_gt_src"], np.float64)
+            missing = np.asarray(data["jnt_missing"])
+            boxes = np.asarray(data["headboxes_src"], np.float64)
+        except KeyError as error:
+            raise ValueError(f"{path}: field {error.args[0]!r} missing") from error
+        names = tuple(data.get("dataset_joints", MPII_JOINT_NAMES))
+    count = len(joints)
+    if joints.shape != (count, 16, 2):
+        raise ValueError(f"{path}: pos_gt_src: expected 16 x 2 joints per person, got shape {joints.shape}")
+    if missing.shape != (count, 16):
+        raise ValueError(f"{path}: jnt_missing: expected shape ({count}, 16), got {missing.shape}")
+    if boxes.shape != (count, 2, 2):
+        raise ValueError(f"{path}: headboxes_src: expected shape ({count}, 2, 2), got {boxes.shape}")
+    if sorted(names) != sorted(MPII_JOINT_NAMES):
+        raise ValueError(f"{path}: dataset_joints: expected the 16 MPII names {MPII_JOINT_NAMES}, got {names}")
+    return MpiiGroundTruth(joints, missing == 0, boxes, names)
+
+
+def load_predictions(path: str | os.PathLike, one_based: bool | None = None) -> np.ndarray:
+    """(N, 16, 2) float64 1-based predictions.
+
+    .mat: the official `preds` array (already 1-based). .npy / .json: (N, 16, 2)
+    or (N, 16, 3) arrays in our 0-based pixel convention (1 is added), unless
+    `one_based` says otherwise. JSON: a list, or {"preds": list}.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"MPII predictions not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".mat":
+        from scipy.io import loadmat
+
+        data = loadmat(path)
+        if "preds" not in data:
+            raise ValueError(f"{path}: field 'preds' missing (expected the official pred.mat)")
+        preds = np.asarray(data["preds"], np.float64)
+        one_based = True if one_based is None else one_based
+    elif suffix == ".npy":
+        preds = np.load(path).astype(np.float64)
+    elif suffix == ".json":
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        preds = np.asarray(data["preds"] if isinstance(data, dict) else data, np.float64)
+    else:
+        raise ValueError(f"{path}: unknown prediction format (expected .mat, .npy or .json)")
+    if preds.ndim != 3 or preds.shape[1] != 16 or preds.shape[2] not in (2, 3):
+        raise ValueError(f"{path}: preds: expected shape (N, 16, 2) or (N, 16, 3), got {preds.shape}")
+    preds = preds[:, :, :2]
+    return preds if one_based else preds + 1.0
+
+
+def evaluate_pckh(
+    ground_truth: MpiiGroundTruth,
+    predictions: np.ndarray,
+    *,
+    threshold: float = THRESHOLD,
+    low_threshold_index: int = OFFICIAL_LOW_THRESHOLD_INDEX,
+) -> MpiiResult:
+    """PCKh of 1-based (N, 16, 2) predictions (joint order of the GT's `dataset_joints`)."""
+    if predictions.shape != ground_truth.joints.shape:
+        raise ValueError(f"predictions have shape {predictions.shape}, ground truth {ground_truth.joints.shape}")
+    visible = ground_truth.visible.T.astype(np.float64)  # (16, N), as the official arrays
+    error = np.linalg.norm(predictions - ground_truth.joints, axis=2).T  # (16, N) px
+    head_size = np.linalg.norm(ground_truth.head_boxes[:, 1] - ground_truth.head_boxes[:, 0], axis=1) * HEAD_SIZE_FACTOR
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled = error / head_size[None, :] * visible
+        counts = visible.sum(axis=1)
+
+        def pck(limit: float) -> np.ndarray:
+            return 100.0 * ((scaled <= limit) * visible).sum(axis=1) / counts
+
+        pckh = pck(threshold)
+        curve = np.stack([pck(t) for t in THRESHOLD_GRID])
+    names = ground_truth.joint_names
+    index = {name: names.index(name) for name in names}
+    used = np.array([name not in EXCLUDED_FROM_MEAN for name in names])
+    ratio = np.where(used, counts, 0.0) / counts[used].sum()
+    summary = {column: float(np.mean([pckh[index[n]] for n in members])) for column, members in TABLE_COLUMNS}
+    summary["Mean"] = float(np.sum(pckh[used] * ratio[used]))
+    summary["Mean@0.1"] = float(np.sum(curve[low_threshold_index][used] * ratio[used]))
+    return MpiiResult(pckh, counts, curve, names, summary, float(THRESHOLD_GRID[low_threshold_index]))
