@@ -14,14 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+import importlib
+from typing import Any
+
 from detector.file_detector import FileDetector, ImageIdLookup
 from detector.ground_truth import GroundTruthDetector
-from detector.torchvision_detector import (
-    DetectorWeightsError,
-    TorchvisionDetector,
-    build_detector,
-    supported_detector_names,
-)
 from pipeline.types import Detections, Frame
 
 
@@ -29,6 +26,23 @@ class Detector(Protocol):
     """What the pipeline and the evaluators call."""
 
     def __call__(self, frames: Sequence[Frame]) -> list[Detections]: ...
+
+
+# The torchvision detector pulls in torch: import it on first use so that
+# `main.py track --help` and the file-based detectors stay fast.
+_LAZY = {
+    name: "detector.torchvision_detector"
+    for name in ("DetectorWeightsError", "TorchvisionDetector", "build_detector", "supported_detector_names")
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'detector' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [
