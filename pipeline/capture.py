@@ -1,0 +1,428 @@
+"""Frame sources: camera index, video file, folder of images, stream URL.
+
+Two policies, chosen by the kind of source:
+
+* File sources (`VideoFileSource`, `ImageFolderSource`) are read on demand by
+  the caller: every frame, in order, never dropped. The pipeline's bounded
+  queues make the reader wait when the models are slower than decoding.
+* Live sources (`LiveSource`: cameras, RTSP/HTTP streams) are read by their own
+  thread as fast as the device delivers. The thread overwrites a one-slot
+  buffer, so `read()` always returns the newest frame; frames overwritten before
+  anyone read them are counted in `dropped_frames`. Streams reconnect after a
+  failure; a camera that stops delivering ends the stream.
+
+`open_source(spec)` picks the right class from one string (the `--source`
+convention): an integer is a camera index, `scheme://...` a stream, a folder a
+sequence of images, anything else a video file.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Protocol
+
+import cv2
+import numpy as np
+
+from pipeline.types import Frame
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
+STREAM_SCHEMES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+
+
+class SourceError(RuntimeError):
+    """A source could not be opened or failed while reading; the message names it."""
+
+
+class SourceTimeout(TimeoutError):
+    """A live source delivered no new frame within the requested time."""
+
+
+class Source(Protocol):
+    """What the pipeline needs from a source."""
+
+    name: str
+    live: bool
+
+    def read(self, timeout_s: float | None = None) -> Frame | None:
+        """Next frame, or None at the end of the source (raises SourceTimeout for a slow live source)."""
+
+    def close(self) -> None: ...
+
+
+def _image_size(image: np.ndarray) -> tuple[int, int]:
+    return int(image.shape[1]), int(image.shape[0])
+
+
+def _as_bgr(image: np.ndarray, where: str) -> np.ndarray:
+    """OpenCV can hand back grey or BGRA images (PNG, some cameras): normalise to (H, W, 3) uint8 BGR."""
+    if image.dtype != np.uint8:
+        raise SourceError(f"{where}: unsupported pixel type {image.dtype} (8-bit images only)")
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image
+
+
+class VideoFileSource:
+    """Every frame of a video file, in order.
+
+    The first frame is decoded on opening, so an empty, corrupt or unreadable
+    file fails here with a `SourceError` naming it, before any model runs.
+
+    Attributes:
+        fps: frames per second from the container (0 when unknown).
+        frame_count: frames announced by the container (may be approximate; None when unknown).
+        size_px: (width, height) of the frames.
+    """
+
+    live = False
+
+    def __init__(self, path: str | Path, max_frames: int | None = None) -> None:
+        self.path = Path(path)
+        self.name = str(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"video file not found: {self.path}")
+        self._capture = cv2.VideoCapture(str(self.path))
+        if not self._capture.isOpened():
+            self._capture.release()
+            raise SourceError(f"{self.path}: cannot be opened as a video (unknown or corrupt format)")
+        self.fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        announced = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.frame_count = announced if announced > 0 else None
+        if max_frames is not None and self.frame_count is not None:
+            self.frame_count = min(self.frame_count, max_frames)
+        self._max_frames = max_frames
+        self._next_index = 0
+        ok, image = self._capture.read()
+        if not ok or image is None:
+            self._capture.release()
+            raise SourceError(f"{self.path}: no frame could be decoded (empty or corrupt video)")
+        self._pending: np.ndarray | None = _as_bgr(image, self.name)
+        self.size_px = _image_size(self._pending)
+        self.last_read_s = 0.0
+
+    def read(self, timeout_s: float | None = None) -> Frame | None:
+        started = time.perf_counter()
+        if self._max_frames is not None and self._next_index >= self._max_frames:
+            return None
+        if self._pending is not None:
+            image, self._pending = self._pending, None
+        else:
+            ok, image = self._capture.read()
+            if not ok or image is None:
+                if self.frame_count is not None and self._next_index < self.frame_count:
+                    logger.warning("%s: decoding stopped at frame %d of %d announced",
+                                   self.name, self._next_index, self.frame_count)
+                return None
+            image = _as_bgr(image, self.name)
+        index = self._next_index
+        self._next_index += 1
+        # The container's frame rate gives exact timestamps; POS_MSEC drifts with some codecs.
+        timestamp_s = index / self.fps if self.fps > 0 else self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        self.last_read_s = time.perf_counter() - started
+        return Frame(index=index, timestamp_s=float(timestamp_s), image=image, source=self.name)
+
+    def close(self) -> None:
+        self._capture.release()
+
+    def __enter__(self) -> "VideoFileSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly in `folder`, sorted by name (frame order for PoseTrack-style folders)."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+class ImageFolderSource:
+    """The images of a folder, sorted by file name, as frames with `Frame.path` set.
+
+    Attributes:
+        fps: frame rate assumed for timestamps (images carry none); PoseTrack
+            and most camera footage is 25-30 fps.
+        frame_count: number of images.
+    """
+
+    live = False
+
+    def __init__(self, folder: str | Path, fps: float = 30.0, max_frames: int | None = None) -> None:
+        self.folder = Path(folder)
+        self.name = str(folder)
+        if not self.folder.is_dir():
+            raise FileNotFoundError(f"image folder not found: {self.folder}")
+        self._paths = list_images(self.folder)
+        if max_frames is not None:
+            self._paths = self._paths[:max_frames]
+        if not self._paths:
+            raise SourceError(f"{self.folder}: contains no images ({', '.join(IMAGE_EXTENSIONS)})")
+        self.fps = fps
+        self.frame_count = len(self._paths)
+        self._next_index = 0
+        self.last_read_s = 0.0
+        first = self._load(self._paths[0])
+        self.size_px = _image_size(first)
+
+    def _load(self, path: Path) -> np.ndarray:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise SourceError(f"{path}: cannot be read as an image (corrupt or unsupported)")
+        return _as_bgr(image, str(path))
+
+    def read(self, timeout_s: float | None = None) -> Frame | None:
+        if self._next_index >= len(self._paths):
+            return None
+        started = time.perf_counter()
+        path = self._paths[self._next_index]
+        image = self._load(path)
+        index = self._next_index
+        self._next_index += 1
+        timestamp_s = index / self.fps if self.fps > 0 else float(index)
+        self.last_read_s = time.perf_counter() - started
+        return Frame(index=index, timestamp_s=timestamp_s, image=image, source=self.name, path=str(path))
+
+    def close(self) -> None:
+        self._paths = []
+
+    def __enter__(self) -> "ImageFolderSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Capture(Protocol):
+    """The part of `cv2.VideoCapture` a live source uses (tests pass fakes)."""
+
+    def isOpened(self) -> bool: ...
+
+    def read(self) -> tuple[bool, np.ndarray | None]: ...
+
+    def release(self) -> None: ...
+
+
+class PacedCapture:
+    """A video file played at its own frame rate, as a camera would deliver it.
+
+    Used to run a file through the live policy (tests, benchmarks, demos).
+    """
+
+    def __init__(self, path: str | Path, fps: float | None = None) -> None:
+        self._capture = cv2.VideoCapture(str(path))
+        file_fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        self._period_s = 1.0 / (fps or file_fps or 30.0)
+        self._next_due = time.monotonic()
+
+    def isOpened(self) -> bool:
+        return self._capture.isOpened()
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        delay = self._next_due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        self._next_due = max(self._next_due + self._period_s, time.monotonic() - self._period_s)
+        return self._capture.read()
+
+    def release(self) -> None:
+        self._capture.release()
+
+
+class LiveSource:
+    """Newest-frame-wins reader for cameras and streams.
+
+    A reader thread owns the capture device (opens it, reads it, releases it in
+    `finally`) and keeps only the latest frame. `read()` returns a frame newer
+    than the one it returned last, waiting for one if needed.
+
+    Args:
+        open_capture: makes a new capture object; called again to reconnect.
+        name: the source as the user gave it (used in messages).
+        reconnect: after a read failure, reopen instead of ending (streams).
+        reconnect_delay_s: first wait before reopening; doubles up to 5 s.
+        open_timeout_s: how long the constructor waits for the first frame.
+
+    Attributes:
+        dropped_frames: frames read from the device but replaced by a newer
+            one before anyone took them.
+        fps: 0 (unknown) — live frames are timestamped with `time.monotonic()`.
+    """
+
+    live = True
+
+    def __init__(
+        self,
+        open_capture: Callable[[], Capture],
+        name: str,
+        *,
+        reconnect: bool = False,
+        reconnect_delay_s: float = 0.5,
+        open_timeout_s: float = 10.0,
+    ) -> None:
+        self.name = name
+        self.fps = 0.0
+        self.frame_count = None
+        self.last_read_s = 0.0
+        self._open_capture = open_capture
+        self._reconnect = reconnect
+        self._reconnect_delay_s = reconnect_delay_s
+        self._condition = threading.Condition()
+        self._latest: Frame | None = None
+        self._latest_decode_s = 0.0
+        self._latest_taken = True
+        self._ended = False
+        self._error: BaseException | None = None
+        self._frames_read = 0
+        self.dropped_frames = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._reader, name=f"capture-reader[{name}]", daemon=True)
+        self._thread.start()
+        with self._condition:
+            self._condition.wait_for(lambda: self._latest is not None or self._ended, timeout=open_timeout_s)
+            failed = self._latest is None
+        if failed:
+            self.close()
+            if self._error is not None:
+                raise SourceError(f"{name}: {self._error}") from self._error
+            raise SourceError(f"{name}: no frame within {open_timeout_s:.0f} s (not connected or not streaming)")
+        self.size_px = self._latest.size_px
+
+    def _open(self) -> Capture:
+        capture = self._open_capture()
+        if not capture.isOpened():
+            capture.release()
+            raise SourceError("cannot be opened (no such camera, wrong URL or not streaming)")
+        return capture
+
+    def _reader(self) -> None:
+        capture: Capture | None = None
+        delay_s = self._reconnect_delay_s
+        try:
+            while not self._stop.is_set():
+                if capture is None:
+                    try:
+                        capture = self._open()
+                    except SourceError as error:
+                        if not self._reconnect:
+                            raise
+                        self._error = error  # reported if the constructor gives up waiting
+                        logger.warning("%s: %s; retrying in %.1f s", self.name, error, delay_s)
+                        self._stop.wait(delay_s)
+                        delay_s = min(2 * delay_s, 5.0)
+                        continue
+                started = time.perf_counter()
+                ok, image = capture.read()
+                captured_at = time.monotonic()
+                if not ok or image is None:
+                    capture.release()
+                    capture = None
+                    if not self._reconnect:
+                        return
+                    logger.warning("%s: read failed; reconnecting in %.1f s", self.name, delay_s)
+                    self._stop.wait(delay_s)
+                    delay_s = min(2 * delay_s, 5.0)
+                    continue
+                delay_s = self._reconnect_delay_s
+                self._error = None
+                frame = Frame(index=self._frames_read, timestamp_s=captured_at,
+                              image=_as_bgr(image, self.name), source=self.name)
+                decode_s = time.perf_counter() - started
+                with self._condition:
+                    if not self._latest_taken:
+                        self.dropped_frames += 1
+                    self._latest, self._latest_decode_s, self._latest_taken = frame, decode_s, False
+                    self._frames_read += 1
+                    self._condition.notify_all()
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, which re-raises
+            self._error = error
+        finally:
+            if capture is not None:
+                capture.release()
+            with self._condition:
+                self._ended = True
+                self._condition.notify_all()
+
+    @property
+    def frames_read(self) -> int:
+        """Frames the reader thread got from the device so far (returned or dropped)."""
+        with self._condition:
+            return self._frames_read
+
+    def read(self, timeout_s: float | None = None) -> Frame | None:
+        """The newest frame not yet returned; None when the source ended; SourceTimeout if none came in time."""
+        with self._condition:
+            arrived = self._condition.wait_for(lambda: not self._latest_taken or self._ended, timeout=timeout_s)
+            if not self._latest_taken:
+                self._latest_taken = True
+                self.last_read_s = self._latest_decode_s
+                return self._latest
+            if self._ended:
+                if self._error is not None:
+                    raise SourceError(f"{self.name}: {self._error}") from self._error
+                return None
+            if not arrived:
+                raise SourceTimeout(f"{self.name}: no new frame within {timeout_s} s")
+            return None  # pragma: no cover - wait_for returned without either condition
+
+    def close(self, timeout_s: float = 2.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                # A blocking driver call (a stalled network read) can outlive us; the
+                # thread is a daemon and releases the device when that call returns.
+                logger.warning("%s: reader still blocked in the capture driver after %.1f s", self.name, timeout_s)
+
+    def __enter__(self) -> "LiveSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def is_stream_url(spec: str) -> bool:
+    return spec.lower().startswith(STREAM_SCHEMES)
+
+
+def open_source(spec: str | int | Path, *, live: bool | None = None, max_frames: int | None = None,
+                frame_folder_fps: float = 30.0) -> VideoFileSource | ImageFolderSource | LiveSource:
+    """Open a camera index, stream URL, image folder or video file.
+
+    Args:
+        spec: `0`/"0" (camera index), "rtsp://..." / "http://..." (stream), a
+            folder of images, or a video file.
+        live: force the policy. None picks it from the source (cameras and
+            streams are live, files are not); True on a video file plays it at
+            its frame rate with newest-frame-wins (for trials of the live mode).
+        max_frames: stop a file source after this many frames.
+    """
+    text = str(spec)
+    if isinstance(spec, int) or text.isdigit():
+        index = int(text)
+        if live is False:
+            raise ValueError(f"camera {index} is a live source; it cannot be read with live=False")
+        return LiveSource(lambda: cv2.VideoCapture(index), name=f"camera {index}")
+    if is_stream_url(text):
+        if live is False:
+            raise ValueError(f"{text}: a stream is a live source; it cannot be read with live=False")
+        return LiveSource(lambda: cv2.VideoCapture(text), name=text, reconnect=True)
+    path = Path(text)
+    if path.is_dir():
+        if live:
+            raise ValueError(f"{path}: a folder of images cannot be read as a live source")
+        return ImageFolderSource(path, fps=frame_folder_fps, max_frames=max_frames)
+    if not path.exists():
+        raise FileNotFoundError(f"source not found: {text} (expected a camera index, URL, video file or image folder)")
+    if live:
+        VideoFileSource(path).close()  # fails early, naming the file, if it cannot be decoded
+        return LiveSource(lambda: PacedCapture(path), name=text)
+    return VideoFileSource(path, max_frames=max_frames)

@@ -1,0 +1,158 @@
+"""`main.py track INPUT`: track poses in a video, a folder of videos or a folder of frames.
+
+Writes per input `OUT/<relative path without extension>` + `.json` (per-frame
+poses with track IDs, docs/output_format.md), and on request `.posetrack.json`,
+`.coco.json`, `.csv`, `.mp4` (annotated). Reruns skip inputs whose outputs are
+complete. Exit status: 0 all done, 1 some input failed, 2 bad arguments or
+models, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+logger = logging.getLogger(__name__)
+
+# Tracker options with their own flags; every other TrackerOptions field via --tracker-option.
+_TRACKER_FLAGS = {
+    "similarity": "track_similarity",
+    "matching": "track_matching",
+    "similarity_threshold": "track_threshold",
+    "max_age": "track_max_age",
+    "min_hits": "track_min_hits",
+    "min_score": "track_min_score",
+    "smoothing": "track_smoothing",
+}
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from detector.cli_options import add_detector_arguments  # noqa: PLC0415 - argparse-only modules
+    from pose.cli_options import add_pose_arguments  # noqa: PLC0415
+
+    parser.add_argument("input", metavar="INPUT", help="a video file, a folder of videos (searched recursively) "
+                        "or a folder of frames")
+    parser.add_argument("--out", default="out", metavar="DIR", help="output folder (default: out)")
+    parser.add_argument("--formats", default="json", metavar="LIST",
+                        help="comma-separated outputs: json, posetrack, coco, csv, video (default: json)")
+    parser.add_argument("--input-type", choices=("auto", "videos", "frames"), default="auto",
+                        help="what to look for in a folder INPUT (default auto: videos, and image folders "
+                        "without videos)")
+    parser.add_argument("--max-frames", type=_positive_int, default=None, metavar="N",
+                        help="stop each input after N frames (for trials)")
+    parser.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs are already complete")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    run = parser.add_argument_group("pipeline")
+    run.add_argument("--batch-frames", type=_positive_int, default=4, metavar="N",
+                     help="frames whose person crops go through the pose network together when queued (default 4)")
+    run.add_argument("--queue-size", type=_positive_int, default=4, metavar="N",
+                     help="frames buffered between two stages (default 4)")
+    run.add_argument("--detect-every", type=_positive_int, default=1, metavar="N",
+                     help="run the detector on every N-th frame; in between, boxes follow the tracked poses")
+    run.add_argument("--keypoint-threshold", type=float, default=0.3, metavar="SCORE",
+                     help="keypoints scoring below this are not drawn in the video (default 0.3)")
+
+    add_pose_arguments(parser)
+    add_detector_arguments(parser)
+
+    track = parser.add_argument_group("tracker (tracker.PoseTracker options; defaults are the tracker's)")
+    track.add_argument("--no-tracking", action="store_true", help="no track IDs (written as -1)")
+    track.add_argument("--track-similarity", choices=("oks", "iou", "mix"), default=None)
+    track.add_argument("--track-matching", choices=("greedy", "hungarian"), default=None)
+    track.add_argument("--track-threshold", type=float, default=None, metavar="SIM",
+                       help="lowest track-to-pose similarity that still matches")
+    track.add_argument("--track-max-age", type=int, default=None, metavar="FRAMES",
+                       help="frames a lost track is kept for re-identification")
+    track.add_argument("--track-min-hits", type=int, default=None, metavar="N",
+                       help="detections a new track needs before it gets an ID")
+    track.add_argument("--track-min-score", type=float, default=None, metavar="SCORE",
+                       help="lowest detection score that starts a track")
+    track.add_argument("--track-flow", action="store_true", help="optical-flow propagation of poses")
+    track.add_argument("--track-smoothing", choices=("none", "one_euro"), default=None)
+    track.add_argument("--tracker-option", action="append", default=[], metavar="KEY=VALUE",
+                       help="any other tracker.TrackerOptions field, e.g. --tracker-option lost_scale_growth=0.2")
+
+
+def _parse_value(key: str, text: str, default):
+    if isinstance(default, bool):
+        lowered = text.strip().lower()
+        if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ValueError(f"--tracker-option {key}: expected true/false, got {text!r}")
+        return lowered in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(text)
+    if isinstance(default, float):
+        return float(text)
+    if default is None or isinstance(default, tuple):
+        return tuple(float(v) for v in text.split(",")) if key == "sigmas" else text
+    return text
+
+
+def tracker_options(args: argparse.Namespace) -> dict:
+    """The `tracker.PoseTracker(**options)` that the tracker flags describe (only options the user set)."""
+    import dataclasses  # noqa: PLC0415
+
+    from tracker import TrackerOptions  # noqa: PLC0415
+
+    defaults = {field.name: field.default for field in dataclasses.fields(TrackerOptions)}
+    options = {}
+    for item in args.tracker_option:
+        key, separator, value = item.partition("=")
+        key = key.strip()
+        if not separator or key not in defaults:
+            raise ValueError(f"--tracker-option {item!r}: expected KEY=VALUE with KEY one of {sorted(defaults)}")
+        try:
+            options[key] = _parse_value(key, value, defaults[key])
+        except ValueError as error:
+            raise ValueError(f"--tracker-option {item!r}: {error}") from error
+    for key, attribute in _TRACKER_FLAGS.items():
+        value = getattr(args, attribute, None)
+        if value is not None:
+            options[key] = value
+    if args.track_flow:
+        options["flow"] = True
+    return options
+
+
+def run(args: argparse.Namespace) -> int:
+    from detector.cli_options import build_detector  # noqa: PLC0415 - torch only when the command runs
+    from pipeline.batch import discover_inputs, parse_formats, run_batch  # noqa: PLC0415
+    from pose.cli_options import build_estimator  # noqa: PLC0415
+
+    try:
+        formats = parse_formats(args.formats)
+        inputs = discover_inputs(args.input, args.input_type)
+        options = {} if args.no_tracking else tracker_options(args)
+    except (ValueError, FileNotFoundError) as error:
+        logger.error("%s", error)
+        return 2
+    logger.info("%d input(s) in %s; outputs %s in %s", len(inputs), args.input, ", ".join(formats), args.out)
+    try:
+        estimator = build_estimator(args)
+        detector = build_detector(args, device=args.device)
+        tracker = None
+        if not args.no_tracking:
+            from tracker import PoseTracker  # noqa: PLC0415
+
+            tracker = PoseTracker(**options)
+    except (ValueError, FileNotFoundError, OSError) as error:
+        logger.error("cannot set up the models: %s", error)
+        return 2
+    summary = run_batch(
+        inputs, args.out, formats, detector=detector, estimator=estimator, tracker=tracker,
+        max_frames=args.max_frames, overwrite=args.overwrite, keypoint_threshold=args.keypoint_threshold,
+        progress=not args.no_progress,
+        pipeline_options={"pose_batch_frames": args.batch_frames, "queue_size": args.queue_size,
+                          "detect_every": args.detect_every},
+    )
+    for line in summary.lines():
+        print(line)
+    return summary.exit_status

@@ -1,0 +1,309 @@
+"""Result writers: pose JSON, CSV, COCO results, PoseTrack18 predictions, annotated video.
+
+Every sink has `write(result: FrameResult)` and `close(complete: bool)`. It
+writes to a temporary name next to the final one (`<name>.json.part`,
+`<name>.part.mp4`: OpenCV picks the container from the extension) and renames
+to the final name only in `close(complete=True)`, so a file with its final name
+is always whole. `close(complete=False)` (a stop, an error, Ctrl-C) flushes and
+closes what was written and leaves it under the temporary name.
+
+The JSON, CSV and COCO writers stream: each frame is written when it arrives.
+The PoseTrack18 writer keeps the video's poses and writes them at the end (the
+format is one document). Formats are described in docs/output_format.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from pipeline.types import Frame, FrameResult
+
+logger = logging.getLogger(__name__)
+
+POSES_FORMAT = "hrtrack.poses"
+POSES_FORMAT_VERSION = 1
+
+
+def part_path(path: Path) -> Path:
+    """The temporary name a sink writes `path` under until it is complete."""
+    if path.suffix.lower() in (".mp4", ".avi", ".mkv", ".mov"):
+        return path.with_name(f"{path.stem}.part{path.suffix}")
+    return path.with_name(path.name + ".part")
+
+
+def _round(values: np.ndarray, digits: int) -> list:
+    return np.round(np.asarray(values, np.float64), digits).tolist()
+
+
+def person_score(keypoint_scores: np.ndarray) -> float:
+    """One score per pose: the mean of its keypoint scores."""
+    return float(np.mean(keypoint_scores)) if np.size(keypoint_scores) else 0.0
+
+
+def image_id(frame: Frame) -> int:
+    """The image id written for a frame: a numeric file stem (COCO names) or else the frame index."""
+    if frame.path is not None:
+        stem = Path(frame.path).stem
+        if stem.isdigit():
+            return int(stem)
+    return int(frame.index)
+
+
+class _TextSink:
+    """A text file written under its temporary name, renamed when complete."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.part = part_path(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: io.TextIOBase | None = open(self.part, "w", encoding="utf-8", newline="")
+        self.frames_written = 0
+
+    def _finish(self, complete: bool) -> None:
+        """Write whatever closes the document (subclasses)."""
+
+    def close(self, complete: bool) -> None:
+        if self._file is None:
+            return
+        try:
+            self._finish(complete)
+        finally:
+            self._file.close()
+            self._file = None
+        if complete:
+            os.replace(self.part, self.path)
+        else:
+            logger.warning("%s left incomplete (%d frames)", self.part, self.frames_written)
+
+
+class JsonPosesSink(_TextSink):
+    """The documented per-frame pose JSON (`hrtrack.poses`), one entry per frame, people or not.
+
+    Args:
+        path: final file name (`.json`).
+        source: the input, recorded in the header.
+        keypoint_names: names of the K keypoints, in array order.
+        skeleton: 0-based (a, b) keypoint pairs, for readers that draw.
+        fps: frame rate of the input (0 when unknown).
+    """
+
+    def __init__(self, path, *, source: str = "", keypoint_names: Sequence[str] = (),
+                 skeleton: Sequence[tuple[int, int]] = (), fps: float = 0.0) -> None:
+        super().__init__(path)
+        self._header = {"format": POSES_FORMAT, "version": POSES_FORMAT_VERSION, "source": str(source),
+                        "fps": float(fps), "keypoint_names": list(keypoint_names),
+                        "skeleton": [list(map(int, edge)) for edge in skeleton]}
+        self._dropped_frames = 0
+        self._started = False
+
+    def _start(self, width: int | None, height: int | None) -> None:
+        header = dict(self._header, width=width, height=height)
+        # The header is written with its closing brace removed so "frames" can stream after it.
+        self._file.write(json.dumps(header)[:-1] + ', "frames": [\n')
+        self._started = True
+
+    def write(self, result: FrameResult) -> None:
+        if not self._started:
+            width, height = result.frame.size_px
+            self._start(width, height)
+        poses = result.poses
+        people = []
+        for person in range(len(poses)):
+            keypoints = np.concatenate([poses.keypoints[person], poses.scores[person][:, None]], axis=1)
+            people.append({
+                "track_id": int(poses.track_ids[person]),
+                "box": _round(poses.boxes[person], 2),
+                "box_score": round(float(poses.box_scores[person]), 4),
+                "score": round(person_score(poses.scores[person]), 4),
+                "keypoints": [[round(float(x), 2), round(float(y), 2), round(float(s), 4)] for x, y, s in keypoints],
+            })
+        entry = {"frame_index": int(result.frame.index), "timestamp_s": round(float(result.frame.timestamp_s), 6),
+                 "image_path": result.frame.path, "people": people,
+                 "timings_ms": {name: round(1000 * seconds, 3) for name, seconds in result.timings_s.items()}}
+        self._file.write((",\n" if self.frames_written else "") + json.dumps(entry))
+        self.frames_written += 1
+        self._dropped_frames = int(result.dropped_frames)
+
+    def _finish(self, complete: bool) -> None:
+        if not self._started:
+            self._start(None, None)
+        self._file.write(f'\n], "num_frames": {self.frames_written}, "dropped_frames": {self._dropped_frames}, '
+                         f'"complete": {json.dumps(bool(complete))}}}\n')
+
+
+class CsvPosesSink(_TextSink):
+    """One row per person per frame: frame, time, track ID, box, scores, then x/y/score per keypoint."""
+
+    def __init__(self, path, *, keypoint_names: Sequence[str]) -> None:
+        super().__init__(path)
+        self._writer = csv.writer(self._file)
+        columns = ["frame_index", "timestamp_s", "track_id", "box_x1", "box_y1", "box_x2", "box_y2",
+                   "box_score", "score"]
+        for name in keypoint_names:
+            columns += [f"{name}_x", f"{name}_y", f"{name}_score"]
+        self._num_keypoints = len(keypoint_names)
+        self._writer.writerow(columns)
+
+    def write(self, result: FrameResult) -> None:
+        poses = result.poses
+        if len(poses) and poses.num_keypoints != self._num_keypoints:
+            raise ValueError(f"{self.path}: {poses.num_keypoints} keypoints per pose, header has {self._num_keypoints}")
+        for person in range(len(poses)):
+            keypoints = np.concatenate([poses.keypoints[person], poses.scores[person][:, None]], axis=1)
+            row = [result.frame.index, f"{result.frame.timestamp_s:.6f}", int(poses.track_ids[person]),
+                   *(f"{v:.2f}" for v in poses.boxes[person]), f"{poses.box_scores[person]:.4f}",
+                   f"{person_score(poses.scores[person]):.4f}"]
+            row += [f"{v:.4f}" if column % 3 == 2 else f"{v:.2f}" for column, v in enumerate(keypoints.ravel())]
+            self._writer.writerow(row)
+        self.frames_written += 1
+
+
+class CocoResultsSink(_TextSink):
+    """COCO keypoint results: a JSON list of `{image_id, category_id, keypoints, score, bbox, track_id}`.
+
+    `keypoints` is K x [x, y, score] flattened (the score in place of COCO's
+    visibility, as the official HRNet results files do), `bbox` is xywh pixels,
+    `score` the mean keypoint score times the box score, `image_id` from `image_id()`.
+    """
+
+    def __init__(self, path) -> None:
+        super().__init__(path)
+        self._file.write("[")
+        self._entries = 0
+
+    def write(self, result: FrameResult) -> None:
+        poses = result.poses
+        for person in range(len(poses)):
+            x1, y1, x2, y2 = (float(v) for v in poses.boxes[person])
+            keypoints = np.concatenate([poses.keypoints[person], poses.scores[person][:, None]], axis=1)
+            entry = {"image_id": image_id(result.frame), "category_id": 1,
+                     "keypoints": _round(keypoints.ravel(), 3),
+                     "score": round(person_score(poses.scores[person]) * float(poses.box_scores[person]), 5),
+                     "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
+                     "track_id": int(poses.track_ids[person])}
+            self._file.write((",\n" if self._entries else "\n") + json.dumps(entry))
+            self._entries += 1
+        self.frames_written += 1
+
+    def _finish(self, complete: bool) -> None:
+        self._file.write("\n]\n")
+
+
+class PoseTrack18Sink:
+    """A poseval-ready PoseTrack18 prediction file for one video (see pose.evaluation.posetrack_io).
+
+    Frames are listed in order with `file_name` (the frame's image path, or
+    `<video>/<index:06d>.jpg` for a video file) and `id` = frame index. COCO
+    keypoints are mapped onto PoseTrack18 by name (the eyes have no PoseTrack
+    counterpart and are written missing). Poses without a track ID (-1) are left out.
+    """
+
+    def __init__(self, path, *, keypoint_names: Sequence[str], video_name: str) -> None:
+        from pose.evaluation.posetrack_io import COCO_KEYPOINT_NAMES, POSETRACK18_KEYPOINT_NAMES  # noqa: PLC0415
+
+        names = tuple(keypoint_names)
+        if names == tuple(POSETRACK18_KEYPOINT_NAMES):
+            self._layout = "posetrack18"
+        elif names == tuple(COCO_KEYPOINT_NAMES):
+            self._layout = "coco"
+        else:
+            raise ValueError(f"{path}: PoseTrack18 output needs COCO or PoseTrack18 keypoints, "
+                             f"the model has {len(names)}: {', '.join(names[:4])}...")
+        self.path = Path(path)
+        self.part = part_path(self.path)
+        self._video_name = video_name
+        self._frames: list = []
+        self.frames_written = 0
+
+    def write(self, result: FrameResult) -> None:
+        frame, poses = result.frame, result.poses
+        file_name = frame.path if frame.path is not None else f"{self._video_name}/{frame.index:06d}.jpg"
+        keep = poses.track_ids >= 0
+        image_info = {"file_name": str(file_name), "id": int(frame.index), "frame_id": int(frame.index)}
+        self._frames.append((image_info, (poses.keypoints[keep], poses.scores[keep], poses.track_ids[keep],
+                                          poses.boxes[keep])))
+        self.frames_written += 1
+
+    def close(self, complete: bool) -> None:
+        from pose.evaluation.posetrack_io import posetrack18_prediction_document  # noqa: PLC0415
+
+        if self._frames is None:
+            return
+        frames, self._frames = self._frames, None
+        document = posetrack18_prediction_document(frames, keypoint_layout=self._layout)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.part, "w", encoding="utf-8") as out:
+            json.dump(document, out)
+        if complete:
+            os.replace(self.part, self.path)
+        else:
+            logger.warning("%s left incomplete (%d frames)", self.part, self.frames_written)
+
+
+class VideoSink:
+    """An mp4 of the frames with skeletons, track IDs and per-ID colours (pipeline.drawing.draw_poses).
+
+    Args:
+        path: final file name (`.mp4`).
+        fps: frame rate of the output (30 when the input has none).
+        skeleton: 0-based keypoint pairs to connect.
+        keypoint_threshold: keypoints scoring below it are not drawn.
+    """
+
+    def __init__(self, path, *, fps: float = 0.0, skeleton: Sequence[tuple[int, int]] = (),
+                 keypoint_threshold: float = 0.3) -> None:
+        self.path = Path(path)
+        self.part = part_path(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fps = float(fps) if fps and fps > 0 else 30.0
+        self._skeleton = tuple(tuple(edge) for edge in skeleton)
+        self._keypoint_threshold = keypoint_threshold
+        self._writer = None
+        self._size: tuple[int, int] | None = None
+        self._closed = False
+        self.frames_written = 0
+
+    def _open(self, size: tuple[int, int]):
+        import cv2  # noqa: PLC0415
+
+        writer = cv2.VideoWriter(str(self.part), cv2.VideoWriter_fourcc(*"mp4v"), self._fps, size)
+        if not writer.isOpened():
+            raise OSError(f"{self.part}: OpenCV cannot write an mp4 video here (codec or permission problem)")
+        return writer
+
+    def write(self, result: FrameResult) -> None:
+        from pipeline.drawing import draw_poses  # noqa: PLC0415 - supervision is imported only when drawing
+
+        size = result.frame.size_px
+        if self._writer is None:
+            self._writer, self._size = self._open(size), size
+        elif size != self._size:
+            raise ValueError(f"{self.path}: frame {result.frame.index} is {size[0]}x{size[1]}, "
+                             f"the video is {self._size[0]}x{self._size[1]}")
+        poses = result.poses
+        image = draw_poses(result.frame.image, poses.keypoints, poses.scores, self._skeleton,
+                           track_ids=poses.track_ids, boxes=poses.boxes, keypoint_threshold=self._keypoint_threshold)
+        self._writer.write(image)
+        self.frames_written += 1
+
+    def close(self, complete: bool) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+        elif complete:
+            raise ValueError(f"{self.path}: no frames to write")
+        if complete:
+            os.replace(self.part, self.path)
+        elif self.part.exists():
+            logger.warning("%s left incomplete (%d frames)", self.part, self.frames_written)

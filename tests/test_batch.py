@@ -1,0 +1,229 @@
+"""Batch tracking end to end: the real tiny HRNet (seeded weights) on the PoseTrack18 mini video and frames."""
+
+from __future__ import annotations
+
+import _thread
+import csv
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.batch import (
+    FORMAT_SUFFIXES,
+    InputVideo,
+    discover_inputs,
+    output_paths,
+    parse_formats,
+    run_batch,
+)
+from tests.pipeline_fakes import FakeDetector, FakeEstimator
+
+DATA = Path(__file__).parent / "data"
+VIDEO_DIR = DATA / "posetrack18_mini" / "videos" / "000001_mpiinew_test"
+VIDEO = VIDEO_DIR / "000001_mpiinew_test.mp4"
+TINY_CONFIG = DATA / "hrnet_reference" / "dev_tiny.yaml"
+TINY_WEIGHTS = DATA / "hrnet_reference" / "dev_tiny_state_dict.pt"
+ALL_FORMATS = tuple(FORMAT_SUFFIXES)
+
+
+@pytest.fixture(scope="module")
+def estimator():
+    from pose.estimator import PoseEstimator
+
+    return PoseEstimator.from_config(str(TINY_CONFIG), weights=str(TINY_WEIGHTS), device="cpu", flip_test=False)
+
+
+@pytest.fixture(scope="module")
+def detector(tmp_path_factory):
+    """Boxes from a detection file keyed by frame index: two people, the second missing on frame 2."""
+    from detector import FileDetector
+
+    entries = [{"image_id": i, "category_id": 1, "bbox": [300 + 5 * i, 150, 200, 450], "score": 0.95}
+               for i in range(5)]
+    entries += [{"image_id": i, "category_id": 1, "bbox": [700, 200, 180, 400], "score": 0.8}
+                for i in range(5) if i != 2]
+    path = tmp_path_factory.mktemp("detections") / "detections.json"
+    path.write_text(json.dumps(entries))
+    return FileDetector(path, key="index")
+
+
+@pytest.fixture()
+def tracker():
+    from tracker import PoseTracker
+
+    return PoseTracker(min_score=0.5)
+
+
+def track(inputs, out, detector, estimator, tracker, formats=("json",), **options):
+    return run_batch(inputs, out, formats, detector=detector, estimator=estimator, tracker=tracker,
+                     progress=False, **options)
+
+
+# -- discovery ------------------------------------------------------------------
+
+
+def test_discover_a_single_video_and_a_frame_folder():
+    assert discover_inputs(VIDEO) == [InputVideo(VIDEO, "000001_mpiinew_test", "video")]
+    frames = discover_inputs(VIDEO_DIR, input_type="frames")
+    assert frames == [InputVideo(VIDEO_DIR, "000001_mpiinew_test", "frames")]
+    # In auto mode, images next to a video are its extracted frames: only the video is taken.
+    assert [item.kind for item in discover_inputs(VIDEO_DIR)] == ["video"]
+
+
+def test_discover_videos_recursively_and_frame_folders(tmp_path):
+    (tmp_path / "day1" / "cam2").mkdir(parents=True)
+    (tmp_path / "a.MP4").write_bytes(b"x")
+    (tmp_path / "day1" / "b.avi").write_bytes(b"x")
+    (tmp_path / "day1" / "cam2" / "c.mkv").write_bytes(b"x")
+    (tmp_path / "day1" / "notes.txt").write_text("not a video")
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "d.mp4").write_bytes(b"x")
+    (tmp_path / "seq" / "000001").mkdir(parents=True)
+    (tmp_path / "seq" / "000001" / "000000.jpg").write_bytes(b"x")
+    found = discover_inputs(tmp_path)
+    assert [(item.name, item.kind) for item in found] == [
+        ("a", "video"), ("day1/b", "video"), ("day1/cam2/c", "video"), ("seq/000001", "frames")]
+    assert [item.name for item in discover_inputs(tmp_path, input_type="videos")] == ["a", "day1/b", "day1/cam2/c"]
+    paths = output_paths(tmp_path / "out", found[2], ("json", "video", "posetrack"))
+    assert paths == {"json": tmp_path / "out/day1/cam2/c.json", "video": tmp_path / "out/day1/cam2/c.mp4",
+                     "posetrack": tmp_path / "out/day1/cam2/c.posetrack.json"}
+
+
+def test_discover_refuses_empty_folders_and_clashing_names(tmp_path):
+    with pytest.raises(ValueError, match="no videos or image folders"):
+        discover_inputs(tmp_path)
+    (tmp_path / "clip.mp4").write_bytes(b"x")
+    (tmp_path / "clip.avi").write_bytes(b"x")
+    with pytest.raises(ValueError, match="same outputs"):
+        discover_inputs(tmp_path)
+    with pytest.raises(FileNotFoundError, match="missing"):
+        discover_inputs(tmp_path / "missing")
+
+
+def test_parse_formats():
+    assert parse_formats("json,csv, video") == ("json", "csv", "video")
+    assert parse_formats(["json", "coco,json"]) == ("json", "coco")
+    with pytest.raises(ValueError, match="unknown output format 'gif'"):
+        parse_formats("json,gif")
+
+
+# -- end to end -----------------------------------------------------------------
+
+
+def test_video_end_to_end_writes_every_format_following_the_schema(tmp_path, detector, estimator, tracker):
+    summary = track(discover_inputs(VIDEO), tmp_path, detector, estimator, tracker, formats=ALL_FORMATS)
+    assert summary.done == ["000001_mpiinew_test"] and summary.exit_status == 0 and summary.frames == 5
+    assert not list(tmp_path.glob("*.part*"))
+
+    document = json.loads((tmp_path / "000001_mpiinew_test.json").read_text())
+    assert document["format"] == "hrtrack.poses" and document["version"] == 1
+    assert (document["width"], document["height"], document["fps"]) == (1280, 720, 30.0)
+    assert document["keypoint_names"] == list(estimator.joint_names)
+    assert document["complete"] is True and document["num_frames"] == 5 and document["dropped_frames"] == 0
+    frames = document["frames"]
+    assert [f["frame_index"] for f in frames] == [0, 1, 2, 3, 4]
+    assert [f["timestamp_s"] for f in frames] == pytest.approx([i / 30 for i in range(5)], abs=1e-6)
+    assert [len(f["people"]) for f in frames] == [2, 2, 1, 2, 2]
+    for frame in frames:
+        assert frame["image_path"] is None and set(frame["timings_ms"]) >= {"detection", "pose", "tracking"}
+        for person in frame["people"]:
+            assert set(person) == {"track_id", "box", "box_score", "score", "keypoints"}
+            assert len(person["box"]) == 4 and len(person["keypoints"]) == 17
+            assert all(len(point) == 3 for point in person["keypoints"])
+    # The box of the first person comes from the detection file (xywh -> xyxy).
+    assert frames[0]["people"][0]["box"] == [300.0, 150.0, 500.0, 600.0]
+    ids = [[p["track_id"] for p in f["people"]] for f in frames]
+    assert ids[0] == [1, 2] and all(len(set(i)) == len(i) for i in ids)
+
+    with open(tmp_path / "000001_mpiinew_test.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 9 and [int(r["frame_index"]) for r in rows] == [0, 0, 1, 1, 2, 3, 3, 4, 4]
+    assert float(rows[0]["box_x1"]) == 300.0 and "right_ankle_score" in rows[0]
+
+    coco = json.loads((tmp_path / "000001_mpiinew_test.coco.json").read_text())
+    assert len(coco) == 9 and len(coco[0]["keypoints"]) == 51 and coco[0]["bbox"] == [300.0, 150.0, 200.0, 450.0]
+
+    from pose.evaluation.posetrack_io import read_posetrack_file
+
+    (video,) = read_posetrack_file(tmp_path / "000001_mpiinew_test.posetrack.json", ground_truth=False)
+    assert len(video.frames) == 5 and video.frames[0].num_people == 2
+
+    capture = cv2.VideoCapture(str(tmp_path / "000001_mpiinew_test.mp4"))
+    decoded = 0
+    while capture.read()[0]:
+        decoded += 1
+    assert decoded == 5 and int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)) == 1280
+    capture.release()
+
+
+def test_frame_folder_end_to_end_keeps_image_order(tmp_path, detector, estimator, tracker):
+    summary = track(discover_inputs(VIDEO_DIR, input_type="frames"), tmp_path, detector, estimator, tracker)
+    assert summary.done == ["000001_mpiinew_test"]
+    frames = json.loads((tmp_path / "000001_mpiinew_test.json").read_text())["frames"]
+    assert [Path(f["image_path"]).name for f in frames] == [f"{i:06d}.jpg" for i in range(5)]
+    assert [f["frame_index"] for f in frames] == list(range(5))
+
+
+def test_corrupt_video_is_skipped_with_its_reason_and_the_others_finish(tmp_path, detector, estimator, tracker):
+    inputs = tmp_path / "videos"
+    (inputs / "sub").mkdir(parents=True)
+    shutil.copy(VIDEO, inputs / "good.mp4")
+    (inputs / "sub" / "bad.mp4").write_bytes(b"\x00\x01 this is not a video " * 100)
+    (inputs / "empty.mp4").write_bytes(b"")
+    summary = track(discover_inputs(inputs), tmp_path / "out", detector, estimator, tracker, max_frames=2)
+    assert summary.done == ["good"]
+    assert [name for name, _ in summary.failed] == ["empty", "sub/bad"]
+    assert all("mp4" in reason and ("corrupt" in reason or "empty" in reason) for _, reason in summary.failed)
+    assert summary.exit_status == 1
+    assert any("FAILED   sub/bad" in line for line in summary.lines())
+    assert (tmp_path / "out" / "good.json").is_file()
+    assert not (tmp_path / "out" / "sub" / "bad.json").exists()
+
+
+def test_killed_run_resumes(tmp_path, detector, estimator, tracker):
+    inputs = tmp_path / "videos"
+    inputs.mkdir()
+    for name in ("a", "b"):
+        shutil.copy(VIDEO, inputs / f"{name}.mp4")
+    out = tmp_path / "out"
+    formats = ("json", "csv")
+    track(discover_inputs(inputs), out, detector, estimator, tracker, formats=formats, max_frames=2)
+    # Simulate a run killed while writing b: only temporary files of b remain.
+    for suffix in (".json", ".csv"):
+        final = out / f"b{suffix}"
+        final.rename(final.with_name(final.name + ".part"))
+    a_written = (out / "a.json").stat().st_mtime_ns
+    summary = track(discover_inputs(inputs), out, detector, estimator, tracker, formats=formats, max_frames=2)
+    assert summary.skipped == ["a"] and summary.done == ["b"] and summary.exit_status == 0
+    assert (out / "a.json").stat().st_mtime_ns == a_written
+    assert json.loads((out / "b.json").read_text())["num_frames"] == 2
+    assert not list(out.glob("*.part"))
+
+
+def test_ctrl_c_leaves_only_temporary_files_and_reports_interrupted(tmp_path):
+    inputs = [InputVideo(VIDEO_DIR, "clip", "frames")]
+    timer = threading.Timer(0.4, _thread.interrupt_main)
+    timer.start()
+    summary = run_batch(inputs, tmp_path, ("json", "csv"), detector=FakeDetector(), progress=False,
+                        estimator=FakeEstimator(sleep_s=0.3), tracker=None)
+    timer.join()
+    assert summary.interrupted and summary.exit_status == 130 and summary.done == []
+    assert not (tmp_path / "clip.json").exists() and not (tmp_path / "clip.csv").exists()
+    partial = (tmp_path / "clip.json.part").read_text()
+    assert partial.rstrip().endswith('"complete": false}')
+    json.loads(partial)  # flushed and closed: readable, and marked incomplete
+
+
+def test_untracked_run_writes_minus_one_ids(tmp_path):
+    summary = run_batch([InputVideo(VIDEO_DIR, "clip", "frames")], tmp_path, ("json",), detector=FakeDetector(),
+                        estimator=FakeEstimator(), tracker=None, progress=False, max_frames=3)
+    assert summary.done == ["clip"]
+    frames = json.loads((tmp_path / "clip.json").read_text())["frames"]
+    assert len(frames) == 3
+    assert {p["track_id"] for f in frames for p in f["people"]} == {-1}
+    assert np.array(frames[0]["people"][0]["keypoints"]).shape == (17, 3)

@@ -1,0 +1,97 @@
+"""`main.py track`: arguments, outputs, rerun skipping, exit statuses."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import main
+from pipeline import cli_track
+
+ROOT = Path(__file__).parent.parent
+DATA = Path(__file__).parent / "data"
+VIDEO = DATA / "posetrack18_mini" / "videos" / "000001_mpiinew_test" / "000001_mpiinew_test.mp4"
+MODEL_ARGS = [
+    "--pose-config", str(DATA / "hrnet_reference" / "dev_tiny.yaml"),
+    "--pose-weights", str(DATA / "hrnet_reference" / "dev_tiny_state_dict.pt"),
+    "--device", "cpu", "--no-flip", "--no-progress",
+]
+
+
+@pytest.fixture(scope="module")
+def detections(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("detections") / "detections.json"
+    path.write_text(json.dumps([{"image_id": i, "category_id": 1, "bbox": [300, 150, 200, 450], "score": 0.9}
+                                for i in range(5)]))
+    return path
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    return main.build_parser("track").parse_args(["track", *argv])
+
+
+def test_help_lists_the_shared_and_track_options():
+    completed = subprocess.run([sys.executable, "main.py", "track", "--help"], cwd=ROOT, capture_output=True,
+                               text=True, timeout=60)
+    assert completed.returncode == 0
+    for option in ("--pose-config", "--pose-weights", "--detector", "--det-weights", "--det-file", "--device",
+                   "--out", "--formats", "--batch-size", "--max-frames", "--track-max-age", "--tracker-option"):
+        assert option in completed.stdout
+
+
+def test_track_writes_outputs_then_skips_them_on_a_rerun(tmp_path, detections, capsys):
+    out = tmp_path / "out"
+    argv = ["track", str(VIDEO), "--out", str(out), "--formats", "json,csv,video", "--det-file", str(detections),
+            "--det-image-key", "index", "--max-frames", "3", "--track-max-age", "5", *MODEL_ARGS]
+    assert main.main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "000001_mpiinew_test.csv", "000001_mpiinew_test.json", "000001_mpiinew_test.mp4"]
+    document = json.loads((out / "000001_mpiinew_test.json").read_text())
+    assert document["num_frames"] == 3 and [len(f["people"]) for f in document["frames"]] == [1, 1, 1]
+    assert "done: 1" in capsys.readouterr().out
+    assert main.main(argv) == 0
+    assert "skipped (already complete): 1" in capsys.readouterr().out
+
+
+def test_a_failed_video_gives_exit_status_1_and_is_named(tmp_path, detections, capsys):
+    inputs = tmp_path / "videos"
+    inputs.mkdir()
+    shutil.copy(VIDEO, inputs / "good.mp4")
+    (inputs / "broken.mp4").write_bytes(b"garbage" * 64)
+    argv = ["track", str(inputs), "--out", str(tmp_path / "out"), "--det-file", str(detections),
+            "--det-image-key", "index", "--max-frames", "1", *MODEL_ARGS]
+    assert main.main(argv) == 1
+    printed = capsys.readouterr().out
+    assert "done: 1" in printed and "failed: 1" in printed and "FAILED   broken" in printed
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [["--formats", "json,gif"], ["--tracker-option", "no_such_option=1"], ["--tracker-option", "max_age"]],
+)
+def test_bad_arguments_give_exit_status_2(tmp_path, detections, extra):
+    argv = ["track", str(VIDEO), "--out", str(tmp_path), "--det-file", str(detections), *MODEL_ARGS, *extra]
+    assert main.main(argv) == 2
+    assert not list(tmp_path.iterdir())
+
+
+def test_missing_input_gives_exit_status_2(tmp_path):
+    assert main.main(["track", str(tmp_path / "nothing"), "--out", str(tmp_path / "out"), *MODEL_ARGS]) == 2
+
+
+def test_tracker_flags_map_to_pose_tracker_options():
+    args = parse(["in.mp4", "--track-similarity", "iou", "--track-max-age", "7", "--track-flow",
+                  "--tracker-option", "lost_scale_growth=0.25", "--tracker-option", "low_score_matching=false"])
+    options = cli_track.tracker_options(args)
+    assert options == {"similarity": "iou", "max_age": 7, "flow": True, "lost_scale_growth": 0.25,
+                       "low_score_matching": False}
+    from tracker import PoseTracker
+
+    assert PoseTracker(**options).options.max_age == 7
+    assert cli_track.tracker_options(parse(["in.mp4"])) == {}

@@ -1,0 +1,238 @@
+"""The threaded pipeline with fake stages: order, policies, batching, errors, stopping."""
+
+from __future__ import annotations
+
+import _thread
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from pipeline.capture import LiveSource
+from pipeline.pipeline import Pipeline, PipelineError, live_in_flight_limit
+from pipeline.stages import boxes_from_keypoints
+from tests.pipeline_fakes import FakeCamera, FakeDetector, FakeEstimator, FakeTracker, ListSource
+
+
+def pipeline_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith(("stage-", "capture-reader"))]
+
+
+def wait_no_threads(timeout_s: float = 1.0) -> float:
+    """Seconds until no pipeline thread is left (fails after `timeout_s`)."""
+    started = time.monotonic()
+    while pipeline_threads():
+        if time.monotonic() - started > timeout_s:
+            pytest.fail(f"threads still alive after {timeout_s} s: {[t.name for t in pipeline_threads()]}")
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.indices: list[int] = []
+        self.closed_with: list[bool] = []
+
+    def write(self, result) -> None:
+        self.indices.append(result.frame.index)
+
+    def close(self, complete: bool) -> None:
+        self.closed_with.append(complete)
+
+
+def test_file_source_every_frame_in_order_with_results_filled_in():
+    sink = RecordingSink()
+    source = ListSource(30)
+    pipeline = Pipeline(source, FakeDetector(people=2, sleep_s=0.002), FakeEstimator(sleep_s=0.004), FakeTracker(),
+                        sinks=[sink])
+    results = list(pipeline.run())
+    assert [r.frame.index for r in results] == list(range(30))
+    # The pixels encode the index: the image travelled with its own frame.
+    assert all(int(r.frame.image[0, 0, 0]) == r.frame.index for r in results)
+    first = results[0]
+    assert first.poses.keypoints.shape == (2, 17, 2) and first.poses.scores.shape == (2, 17)
+    assert first.poses.track_ids.tolist() == [1, 2]
+    np.testing.assert_array_equal(first.poses.boxes, first.detections.boxes)
+    assert {"capture", "detection", "pose", "tracking", "sinks", "latency"} <= set(first.timings_s)
+    assert first.timings_s["pose"] > 0.0 and first.dropped_frames == 0
+    assert sink.indices == list(range(30)) and sink.closed_with == [True]
+    assert source.closed
+    wait_no_threads()
+
+
+def test_frames_without_people_still_come_out():
+    results = list(Pipeline(ListSource(5), FakeDetector(people=0), FakeEstimator(), FakeTracker()).run())
+    assert [r.frame.index for r in results] == list(range(5))
+    assert all(len(r.poses) == 0 and r.poses.keypoints.shape == (0, 17, 2) for r in results)
+
+
+def test_slow_stage_never_drops_a_file_frame():
+    estimator = FakeEstimator(sleep_s=0.01)
+    results = list(Pipeline(ListSource(25), FakeDetector(), estimator, FakeTracker(), queue_size=2).run())
+    assert [r.frame.index for r in results] == list(range(25))
+    assert sum(estimator.batch_sizes) == 25
+
+
+def test_pose_stage_batches_queued_frames_in_one_call():
+    # Pose is much slower than detection, so frames queue up in front of it.
+    estimator = FakeEstimator(sleep_s=0.03)
+    results = list(Pipeline(ListSource(16), FakeDetector(), estimator, FakeTracker(), pose_batch_frames=4).run())
+    assert [r.frame.index for r in results] == list(range(16))
+    assert max(estimator.batch_sizes) > 1 and max(estimator.batch_sizes) <= 4
+    assert len(estimator.batch_sizes) < 16
+
+
+def test_pipelined_throughput_follows_the_slowest_stage():
+    # Stage costs are sleeps, long enough that scheduling noise on a busy machine stays small.
+    frames, detect_s, pose_s, track_s = 12, 0.04, 0.06, 0.03
+    pipeline = Pipeline(ListSource(frames), FakeDetector(sleep_s=detect_s), FakeEstimator(sleep_s=pose_s),
+                        FakeTracker(sleep_s=track_s), pose_batch_frames=1)
+    started = time.perf_counter()
+    assert len(list(pipeline.run())) == frames
+    elapsed = time.perf_counter() - started
+    serial = frames * (detect_s + pose_s + track_s)
+    # Overlapped stages: about frames x slowest stage (0.79 s here), far under the serial 1.56 s.
+    assert elapsed < 0.8 * serial
+    assert elapsed > frames * pose_s
+
+
+@pytest.mark.parametrize(
+    ("make", "stage", "message"),
+    [
+        (lambda: dict(source=ListSource(10, fail_at=4)), "capture", "read error at frame 4"),
+        (lambda: dict(detector=FakeDetector(fail_at=3)), "detection", "detector exploded on frame 3"),
+        (lambda: dict(estimator=FakeEstimator(fail_at_call=2)), "pose", "pose estimator exploded"),
+    ],
+)
+def test_stage_exception_is_reported_with_its_stage_and_stops_everything(make, stage, message):
+    parts = dict(source=ListSource(10), detector=FakeDetector(), estimator=FakeEstimator(), tracker=FakeTracker())
+    parts.update(make())
+    sink = RecordingSink()
+    pipeline = Pipeline(parts["source"], parts["detector"], parts["estimator"], parts["tracker"], sinks=[sink],
+                        pose_batch_frames=1)
+    with pytest.raises(PipelineError) as raised:
+        list(pipeline.run())
+    assert raised.value.stage == stage
+    assert stage in str(raised.value) and message in str(raised.value)
+    assert sink.closed_with == [False]
+    wait_no_threads()
+
+
+def test_tracker_returning_wrong_number_of_ids_is_a_tracking_error():
+    class BadTracker:
+        def update(self, keypoints, boxes=None, scores=None, frame=None):
+            return np.zeros(len(keypoints) + 1, np.int64)
+
+    with pytest.raises(PipelineError, match="tracking.*3 IDs for 2 poses"):
+        list(Pipeline(ListSource(3), FakeDetector(people=2), FakeEstimator(), BadTracker()).run())
+
+
+def test_closing_the_generator_stops_all_threads_within_a_second():
+    sink = RecordingSink()
+    source = ListSource(10_000, read_s=0.001)
+    generator = Pipeline(source, FakeDetector(sleep_s=0.01), FakeEstimator(sleep_s=0.01), FakeTracker(),
+                         sinks=[sink]).run()
+    for count, _ in enumerate(generator):
+        if count == 3:
+            break
+    started = time.monotonic()
+    generator.close()
+    assert time.monotonic() - started < 1.0
+    wait_no_threads(1.0)
+    assert sink.closed_with == [False] and source.closed
+
+
+def test_ctrl_c_in_the_consumer_stops_all_threads_within_a_second():
+    source = ListSource(10_000, read_s=0.001)
+    pipeline = Pipeline(source, FakeDetector(sleep_s=0.02), FakeEstimator(sleep_s=0.02), FakeTracker())
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    seen = 0
+    with pytest.raises(KeyboardInterrupt):
+        with pipeline:
+            for _ in pipeline.run():
+                seen += 1
+    interrupted = time.monotonic()
+    wait_no_threads(1.0)
+    assert time.monotonic() - interrupted < 1.0
+    assert seen > 0 and source.closed
+
+
+def test_stop_from_another_thread_ends_run_without_error():
+    pipeline = Pipeline(ListSource(10_000, read_s=0.001), FakeDetector(), FakeEstimator(sleep_s=0.005), FakeTracker())
+    results = []
+    for result in pipeline.run():
+        results.append(result)
+        if len(results) == 3:
+            threading.Thread(target=pipeline.stop).start()
+    assert 3 <= len(results) < 100
+    wait_no_threads()
+
+
+def test_run_twice_is_refused():
+    pipeline = Pipeline(ListSource(2), FakeDetector(), FakeEstimator(), FakeTracker())
+    list(pipeline.run())
+    with pytest.raises(RuntimeError, match="runs once"):
+        list(pipeline.run())
+
+
+def test_live_source_keeps_latency_low_and_counts_dropped_frames():
+    camera = FakeCamera(fps=200.0)
+    source = LiveSource(lambda: camera, name="fake camera")
+    detect_s, pose_s, track_s = 0.01, 0.02, 0.005
+    pipeline = Pipeline(source, FakeDetector(sleep_s=detect_s), FakeEstimator(sleep_s=pose_s),
+                        FakeTracker(sleep_s=track_s))
+    assert pipeline.live
+    results = []
+    for result in pipeline.run():
+        results.append(result)
+        if len(results) == 40:
+            break
+    wait_no_threads()
+    indices = [r.frame.index for r in results]
+    assert indices == sorted(set(indices))  # increasing, never repeated
+    assert results[-1].dropped_frames > 0 and indices[-1] > len(results)
+    steady = results[10:]
+    latency = np.median([r.timings_s["latency"] for r in steady])
+    # The work itself, as measured in this run (sleeps overshoot on a loaded machine).
+    work = np.median([sum(r.timings_s[k] for k in ("capture", "detection", "pose", "tracking")) for r in steady])
+    assert work >= detect_s + pose_s + track_s
+    # Never more than about one camera frame of waiting on top of the work itself.
+    assert latency < 1.5 * work, (latency, work)
+
+
+def test_live_in_flight_limit():
+    assert live_in_flight_limit([0.03, 0.0, 0.0]) == 1  # one dominant stage: no overlap helps
+    assert live_in_flight_limit([0.02, 0.02]) == 2  # two equal stages: overlap them
+    assert live_in_flight_limit([0.03, 0.05, 0.005]) == 2
+    assert live_in_flight_limit([0.01] * 4) == 4
+    assert live_in_flight_limit([]) == 1
+
+
+def test_detect_every_runs_the_detector_on_every_nth_frame_and_boxes_follow_the_poses():
+    detector = FakeDetector(people=2)
+    results = list(Pipeline(ListSource(10), detector, FakeEstimator(), FakeTracker(), detect_every=3).run())
+    assert [r.frame.index for r in results] == list(range(10))
+    assert [index for call in detector.calls for index in call] == [0, 3, 6, 9]
+    for result in results:
+        assert len(result.poses) == 2
+    # In between, boxes come from the previous frame's keypoints (widened a little).
+    np.testing.assert_allclose(results[1].detections.boxes, boxes_from_keypoints(results[0].poses).boxes)
+
+
+def test_boxes_from_keypoints_widen_the_confident_joints():
+    from pipeline.types import TrackedPoses
+
+    keypoints = np.array([[[10, 20], [30, 60], [500, 500]]], np.float32)
+    scores = np.array([[0.9, 0.9, 0.05]], np.float32)
+    poses = TrackedPoses(keypoints, scores, np.zeros((1, 4)), np.ones(1), np.ones(1), np.zeros(1))
+    boxes = boxes_from_keypoints(poses, margin=0.1).boxes
+    np.testing.assert_allclose(boxes, [[8, 16, 32, 64]])
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="detect_every"):
+        Pipeline(ListSource(1), FakeDetector(), FakeEstimator(), detect_every=0)
+    with pytest.raises(FileNotFoundError, match="no_such_video.mp4"):
+        Pipeline("no_such_video.mp4", FakeDetector(), FakeEstimator())
