@@ -26,6 +26,8 @@ test: install
 bench: install
 	$(PY) benchmarks/pose_throughput.py
 	$(PY) benchmarks/tracker.py
+	$(PY) benchmarks/pipeline.py
+	$(PY) benchmarks/posetrack_eval.py
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

@@ -174,26 +174,30 @@ def draw_poses(
         return scene
 
     visible = scores >= keypoint_threshold
+    # Untracked people (no IDs given, or ID -1 from the tracker) share one
+    # neutral colour, the last entry of this palette, and get no label.
+    palette = sv.ColorPalette(list(PALETTE.colors) + [UNTRACKED_COLOR])
+    untracked = np.ones(n, bool) if track_ids is None else track_ids < 0
+    lookup = np.where(untracked, len(PALETTE.colors), 0 if track_ids is None else track_ids % len(PALETTE.colors))
     # supervision's skeleton edges are 1-based.
     edges = [(int(a) + 1, int(b) + 1) for a, b in skeleton]
     for i in range(n):
-        color = PALETTE.by_idx(int(track_ids[i])) if track_ids is not None else UNTRACKED_COLOR
+        color = palette.by_idx(int(lookup[i]))
         person = sv.KeyPoints(xy=keypoints[i:i + 1], keypoint_confidence=scores[i:i + 1], visible=visible[i:i + 1])
         if edges:
             scene = sv.EdgeAnnotator(color=color, thickness=thickness, edges=edges).annotate(scene, person)
         scene = sv.VertexAnnotator(color=color, radius=radius).annotate(scene, person)
 
     label_boxes = boxes if boxes is not None else _keypoint_boxes(keypoints, visible)
-    detections = sv.Detections(
-        xyxy=label_boxes,
-        tracker_id=track_ids if track_ids is not None else None,
-    )
-    lookup = (track_ids % len(PALETTE.colors)) if track_ids is not None else np.zeros(n, np.int64)
+    detections = sv.Detections(xyxy=label_boxes)
     if show_boxes and boxes is not None:
-        palette = PALETTE if track_ids is not None else sv.ColorPalette([UNTRACKED_COLOR])
         scene = sv.BoxAnnotator(color=palette, thickness=thickness).annotate(scene, detections, custom_color_lookup=lookup)
-    if show_labels and track_ids is not None:
-        scene = sv.LabelAnnotator(color=PALETTE, text_scale=0.5, text_padding=4).annotate(
-            scene, detections, labels=[f"#{int(t)}" for t in track_ids], custom_color_lookup=lookup
+    labelled = ~untracked
+    if show_labels and labelled.any():
+        scene = sv.LabelAnnotator(color=palette, text_scale=0.5, text_padding=4).annotate(
+            scene,
+            detections[labelled],
+            labels=[f"#{int(t)}" for t in track_ids[labelled]],
+            custom_color_lookup=lookup[labelled],
         )
     return scene

@@ -103,6 +103,16 @@ def test_empty_and_untracked(scene):
     assert np.any(untracked != scene)
 
 
+def test_people_the_tracker_left_untracked_are_neutral_and_unlabelled(scene):
+    keypoints = standing_person()[None]
+    box = np.array([[15, 15, 90, 185]], np.float32)
+    no_ids = draw_poses(scene, keypoints, np.ones((1, 17)), COCO_SKELETON, boxes=box)
+    minus_one = draw_poses(scene, keypoints, np.ones((1, 17)), COCO_SKELETON, track_ids=[-1], boxes=box)
+    np.testing.assert_array_equal(minus_one, no_ids)  # same neutral colour, no "#-1" label
+    tracked = draw_poses(scene, keypoints, np.ones((1, 17)), COCO_SKELETON, track_ids=[4], boxes=box)
+    assert np.any(tracked[5:15, 15:40] != minus_one[5:15, 15:40])
+
+
 def test_mismatched_lengths_are_errors(scene):
     with pytest.raises(ValueError, match="track ids"):
         draw_poses(scene, standing_person()[None], np.ones((1, 17)), COCO_SKELETON, track_ids=[1, 2])
