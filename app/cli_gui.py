@@ -1,0 +1,94 @@
+"""`main.py gui`: open the desktop window on a camera, a file or a URL.
+
+    python main.py gui                                  # the first camera
+    python main.py gui --source video.mp4 --pose-weights hrnet_w32_coco_256x192
+    python main.py gui --source video.mp4 --screenshot docs/gui.png --exit-after-frames 5
+
+Only argparse at import time; Qt and torch load when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+LOG = logging.getLogger(__name__)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from detector.cli_options import add_detector_arguments
+    from pose.cli_options import add_pose_arguments
+
+    parser.add_argument("--source", default="0",
+                        help="camera index, video file, folder of frames or stream URL (default: camera 0)")
+    parser.add_argument("--output-dir", default="out/gui", metavar="DIR",
+                        help="where recordings, snapshots and pose exports go (default out/gui)")
+    parser.add_argument("--kpt-threshold", type=_probability, default=0.3, metavar="SCORE",
+                        help="draw keypoints scoring at least this (default 0.3; changeable in the window)")
+    parser.add_argument("--show-boxes", action="store_true", help="draw person boxes from the start")
+    parser.add_argument("--show-trails", action="store_true", help="draw recent positions of each track from the start")
+    parser.add_argument("--screenshot", metavar="PATH",
+                        help="with --exit-after-frames: save a PNG of the whole window before exiting")
+    parser.add_argument("--exit-after-frames", type=_positive_int, metavar="N",
+                        help="quit (status 0) after N frames were shown; for docs and automated checks")
+    add_pose_arguments(parser)
+    add_detector_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.screenshot and args.exit_after_frames is None:
+        LOG.error("--screenshot needs --exit-after-frames N (the frame count to render before the picture)")
+        return 2
+
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+    from app.settings import ViewSettings
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("hrtrack")
+    settings = ViewSettings(
+        detection_threshold=args.det_threshold,
+        keypoint_threshold=args.kpt_threshold,
+        show_boxes=args.show_boxes,
+        show_trails=args.show_trails,
+    )
+    window = MainWindow(
+        args,
+        args.source,
+        output_dir=args.output_dir,
+        settings=settings,
+        exit_after_frames=args.exit_after_frames,
+        screenshot=args.screenshot,
+    )
+    window.resize(1280, 720)
+    window.show()
+
+    # Ctrl+C in the terminal closes the window cleanly; the timer lets Python
+    # run its signal handler while Qt's event loop holds the main thread.
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    heartbeat = QTimer()
+    heartbeat.start(200)
+    heartbeat.timeout.connect(lambda: None)
+    try:
+        return int(app.exec())
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        window.stop_worker()

@@ -1,0 +1,487 @@
+"""The worker thread: runs the pipeline, draws each frame and hands it to the window.
+
+The GUI thread only paints. Everything else happens here, per frame:
+pull the next `FrameResult` from the pipeline (capture, detection, pose and
+tracking run in the pipeline), apply the live settings, draw the skeletons
+(timed as the "drawing" stage), record, and emit a `VideoFrame`.
+
+The pipeline is reached through one seam, `PipelineFactory`: the default
+builds `pipeline.Pipeline`; tests may pass any callable that returns an
+object with `run()` (an iterator of `FrameResult`) and `stop()`.
+
+The pipeline gets proxies instead of the models themselves, so a new pose
+model or a rebuilt tracker is swapped in between two frames without
+rebuilding the pipeline (the old model keeps running until then).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Protocol
+
+import numpy as np
+from PyQt6.QtCore import QThread, pyqtSignal
+from PyQt6.QtGui import QImage
+
+from app.model_loader import Models
+from app.recording import VideoRecorder
+from app.settings import SharedSettings, ViewSettings
+from app.video_view import image_from_bgr
+from pipeline.types import FrameResult, TrackedPoses
+
+LOG = logging.getLogger(__name__)
+
+STAGES = ("capture", "detection", "pose", "tracking", "drawing")
+# How long blocking waits last before the stop event is checked again.
+_POLL_S = 0.05
+# How long the worker waits for the pipeline to finish closing before it ends anyway.
+_CLOSE_WAIT_S = 0.3
+
+
+class RunningPipeline(Protocol):
+    def run(self) -> Iterator[FrameResult]: ...
+    def stop(self) -> None: ...
+
+
+# (source, detector, estimator, tracker) -> a pipeline ready to run.
+PipelineFactory = Callable[[str, Any, Any, Any], RunningPipeline]
+# tracker options -> a new tracker (`tracker.PoseTracker(**options)`).
+TrackerFactory = Callable[..., Any]
+
+
+def default_pipeline_factory(source: str, detector: Any, estimator: Any, tracker: Any) -> RunningPipeline:
+    from pipeline.pipeline import Pipeline
+
+    # One-slot channels and single-frame pose batches: the window changes
+    # thresholds, trackers and models live, and every frame already in flight
+    # shows the old settings, so the GUI keeps as few frames in flight as the
+    # stages need to run in parallel.
+    return Pipeline(source, detector=detector, estimator=estimator, tracker=tracker,
+                    queue_size=1, pose_batch_frames=1)
+
+
+def default_tracker_factory(**options: Any) -> Any:
+    from tracker import PoseTracker
+
+    return PoseTracker(**options)
+
+
+class Swappable:
+    """Stands in for a model or tracker; `swap()` replaces what it forwards to.
+
+    Calls and attribute reads go to the current target. Replacing the
+    reference is atomic in Python, so the pipeline's threads see either the
+    old or the new object, never a mix.
+    """
+
+    def __init__(self, target: Any) -> None:
+        object.__setattr__(self, "_target", target)
+
+    @property
+    def target(self) -> Any:
+        return object.__getattribute__(self, "_target")
+
+    def swap(self, target: Any) -> None:
+        object.__setattr__(self, "_target", target)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.target(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(object.__getattribute__(self, "_target"), name)
+
+
+@dataclass(frozen=True)
+class VideoFrame:
+    """One annotated frame on its way to the window.
+
+    Attributes:
+        image: QImage wrapping `buffer` (no copy); valid while `buffer` lives.
+        buffer: (H, W, 3) uint8 BGR annotated frame, owned by this object
+            (the worker never writes to it again).
+        result: the pipeline's result for the frame (poses in frame pixels).
+        shown: the poses that passed the live thresholds (what was drawn).
+        timings_ms: milliseconds per stage, `STAGES` order, for this frame.
+        fps: end-to-end frames per second, smoothed over recent frames.
+        device: where the models run.
+        redraw: True when this is the frame on screen drawn again with new
+            display settings while paused (not a new frame).
+    """
+
+    image: QImage
+    buffer: np.ndarray
+    result: FrameResult
+    shown: TrackedPoses
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    fps: float = 0.0
+    device: str = ""
+    redraw: bool = False
+
+    @property
+    def index(self) -> int:
+        return self.result.frame.index
+
+
+def filter_poses(poses: TrackedPoses, detection_threshold: float) -> TrackedPoses:
+    """The poses whose box score reaches `detection_threshold`."""
+    keep = poses.box_scores >= detection_threshold
+    if keep.all():
+        return poses
+    return TrackedPoses(poses.keypoints[keep], poses.scores[keep], poses.boxes[keep], poses.box_scores[keep],
+                        poses.track_ids[keep], poses.detection_index[keep])
+
+
+class FrameAnnotator:
+    """Draws skeletons, IDs, optional boxes and trails through `pipeline.drawing`.
+
+    Owns the trail history, so one annotator belongs to one video.
+    """
+
+    def __init__(self) -> None:
+        from pipeline import drawing
+
+        self._drawing = drawing
+        self._trails = drawing.Trails()
+
+    def reset(self) -> None:
+        self._trails = self._drawing.Trails(max_length=self._trails.max_length)
+
+    def __call__(self, image: np.ndarray, poses: TrackedPoses, skeleton: Any, settings: ViewSettings) -> np.ndarray:
+        if self._trails.max_length != settings.trail_length:
+            self._trails = self._drawing.Trails(max_length=settings.trail_length)
+        # Trails follow every track, even while hidden, so they are whole when switched on.
+        anchors = self._drawing.trail_anchors(poses.keypoints, poses.scores, poses.boxes,
+                                              keypoint_threshold=settings.keypoint_threshold)
+        self._trails.update(poses.track_ids, anchors)
+        return self._drawing.draw_poses(
+            image,
+            poses.keypoints,
+            poses.scores,
+            skeleton or (),
+            track_ids=poses.track_ids,
+            boxes=poses.boxes,
+            keypoint_threshold=settings.keypoint_threshold,
+            show_boxes=settings.show_boxes,
+            trails=self._trails if settings.show_trails else None,
+        )
+
+
+class _FpsMeter:
+    """Frames per second from the interval between frames, exponentially smoothed."""
+
+    def __init__(self, smoothing: float = 0.9) -> None:
+        self._smoothing = smoothing
+        self._last: float | None = None
+        self._interval_s: float | None = None
+
+    def tick(self) -> float:
+        now = time.perf_counter()
+        if self._last is not None:
+            interval = now - self._last
+            self._interval_s = interval if self._interval_s is None else (
+                self._smoothing * self._interval_s + (1 - self._smoothing) * interval)
+        self._last = now
+        return 1.0 / self._interval_s if self._interval_s else 0.0
+
+    def reset(self) -> None:
+        """Forget the last frame time (after a pause, so the pause is not counted)."""
+        self._last = None
+
+
+def explain_run_error(source: str, error: BaseException) -> str:
+    """A message for the person: what went wrong with the video, and what to try."""
+    text = str(error) or type(error).__name__
+    if "out of memory" in text.lower():
+        return f"The GPU ran out of memory ({text}). Choose a smaller model or run with --device cpu."
+    if isinstance(error, FileNotFoundError) or type(error).__name__ in ("SourceError", "SourceTimeout"):
+        name = f"camera {source}" if source.isdigit() else source
+        # The capture's messages already name the source.
+        return text if name in text else f"Cannot read {name}: {text}"
+    return f"Stopped on {source}: {text}"
+
+
+class PipelineWorker(QThread):
+    """Runs one source through the pipeline on its own thread.
+
+    Signals:
+        frame_ready(VideoFrame): a new annotated frame. The worker waits for
+            `frame_shown()` before sending the next one, so frames never pile
+            up in the GUI's event queue.
+        failed(str): the run stopped with an error (a message for the person).
+        source_ended(): the file or stream has no more frames.
+        recording_changed(bool, str): recording started (True, path) or
+            stopped (False, path of the finished file, or an error message).
+    """
+
+    frame_ready = pyqtSignal(object)
+    failed = pyqtSignal(str)
+    source_ended = pyqtSignal()
+    recording_changed = pyqtSignal(bool, str)
+
+    def __init__(
+        self,
+        source: str,
+        models: Models,
+        settings: SharedSettings,
+        *,
+        pipeline_factory: PipelineFactory = default_pipeline_factory,
+        tracker_factory: TrackerFactory = default_tracker_factory,
+        annotator: Callable[[np.ndarray, TrackedPoses, Any, ViewSettings], np.ndarray] | None = None,
+        start_paused: bool = False,
+        parent: Any = None,
+    ) -> None:
+        super().__init__(parent)
+        self.source = source
+        self._settings = settings
+        self._pipeline_factory = pipeline_factory
+        self._tracker_factory = tracker_factory
+        self._annotator = annotator
+        self._device = models.device
+        self._detector = Swappable(models.detector)
+        self._estimator = Swappable(models.estimator)
+        self._tracker: Swappable | None = None
+        self._tracker_options: dict[str, Any] = {}
+
+        self._stop = threading.Event()
+        self._view_ready = threading.Event()
+        self._view_ready.set()
+        # Guards the pause/step state, pending requests and the running pipeline.
+        self._lock = threading.Condition()
+        self._paused = start_paused
+        self._steps = 0
+        self._pending_models: Models | None = None
+        self._recording_request: tuple[str, Any] | None = None
+        self._pipeline: RunningPipeline | None = None
+        self.frames_emitted = 0
+
+    # ---- called from the GUI thread -------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the thread to finish; returns at once (use `wait()` to join)."""
+        self._stop.set()
+        with self._lock:
+            pipeline = self._pipeline
+            self._lock.notify_all()
+        if pipeline is not None:
+            pipeline.stop()
+
+    def stop_and_wait(self, timeout_s: float = 1.0) -> bool:
+        """Stop and join; True when the thread ended within `timeout_s`."""
+        self.stop()
+        finished = self.wait(int(timeout_s * 1000))
+        if not finished:
+            LOG.warning("worker for %s did not stop within %.1f s", self.source, timeout_s)
+        return finished
+
+    def set_paused(self, paused: bool) -> None:
+        with self._lock:
+            self._paused = paused
+            self._steps = 0
+            self._lock.notify_all()
+
+    @property
+    def paused(self) -> bool:
+        with self._lock:
+            return self._paused
+
+    def step(self) -> None:
+        """While paused, let exactly one more frame through."""
+        with self._lock:
+            if self._paused:
+                self._steps += 1
+                self._lock.notify_all()
+
+    def frame_shown(self) -> None:
+        """The window has taken the last frame; the next may be sent."""
+        self._view_ready.set()
+
+    def set_models(self, models: Models) -> None:
+        """Use `models` from the next frame on (same number of joints as the current ones)."""
+        with self._lock:
+            self._pending_models = models
+            self._lock.notify_all()
+
+    def start_recording(self, path: str | Path, fps: float) -> None:
+        with self._lock:
+            self._recording_request = ("start", (str(path), fps))
+            self._lock.notify_all()
+
+    def stop_recording(self) -> None:
+        with self._lock:
+            self._recording_request = ("stop", None)
+            self._lock.notify_all()
+
+    # ---- the worker thread ----------------------------------------------------------
+
+    def run(self) -> None:
+        recorder: VideoRecorder | None = None
+        results: Iterator[FrameResult] | None = None
+        try:
+            annotator = self._annotator or FrameAnnotator()
+            settings, version = self._settings.snapshot()
+            self._tracker = Swappable(self._tracker_factory(**settings.tracker_options))
+            self._tracker_options = dict(settings.tracker_options)
+            self._apply_detector_threshold(settings)
+            pipeline = self._pipeline_factory(self.source, self._detector, self._estimator, self._tracker)
+            with self._lock:
+                self._pipeline = pipeline
+            if self._stop.is_set():
+                return
+            results = iter(pipeline.run())
+            fps_meter = _FpsMeter()
+            last: VideoFrame | None = None
+            while not self._stop.is_set():
+                recorder = self._handle_recording_request(recorder)
+                settings, new_version = self._settings.snapshot()
+                changed = new_version != version
+                if changed:
+                    self._apply_settings(settings, annotator)
+                    version = new_version
+                if not self._may_advance(fps_meter):
+                    if changed and last is not None:
+                        # Paused: show the new display settings on the frame on screen.
+                        last = self._annotate(last.result, settings, annotator, last.fps, redraw=True)
+                        if not self._wait_for_view():
+                            break
+                        self.frame_ready.emit(last)
+                    continue
+                self._take_pending_models()
+                result = next(results, None)
+                if result is None:
+                    if not self._stop.is_set():
+                        self.source_ended.emit()
+                    break
+                last = self._annotate(result, settings, annotator, fps_meter.tick())
+                if recorder is not None:
+                    recorder = self._record(recorder, last.buffer)
+                if not self._wait_for_view():
+                    break
+                self.frames_emitted += 1
+                self.frame_ready.emit(last)
+        except Exception as error:  # noqa: BLE001 - shown in the window; the app stays usable
+            if not self._stop.is_set():
+                # The window shows and logs the message; the traceback is for --verbose.
+                LOG.debug("worker for %s failed", self.source, exc_info=True)
+                self.failed.emit(explain_run_error(self.source, error))
+        finally:
+            self._shutdown(results, recorder)
+
+    def _shutdown(self, results: Iterator[FrameResult] | None, recorder: VideoRecorder | None) -> None:
+        with self._lock:
+            pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None:
+            pipeline.stop()
+        if results is not None and hasattr(results, "close"):
+            # Closing the run joins the pipeline's stage threads, and a stage inside
+            # a model call cannot be interrupted. The join runs on a helper thread
+            # so that this worker (and the window waiting for it) ends at once; the
+            # stage threads end by themselves when their call returns.
+            closer = threading.Thread(target=self._close_results, args=(results,),
+                                      name="pipeline-closer", daemon=True)
+            closer.start()
+            closer.join(_CLOSE_WAIT_S)
+        if recorder is not None:
+            self._finish_recording(recorder)
+
+    def _close_results(self, results: Iterator[FrameResult]) -> None:
+        try:
+            results.close()
+        except Exception:  # noqa: BLE001 - shutting down; log and go on releasing
+            LOG.exception("error while stopping the pipeline for %s", self.source)
+
+    def _may_advance(self, fps_meter: _FpsMeter) -> bool:
+        """True when a frame may be pulled now; waits a little while paused."""
+        with self._lock:
+            if not self._paused:
+                return True
+            if self._steps > 0:
+                self._steps -= 1
+                return True
+            fps_meter.reset()
+            self._lock.wait(_POLL_S)
+            return False
+
+    def _wait_for_view(self) -> bool:
+        while not self._view_ready.wait(_POLL_S):
+            if self._stop.is_set():
+                return False
+        self._view_ready.clear()
+        return not self._stop.is_set()
+
+    def _take_pending_models(self) -> None:
+        with self._lock:
+            models, self._pending_models = self._pending_models, None
+        if models is None:
+            return
+        self._detector.swap(models.detector)
+        self._estimator.swap(models.estimator)
+        self._device = models.device
+        self._apply_detector_threshold(self._settings.get())
+        LOG.info("now running %s on %s", models.label, models.device)
+
+    def _apply_settings(self, settings: ViewSettings, annotator: Any) -> None:
+        self._apply_detector_threshold(settings)
+        if settings.tracker_options != self._tracker_options:
+            # New options mean a new tracker: IDs restart, so old trails would mislead.
+            self._tracker.swap(self._tracker_factory(**settings.tracker_options))
+            self._tracker_options = dict(settings.tracker_options)
+            reset = getattr(annotator, "reset", None)
+            if reset is not None:
+                reset()
+
+    def _apply_detector_threshold(self, settings: ViewSettings) -> None:
+        detector = self._detector.target
+        if hasattr(detector, "score_threshold"):
+            detector.score_threshold = settings.detection_threshold
+
+    def _annotate(self, result: FrameResult, settings: ViewSettings, annotator: Any, fps: float,
+                  redraw: bool = False) -> VideoFrame:
+        started = time.perf_counter()
+        shown = filter_poses(result.poses, settings.detection_threshold)
+        skeleton = getattr(self._estimator.target, "skeleton", None)
+        buffer = annotator(result.frame.image, shown, skeleton, settings)
+        image = image_from_bgr(buffer)
+        drawing_s = time.perf_counter() - started
+        timings_ms = {stage: 1000.0 * float(result.timings_s.get(stage, 0.0)) for stage in STAGES}
+        timings_ms["drawing"] = 1000.0 * drawing_s
+        return VideoFrame(image=image, buffer=buffer, result=result, shown=shown, timings_ms=timings_ms,
+                          fps=fps, device=self._device, redraw=redraw)
+
+    def _handle_recording_request(self, recorder: VideoRecorder | None) -> VideoRecorder | None:
+        with self._lock:
+            request, self._recording_request = self._recording_request, None
+        if request is None:
+            return recorder
+        action, payload = request
+        if recorder is not None:
+            self._finish_recording(recorder)
+            recorder = None
+        if action == "start":
+            path, fps = payload
+            try:
+                recorder = VideoRecorder(path, fps)
+            except ValueError as error:
+                self.recording_changed.emit(False, str(error))
+                return None
+            self.recording_changed.emit(True, path)
+        return recorder
+
+    def _record(self, recorder: VideoRecorder, image: np.ndarray) -> VideoRecorder | None:
+        try:
+            recorder.write(image)
+            return recorder
+        except OSError as error:
+            self.recording_changed.emit(False, f"Recording failed: {error}")
+            return None
+
+    def _finish_recording(self, recorder: VideoRecorder) -> None:
+        try:
+            path = recorder.close()
+        except OSError as error:
+            self.recording_changed.emit(False, f"Could not finish the recording {recorder.path}: {error}")
+            return
+        self.recording_changed.emit(False, str(path) if path else "Recording stopped: no frame was recorded")
