@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="camera index, video file, folder of frames or stream URL (default: camera 0)")
     parser.add_argument("--output-dir", default="out/gui", metavar="DIR",
                         help="where recordings, snapshots and pose exports go (default out/gui)")
-    parser.add_argument("--kpt-threshold", type=_probability, default=0.3, metavar="SCORE",
+    parser.add_argument("--keypoint-threshold", type=_probability, default=0.3, metavar="SCORE",
                         help="draw keypoints scoring at least this (default 0.3; changeable in the window)")
     parser.add_argument("--show-boxes", action="store_true", help="draw person boxes from the start")
     parser.add_argument("--show-trails", action="store_true", help="draw recent positions of each track from the start")
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     app.setApplicationName("hrtrack")
     settings = ViewSettings(
         detection_threshold=args.det_threshold,
-        keypoint_threshold=args.kpt_threshold,
+        keypoint_threshold=args.keypoint_threshold,
         show_boxes=args.show_boxes,
         show_trails=args.show_trails,
     )
