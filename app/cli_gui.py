@@ -83,12 +83,12 @@ def run(args: argparse.Namespace) -> int:
 
     # Ctrl+C in the terminal closes the window cleanly; the timer lets Python
     # run its signal handler while Qt's event loop holds the main thread.
-    signal.signal(signal.SIGINT, lambda *_: window.close())
+    previous_handler = signal.signal(signal.SIGINT, lambda *_: window.close())
     heartbeat = QTimer()
     heartbeat.start(200)
     heartbeat.timeout.connect(lambda: None)
     try:
         return int(app.exec())
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, previous_handler)
         window.stop_worker()
