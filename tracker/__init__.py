@@ -1,1 +1,22 @@
-"""PoseTrack-style multi-person pose tracking (numpy only, no torch)."""
+"""PoseTrack-style multi-person pose tracking (numpy and lap; cv2 only for flow; never torch).
+
+    trk = tracker.PoseTracker(max_age=30, motion="constant_velocity")
+    ids = trk.update(keypoints_n17x3, boxes=None, scores=None, frame=None)
+
+See `tracker.tracker` for the algorithm and `TrackerOptions` for every option.
+"""
+
+from tracker.similarity import COCO_SIGMAS, iou_matrix, oks_matrix, pose_similarity
+from tracker.tracker import PoseTracker, Track, TrackerOptions, TrackingResult, TrackState
+
+__all__ = [
+    "COCO_SIGMAS",
+    "PoseTracker",
+    "Track",
+    "TrackState",
+    "TrackerOptions",
+    "TrackingResult",
+    "iou_matrix",
+    "oks_matrix",
+    "pose_similarity",
+]

@@ -1,0 +1,91 @@
+"""Assignment of tracks to detections from a similarity matrix.
+
+`greedy` is the Simple Baselines / Detect-and-Track scheme: repeatedly take the
+remaining pair with the highest similarity (global best pair first, not the
+detection-order greedy of MMPose). `hungarian` maximises the total similarity
+with the Jonker-Volgenant solver from `lap`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MATCHING_METHODS = ("greedy", "hungarian")
+
+
+def _empty_matches() -> np.ndarray:
+    return np.zeros((0, 2), np.int64)
+
+
+def greedy_match(similarity: np.ndarray, threshold: float) -> np.ndarray:
+    """Best-pair-first greedy matching.
+
+    Equivalent to sorting all pairs by similarity and taking each pair whose
+    row and column are both still free, but computed in rounds: a pair that is
+    the best of its row and of its column is always taken by that procedure,
+    so every round takes all such mutual-best pairs at once (the global best
+    pair is one, so each round makes progress; usually one or two rounds do).
+
+    Args:
+        similarity: (R, C) float similarity, higher is better.
+        threshold: pairs with similarity below it are never matched.
+
+    Returns:
+        (M, 2) int64 [row, column] pairs, each row and column at most once.
+        Exact ties go to the lower index.
+    """
+    if similarity.size == 0:
+        return _empty_matches()
+    work = np.where(similarity >= threshold, similarity, -np.inf).astype(np.float64)
+    row_index = np.arange(work.shape[0])
+    matched_rows, matched_columns = [], []
+    remaining = int(np.isfinite(work).any(axis=1).sum())  # rows that can still be matched
+    while remaining:
+        best_column = work.argmax(axis=1)
+        best_value = work[row_index, best_column]
+        best_row = work.argmax(axis=0)
+        mutual = (best_row[best_column] == row_index) & np.isfinite(best_value)
+        rows = np.nonzero(mutual)[0]
+        if len(rows) == 0:
+            break
+        columns = best_column[rows]
+        matched_rows.append(rows)
+        matched_columns.append(columns)
+        remaining -= len(rows)
+        if remaining == 0 or sum(map(len, matched_rows)) == work.shape[1]:
+            break
+        work[rows, :] = -np.inf
+        work[:, columns] = -np.inf
+    if not matched_rows:
+        return _empty_matches()
+    return np.stack([np.concatenate(matched_rows), np.concatenate(matched_columns)], axis=1).astype(np.int64)
+
+
+def hungarian_match(similarity: np.ndarray, threshold: float) -> np.ndarray:
+    """Maximum-total-similarity matching among pairs >= threshold (lap.lapjv).
+
+    Returns (M, 2) int64 [row, column] pairs sorted by row.
+    """
+    if similarity.size == 0:
+        return _empty_matches()
+    import lap  # noqa: PLC0415  (only this matcher needs the compiled solver)
+
+    cost = 1.0 - similarity.astype(np.float64)
+    # Pairs below the threshold must never be taken: make them dearer than
+    # leaving both sides unmatched (cost_limit), then filter exactly.
+    cost_limit = 1.0 - threshold
+    cost[similarity < threshold] = cost_limit + 1.0
+    _, row_to_column, _ = lap.lapjv(cost, extend_cost=True, cost_limit=cost_limit + 1e-9)
+    rows = np.nonzero(row_to_column >= 0)[0]
+    columns = row_to_column[rows]
+    keep = similarity[rows, columns] >= threshold
+    return np.stack([rows[keep], columns[keep]], axis=1).astype(np.int64).reshape(-1, 2)
+
+
+def match(similarity: np.ndarray, threshold: float, method: str = "greedy") -> np.ndarray:
+    """Dispatch to `greedy_match` or `hungarian_match`; returns (M, 2) int64 pairs."""
+    if method == "greedy":
+        return greedy_match(similarity, threshold)
+    if method == "hungarian":
+        return hungarian_match(similarity, threshold)
+    raise ValueError(f"matching method must be one of {MATCHING_METHODS}, got {method!r}")

@@ -1,0 +1,72 @@
+"""Constant-velocity motion of whole poses, vectorised over tracks.
+
+A pose moves as one rigid translation per frame (the limbs' own motion is
+small next to it and too noisy to extrapolate joint by joint). The velocity is
+an exponentially smoothed measurement, a one-state Kalman filter with a fixed
+gain; while a track coasts through misses its velocity decays, so a person who
+stops or turns behind an occluder is not pushed far away.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MOTION_MODELS = ("none", "constant_velocity")
+
+
+def coast_displacement(velocity: np.ndarray, frames_ahead: np.ndarray, decay: float) -> np.ndarray:
+    """Displacement after `frames_ahead` frames at a velocity that decays per frame.
+
+    Args:
+        velocity: (T, 2) float32 px per frame.
+        frames_ahead: (T,) int frames since the pose was observed (>= 1).
+        decay: per-frame velocity factor in (0, 1]; 1 is pure constant velocity.
+
+    Returns:
+        (T, 2) float32 px: velocity * (1 + decay + ... + decay^(frames_ahead - 1)).
+    """
+    frames = np.asarray(frames_ahead, np.float32)
+    if decay >= 1.0:
+        steps = frames
+    else:
+        steps = (1.0 - np.power(np.float32(decay), frames)) / np.float32(1.0 - decay)
+    return (velocity * steps[:, None]).astype(np.float32)
+
+
+def measure_translation(
+    previous: np.ndarray,
+    current: np.ndarray,
+    previous_boxes: np.ndarray,
+    current_boxes: np.ndarray,
+    keypoint_threshold: float,
+) -> np.ndarray:
+    """Translation of each pose between two observations.
+
+    The mean displacement of the keypoints confident in both poses; pairs with
+    none fall back to the displacement of the box centre.
+
+    Args:
+        previous, current: (M, K, 3) float32 [x, y, confidence] px.
+        previous_boxes, current_boxes: (M, 4) float32 xyxy px.
+        keypoint_threshold: minimum confidence for a keypoint to count.
+
+    Returns:
+        (M, 2) float32 px.
+    """
+    shared = (previous[..., 2] >= keypoint_threshold) & (current[..., 2] >= keypoint_threshold)
+    count = shared.sum(axis=1)
+    # x and y separately: reductions along the last axis of (M, K) arrays are fast.
+    shift_x = ((current[..., 0] - previous[..., 0]) * shared).sum(axis=1)
+    shift_y = ((current[..., 1] - previous[..., 1]) * shared).sum(axis=1)
+    keypoint_shift = np.stack([shift_x, shift_y], axis=1) / np.maximum(count, 1)[:, None]
+    centre_shift = 0.5 * ((current_boxes[:, :2] + current_boxes[:, 2:])
+                          - (previous_boxes[:, :2] + previous_boxes[:, 2:]))
+    return np.where((count > 0)[:, None], keypoint_shift, centre_shift).astype(np.float32)
+
+
+def smooth_velocity(
+    velocity: np.ndarray, measured: np.ndarray, first_measurement: np.ndarray, gain: float
+) -> np.ndarray:
+    """New (M, 2) velocity: the measurement for a track's first one, else v + gain * (measured - v)."""
+    blended = velocity + np.float32(gain) * (measured - velocity)
+    return np.where(first_measurement[:, None], measured, blended).astype(np.float32)
