@@ -26,6 +26,7 @@ test: install
 bench: install
 	$(PY) benchmarks/pose_throughput.py
 	$(PY) benchmarks/tracker.py
+	$(PY) benchmarks/tracker_quality.py
 	$(PY) benchmarks/pipeline.py
 	$(PY) benchmarks/posetrack_eval.py
 
