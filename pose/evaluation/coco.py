@@ -77,6 +77,17 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return image
 
 
+def _read_json(path: Path, what: str):
+    """Parse a JSON file; errors name `what` and the file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    try:
+        with path.open("r", encoding="utf-8") as stream:
+            return json.load(stream)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{what} {path} is not valid JSON: {error}") from error
+
+
 def load_annotation(path: str | os.PathLike) -> dict:
     """A COCO keypoint annotation file as a dict, checked, with `area` filled in where missing.
 
@@ -84,13 +95,7 @@ def load_annotation(path: str | os.PathLike) -> dict:
     stands in for it.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Annotation file {path} does not exist")
-    try:
-        with path.open("r", encoding="utf-8") as stream:
-            annotation = json.load(stream)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"Annotation file {path} is not valid JSON: {error}") from error
+    annotation = _read_json(path, "Annotation file")
     if not isinstance(annotation, dict) or not all(
         isinstance(annotation.get(key), list) for key in ("images", "annotations", "categories")
     ):
@@ -220,13 +225,7 @@ def write_results(results: list[dict], path: str | os.PathLike) -> Path:
 def load_results(path: str | os.PathLike, annotation: dict) -> list[dict]:
     """Read and check a COCO keypoint results file against the annotation it will be scored on."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Results file {path} does not exist")
-    try:
-        with path.open("r", encoding="utf-8") as stream:
-            results = json.load(stream)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"Results file {path} is not valid JSON: {error}") from error
+    results = _read_json(path, "Results file")
     check_results(results, annotation, source=str(path))
     return results
 
