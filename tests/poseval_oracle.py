@@ -1,6 +1,6 @@
 """A slow, loop-by-loop restatement of poseval's evaluation, for cross-checking ours.
 
-It follows the official code path step by step (frame cleanup, ignore
+It follows the official code path step by step (first video of a file only, frame cleanup, ignore
 regions, per-frame greedy assignment, computeRPC / VOCap, one motmetrics
 accumulator per joint and video with the last frame left out, MOTP over every
 event distance) on PoseTrack18 documents, using the real `motmetrics`
@@ -13,6 +13,7 @@ is used here (the synthetic regions keep points off polygon edges).
 from __future__ import annotations
 
 import math
+import os
 
 import motmetrics as mm
 import numpy as np
@@ -32,10 +33,16 @@ def _inside(x, y, xs, ys):
     return result
 
 
+def _video_id(image):
+    return os.path.basename(os.path.dirname(image["file_name"])).split("_")[0]
+
+
 def _frames(doc, ground_truth):
     names = doc["categories"][0]["keypoints"]
     frames = []
-    for image in doc["images"]:
+    # poseval converts a file and keeps only its first video: convert_videos(data)[0]
+    first = _video_id(doc["images"][0])
+    for image in (image for image in doc["images"] if _video_id(image) == first):
         people = []
         for ann in doc["annotations"]:
             if ann["image_id"] != image["id"]:

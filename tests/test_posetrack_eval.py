@@ -11,6 +11,7 @@ import pytest
 
 from pose.evaluation import posetrack
 from pose.evaluation.posetrack import MotAccumulator, evaluate_paths, points_in_polygon
+from pose.evaluation.posetrack_io import scan_json_files
 from tests import poseval_oracle
 from tests.posetrack_synthetic import (
     copy_people,
@@ -155,7 +156,12 @@ def test_points_in_polygon_strict_interior():
     assert points_in_polygon(np.array([[5.0, 5.0], [2.0, 3.0]]), bowl).tolist() == [False, True]
 
 
-def test_accumulator_matches_motmetrics():
+@pytest.mark.parametrize("ties", [False, True])
+def test_accumulator_matches_motmetrics(ties):
+    # With tied distances the assignment depends on the LAP solver: motmetrics uses the first of
+    # lapsolver, lap, scipy that is installed. poseval's own requirements bring only scipy, so
+    # we pin motmetrics + scipy (with `lap` installed the tie cases below differ in about half
+    # of the trials).
     rng = np.random.default_rng(3)
     for trial in range(20):
         ours = MotAccumulator()
@@ -164,6 +170,8 @@ def test_accumulator_matches_motmetrics():
             objects = rng.choice(8, size=rng.integers(0, 6), replace=False).tolist()
             hypotheses = rng.choice(8, size=rng.integers(0, 6), replace=False).tolist()
             distances = rng.random((len(objects), len(hypotheses)))
+            if ties:
+                distances = np.ceil(distances * 2) / 10  # only 0.1 and 0.2
             distances[rng.random(distances.shape) < 0.5] = np.nan
             ours.update(objects, hypotheses, distances)
             with mm.lap.set_default_solver("scipy"):
@@ -210,6 +218,48 @@ def test_equals_poseval_on_random_videos(tmp_path, seed):
     assert min(ours.counts[k].sum() for k in ("misses", "switches", "false_positives")) > 0
 
 
+@pytest.mark.parametrize("seed", [10, 11])
+def test_equals_poseval_with_ties_empty_people_and_merged_files(tmp_path, seed):
+    """The corners the smooth random case avoids: scores with many ties (AP then depends on the
+    pooling order), whole-pixel coordinates (equal distances, assignment ties), people without
+    any joint on both sides, a frame whose GT is wiped out by an ignore region, and a
+    prediction file that holds a second video after the first."""
+    rng = np.random.default_rng(seed)
+    gt_docs, pred_docs = [], []
+    for v in range(2):
+        frames = random_video(rng, num_frames=7, num_people=4)
+        frames[2] = []
+        pred = noisy_predictions(rng, frames, noise_heads=0.2, swap_ids=0.3, empty_frame=0.1)
+        for people in frames + pred:
+            for person in people:
+                person["joints"] = np.round(person["joints"])
+                person["scores"] = np.round(person["scores"], 1)
+        frames[1][0]["present"][:] = False  # a GT person with all keypoints (0, 0, 0)
+        if pred[3]:
+            pred[3][-1]["present"][:] = False  # a predicted person with no joint
+        regions = {4: [np.array([[-10.5, -10.5], [2000.5, -10.5], [2000.5, 2000.5], [-10.5, 2000.5]])],  # all of frame 4
+                   5: [np.array([[0.5, 0.5], [300.5, 0.5], [300.5, 900.5]])]}
+        name = f"{v + 1:06d}_mpii_test"
+        gt_docs.append(document(name, frames, ignore_regions=regions))
+        pred_doc = document(name, pred)
+        extra = document("000099_mpii_test", pred[:2])  # a second video in the prediction file: unread
+        pred_doc["images"] += [{**image, "id": image["id"] + 5_000_000} for image in extra["images"]]
+        pred_doc["annotations"] += [{**a, "id": 1000 + a["id"], "image_id": a["image_id"] + 5_000_000}
+                                    for a in extra["annotations"]]
+        pred_docs.append(pred_doc)
+        write_video(tmp_path / "gt", name, gt_docs[-1])
+        write_video(tmp_path / "pred", name, pred_docs[-1])
+    ours = evaluate_paths(tmp_path / "gt", tmp_path / "pred")
+    # poseval pools the videos in the order of its unsorted glob over the GT folder; with
+    # tied scores that order changes AP, so the oracle gets the videos in the same order.
+    order = [int(path.stem[:6]) - 1 for path in scan_json_files(tmp_path / "gt")]
+    with mm.lap.set_default_solver("scipy"):
+        reference = poseval_oracle.poseval([gt_docs[v] for v in order], [pred_docs[v] for v in order])
+    for name in ("ap", "mota", "motp", "precision", "recall"):
+        np.testing.assert_allclose(getattr(ours, name), reference[name], atol=1e-9, err_msg=name)
+    assert 0 < ours.ap[15] < 100 and ours.mota[15] < 100
+
+
 def test_real_sample_ground_truth_against_itself(data_dir):
     folder = data_dir / "posetrack18_mini" / "annotations" / "val"
     metrics = evaluate_paths(folder, folder)
@@ -248,11 +298,109 @@ def test_real_sample_perturbed_matches_poseval(data_dir, tmp_path):
     assert ours.ap[15] < 100
 
 
-def test_multi_video_file_is_read_whole(data_dir):
+def test_multi_video_file_is_read_whole_in_both_modes(data_dir, tmp_path):
+    # A documented difference: poseval (eval_helpers.load_data_dir: convert_videos(data)[0]) reads
+    # only the first video of a merged file; we evaluate every video, paired by name, in both modes.
     merged = data_dir / "posetrack18_mini" / "annotations" / "test_posetrack18_val.json"
-    metrics = evaluate_paths(merged, merged)
-    assert metrics.num_videos == 3  # poseval would read only 012834_mpii_test
-    assert int(metrics.counts["gt_joints"].sum()) == 181
+    doc = json.loads(merged.read_text())
+    first = {image["id"] for image in doc["images"] if "012834_mpii_test" in image["file_name"]}
+    # predictions: the first video perfect, the other two videos without any person
+    doc["annotations"] = [a for a in doc["annotations"] if a["image_id"] in first]
+    pred = tmp_path / merged.name
+    pred.write_text(json.dumps(doc))
+    for clean in (False, True):
+        metrics = evaluate_paths(merged, pred, clean=clean)
+        assert metrics.num_videos == 3 and int(metrics.counts["gt_joints"].sum()) == 181
+        assert metrics.ap[15] < 100  # the people of the other two videos are missed
+    single = evaluate_paths(data_dir / "posetrack18_mini" / "annotations" / "val" / "012834_mpii_test.json", pred)
+    np.testing.assert_allclose(single.ap, 100.0)  # a one-video GT file is paired with its namesake
+
+
+def test_gt_person_without_joints_is_dropped_only_where_ignore_regions_exist(tmp_path):
+    # poseval keeps a 2018 GT person whose keypoints are all (0, 0, 0) (convert.py writes it with
+    # an empty point list, which removeRectsWithoutPoints keeps), but removeIgnoredPointsRects
+    # drops every person left without points in a frame that has ignore regions, even a region
+    # far away. Frame 0 holds only such a person, and one predicted person:
+    #   no region: GT people present -> per joint 0 objects, the prediction 1 FP (MOT);
+    #   region:    no GT person left -> the dummy frame, 1 miss + 1 FP per joint.
+    gt = scene()
+    gt[0] = [make_person(5, 300, 150, HEAD_PX)]
+    gt[0][0]["present"][:] = False
+    pred = copy_people_frames(scene())
+    pred[0] = pred[0][:1]
+    far = {0: [np.array([[1000.0, 600.0], [1100.0, 600.0], [1100.0, 700.0]])]}
+    plain = evaluate(tmp_path / "plain", gt, pred)
+    region = evaluate(tmp_path / "region", gt, pred, ignore_regions=far)
+    # frames 0 and 1 enter MOT; frame 1 is perfect (2 objects per joint)
+    assert plain.counts["objects"].tolist() == [2] * 15 and plain.counts["false_positives"].tolist() == [1] * 15
+    assert region.counts["objects"].tolist() == [3] * 15 and region.counts["misses"].tolist() == [1] * 15
+    np.testing.assert_allclose(plain.mota, 50.0)
+    np.testing.assert_allclose(region.mota, 100 * (1 - 2 / 3))
+    # AP: the prediction of frame 0 is all false positives either way (it ranks with the TPs: same score)
+    np.testing.assert_allclose(plain.ap, region.ap)
+
+
+def test_pckh_threshold_is_inclusive(tmp_path):
+    # eval_helpers.assignGTmulti: match = dist <= distThresh with dist = ||gt - pred|| / headSize,
+    # headSize = 0.6 * head-box diagonal. A 6 x 8 head box gives head size 6.0 exactly, so an
+    # offset of 3 px is d = 0.5 exactly: a match. 3.0001 px is not.
+    gt = [[make_person(0, 200, 150, HEAD_PX)] for _ in range(3)]
+    for people in gt:
+        people[0]["head"] = [197.0, 146.0, 6.0, 8.0]
+    for offset, expected in ((3.0, 100.0), (3.0001, 0.0)):
+        pred = copy_people_frames(gt)
+        for people in pred:
+            people[0]["joints"][NOSE] += [offset, 0.0]
+        metrics = evaluate(tmp_path / str(offset), gt, pred)
+        assert metrics.ap[NOSE] == pytest.approx(expected)
+        assert metrics.ap[RANKLE] == pytest.approx(100.0)
+
+
+def test_ap_score_ties_follow_poseval_pooling_order(tmp_path):
+    # evaluateAP.computeMetrics pools each joint's scores frame by frame (person order within a
+    # frame) and sorts with np.argsort(scores)[::-1]: numpy's default, unstable sort. With ties
+    # the AP depends on that order, so we must pool in the same order and sort the same way.
+    gt = scene()
+    pred = copy_people_frames(gt)
+    for people in pred:
+        for person in people:
+            person["scores"][NOSE] = 0.5
+    pred[1][0]["joints"][NOSE] += [HEAD_SIZE, 0.0]  # frame 1, person 0: a false positive
+    labels = [1, 1, 0, 1, 1, 1]  # poseval's pooled order: (frame 0: p0, p1), (frame 1: p0, p1), ...
+    expected = poseval_oracle._voc_ap([0.5] * 6, labels, 6)[0]
+    metrics = evaluate(tmp_path, gt, pred)
+    assert metrics.ap[NOSE] == pytest.approx(expected, abs=1e-12)
+    # clean mode breaks ties by file order: TP TP FP TP TP TP -> 1/6 + 1/6 + 3 x 1/6 x 5/6
+    clean = evaluate(tmp_path / "c", gt, pred, clean=True)
+    assert clean.ap[NOSE] == pytest.approx(75.0)
+
+
+def test_gt_head_box_is_needed_only_where_predictions_exist(tmp_path):
+    # poseval reads the GT head box (x1..y2) only in frames with both GT and predictions
+    # (assignGTmulti); elsewhere a missing one is harmless, in a frame with predictions it fails.
+    gt = scene()
+    gt_dir = tmp_path / "gt"
+    doc = document("000001_mpii_test", gt)
+    del doc["annotations"][2]["bbox_head"]  # frame 1, person 0
+    write_video(gt_dir, "000001_mpii_test", doc)
+    pred = copy_people_frames(gt)
+    pred[1] = []
+    write_video(tmp_path / "p1", "000001_mpii_test", document("000001_mpii_test", pred))
+    metrics = evaluate_paths(gt_dir, tmp_path / "p1")
+    np.testing.assert_allclose(metrics.ap, 100 * 4 / 6)
+    write_video(tmp_path / "p2", "000001_mpii_test", document("000001_mpii_test", copy_people_frames(gt)))
+    with pytest.raises(ValueError, match=r"000001_mpii_test\.json.*without a head box"):
+        evaluate_paths(gt_dir, tmp_path / "p2")
+
+
+def test_no_evaluated_frame_gives_poseval_nan_mot(tmp_path):
+    # Nothing annotated: poseval has no sequence to evaluate; computeMetrics then gives MOTA,
+    # precision and recall NaN (0 objects), MOTP 0 (no detection), and every AP 0.
+    gt = [[] for _ in range(3)]
+    metrics = evaluate(tmp_path, gt, scene())
+    np.testing.assert_allclose(metrics.ap, 0.0)
+    assert np.isnan(metrics.mota).all() and np.isnan(metrics.precision).all() and np.isnan(metrics.recall).all()
+    np.testing.assert_allclose(metrics.motp, 0.0)
 
 
 def test_frame_count_mismatch_is_an_error(tmp_path):

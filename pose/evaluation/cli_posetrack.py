@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Per-joint AP and MOTA/MOTP/precision/recall, equal to poseval's (default) or with its quirks fixed (--clean).",
     )
     evaluate.add_argument("--gt", required=True, help="folder of per-video GT JSON files (or one GT JSON file); a file holding several videos is read "
-                          "whole (poseval silently reads only its first video)")
+                          "whole in both modes (poseval silently reads only its first video)")
     evaluate.add_argument("--pred", required=True, help="folder of prediction JSON files with the GT file names (or one file)")
     evaluate.add_argument("--json", metavar="OUT.json", help="write the metrics (percent, full precision) to this file")
     evaluate.add_argument("--clean", action="store_true", help="fix poseval's quirks (numbers then differ from poseval's)")

@@ -19,8 +19,10 @@ Two modes:
   misses and a frame without GT people real false positives; MOTP from MATCH
   and SWITCH distances only; AP ties broken by file order (stable sort).
 
-Both modes read every video of a multi-video file (poseval reads only the
-first one). The MOT step is our own port of motmetrics 1.4.0's
+A file holding several videos is read whole in both modes, each GT video
+paired with the prediction video of the same name. This is a documented
+difference: poseval keeps only the first video of each file
+(`convert_videos(data)[0]`) and says nothing; we log it. The MOT step is our own port of motmetrics 1.4.0's
 `MOTAccumulator.update` (continuity, then max-cardinality min-cost assignment,
 SWITCH / MATCH, MISS, FP), counting events instead of building pandas tables;
 `tests/test_posetrack_eval.py` checks it against motmetrics itself.
@@ -41,6 +43,7 @@ from scipy.optimize import linear_sum_assignment
 from pose.evaluation.posetrack_io import (
     NUM_JOINTS,
     POSEVAL_JOINT_NAMES,
+    PoseTrackFormatError,
     PoseTrackFrame,
     PoseTrackVideo,
     read_posetrack_file,
@@ -118,8 +121,12 @@ def _assign(distances: np.ndarray) -> list[tuple[int, int]]:
 
     NaN marks forbidden pairs. motmetrics replaces them by a constant large
     enough that one forbidden pair costs more than any set of allowed ones,
-    solves, and drops the forbidden pairs; so do we (scipy, motmetrics'
-    reference solver), skipping the solver when no row or column has a choice.
+    solves, and drops the forbidden pairs; so do we, skipping the solver when
+    no row or column has a choice. The solver is scipy's: motmetrics takes the
+    first installed of lapsolver, lap and scipy, and poseval's requirements
+    bring only scipy. Where several assignments tie exactly (equal distances),
+    lap picks differently about half the time, so poseval's numbers themselves
+    then depend on whether `lap` is installed next to it.
     """
     finite = np.isfinite(distances)
     if not finite.any():
@@ -259,7 +266,15 @@ class _FrameOutcome:
 _DUMMY_MOT = ([0], [0], np.full((1, 1), np.nan))
 
 
-def _evaluate_frame(gt: PoseTrackFrame, pred: PoseTrackFrame, clean: bool) -> _FrameOutcome:
+def _poseval_distance(gt_xy: np.ndarray, pred_xy: np.ndarray, head_box: np.ndarray) -> float:
+    """One normalised distance computed with poseval's exact operations (np.linalg.norm of a
+    2-vector, i.e. a BLAS dot product, then the division), so that a distance that lands on
+    the 0.5 threshold is decided bit for bit as poseval decides it."""
+    head_size = HEAD_SIZE_FACTOR * np.linalg.norm(np.subtract(head_box[2:], head_box[:2]))
+    return float(np.linalg.norm(np.subtract(gt_xy, pred_xy)) / head_size)
+
+
+def _evaluate_frame(gt: PoseTrackFrame, pred: PoseTrackFrame, clean: bool, source: Path | None = None) -> _FrameOutcome:
     gt_present, pred_present = gt.present, pred.present
     gt_keep = np.ones(gt.num_people, bool)
     pred_keep = np.ones(pred.num_people, bool)
@@ -287,12 +302,23 @@ def _evaluate_frame(gt: PoseTrackFrame, pred: PoseTrackFrame, clean: bool) -> _F
         return _FrameOutcome(pred_present, pred_scores, labels, gt_counts, mot)
 
     box = gt.head_boxes[gt_keep]
+    # poseval reads the head box of every remaining GT person here (and fails without
+    # one); a person without joints never matches, so only annotated people need it.
+    lacking = np.flatnonzero(gt_present.any(axis=1) & ~np.isfinite(box).all(axis=1))
+    if len(lacking):
+        raise PoseTrackFormatError(
+            f"{source}: frame {gt.file_name}: annotated person (track id {gt_ids[lacking[0]]}) without a head box "
+            "(bbox_head / x1, y1, x2, y2), needed for the PCKh head size")
     with np.errstate(divide="ignore", invalid="ignore"):
         head_size = HEAD_SIZE_FACTOR * np.sqrt((box[:, 2] - box[:, 0]) ** 2 + (box[:, 3] - box[:, 1]) ** 2)
         offset = pred_xy[:, None] - gt_xy[None]  # (P, G, 15, 2)
         distance = np.sqrt(offset[..., 0] ** 2 + offset[..., 1] ** 2) / head_size[None, :, None]
     both = pred_present[:, None, :] & gt_present[None, :, :]
     distance = np.where(both, distance, np.inf)
+    # The vectorised sqrt may differ from poseval's norm in the last bit; redo the few
+    # distances next to the threshold poseval's way so `<=` decides identically.
+    for p, g, j in zip(*np.nonzero(np.abs(distance - DISTANCE_THRESHOLD) <= 1e-9)):
+        distance[p, g, j] = _poseval_distance(gt_xy[g, j], pred_xy[p, j], box[g])
     match = distance <= DISTANCE_THRESHOLD  # (P, G, 15)
 
     # AP: each prediction picks its best GT by PCKh, each GT keeps its best picker.
@@ -492,7 +518,7 @@ def evaluate(
         if tracking and any(not g.has_track_ids for g, _ in pairs if g.num_people):
             LOGGER.warning("%s: GT without track_id; MOT metrics are not evaluated", gt.source)
             tracking = False
-        outcomes = [_evaluate_frame(g, p, clean) for g, p in pairs]
+        outcomes = [_evaluate_frame(g, p, clean, gt.source) for g, p in pairs]
         num_frames += len(outcomes)
         for outcome in outcomes:
             scores.append(outcome.pred_scores)
@@ -526,7 +552,9 @@ def evaluate(
 
     mota = motp = precision = recall = None
     counts: dict[str, np.ndarray] = {"gt_joints": gt_counts}
-    if tracking and num_mot_frames > 0:
+    # With no evaluated frame at all poseval still reports MOT (NaN MOTA, precision and
+    # recall, MOTP 0); with frames but none left for MOT it crashes (a single-frame video).
+    if tracking and (num_mot_frames > 0 or num_frames == 0):
         mota, motp, precision, recall, mot_counts = _mot_metrics(accumulators_all, clean)
         counts.update(mot_counts)
     elif tracking:
@@ -562,7 +590,11 @@ def _mot_metrics(accumulators_all: list[list[MotAccumulator]], clean: bool):
 # ---------------------------------------------------------------------------- files
 
 
-def _match_videos(gt_videos: list[PoseTrackVideo], pred_videos: list[PoseTrackVideo], pred_path: Path) -> list[tuple[PoseTrackVideo, PoseTrackVideo]]:
+def _match_videos(gt_videos: list[PoseTrackVideo], pred_videos: list[PoseTrackVideo], gt_path: Path,
+                  pred_path: Path) -> list[tuple[PoseTrackVideo, PoseTrackVideo]]:
+    for videos, path in ((gt_videos, gt_path), (pred_videos, pred_path)):
+        if not videos:
+            raise ValueError(f"{path}: no images, so no video to evaluate")
     if len(gt_videos) == 1 and len(pred_videos) == 1:
         return [(gt_videos[0], pred_videos[0])]  # poseval does not compare names
     by_name = {video.name: video for video in pred_videos}
@@ -580,6 +612,9 @@ def load_pairs(gt: str | os.PathLike, pred: str | os.PathLike) -> list[tuple[Pos
     `gt` is a folder of per-video JSON files (poseval's layout; each needs a
     prediction file with the same name in the `pred` folder) or one JSON file
     (then `pred` is a file, or a folder holding a file of the same name).
+    A file holding several videos is read whole (in both modes): every GT video
+    is paired with the prediction video of the same name. poseval would read
+    only the first video of each file.
     """
     gt, pred = Path(gt), Path(pred)
     if not gt.exists():
@@ -597,9 +632,9 @@ def load_pairs(gt: str | os.PathLike, pred: str | os.PathLike) -> list[tuple[Pos
         gt_videos = read_posetrack_file(gt_file, ground_truth=True)
         pred_videos = read_posetrack_file(pred_file, ground_truth=False)
         if len(gt_videos) > 1:
-            LOGGER.info("%s holds %d videos: all are evaluated (poseval would read only the first, %s)",
+            LOGGER.info("%s holds %d videos: all are evaluated (poseval reads only the first, %s)",
                         gt_file, len(gt_videos), gt_videos[0].name)
-        pairs += _match_videos(gt_videos, pred_videos, pred_file)
+        pairs += _match_videos(gt_videos, pred_videos, gt_file, pred_file)
     return pairs
 
 

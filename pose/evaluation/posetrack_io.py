@@ -12,9 +12,13 @@ Two on-disk formats exist, for ground truth and predictions alike:
 Both are read into the same in-memory form (`PoseTrackVideo` / `PoseTrackFrame`)
 with poseval's conversion rules (see docs in ../shared POSEVAL.md, section 1.4):
 a 2018 joint is missing only when x == 0, y == 0 and v == 0; a joint without a
-score gets `MISSING_SCORE`; ears and other names outside the 15 are dropped.
-Unlike poseval, a file holding several videos is read whole (poseval keeps only
-the first one, silently), and malformed files raise `PoseTrackFormatError`
+score gets `MISSING_SCORE`; ears and other names outside the 15 are dropped;
+2018 images are grouped into videos by the sequence number in their folder name
+(`<seq>_<mpii|bonn|...>_<split>`), as poseval's converter does. Every video of
+a multi-video file is returned; the evaluator decides which it uses (poseval
+uses only the first). A GT person without a head box is read (head box NaN):
+poseval only needs it, and fails without it, when the frame has predictions,
+so the evaluator checks it there. Malformed files raise `PoseTrackFormatError`
 naming the file and the field.
 
 Coordinates are image pixels as written in the file (x right, y down).
@@ -139,9 +143,9 @@ def read_posetrack_file(path: str | os.PathLike, *, ground_truth: bool) -> list[
 
     Args:
         path: the JSON file.
-        ground_truth: True for annotations (head boxes required for annotated
-            people, ignore regions read), False for predictions (track ids
-            required in 2018 files, as poseval requires them).
+        ground_truth: True for annotations (ignore regions read), False for
+            predictions (track ids must be unique within a frame; required in
+            2018 files, as poseval requires them).
 
     Returns:
         The videos in order of first appearance (one for 2017 files).
@@ -194,6 +198,11 @@ def _video_name(file_name: str) -> str:
     return os.path.basename(os.path.dirname(file_name))
 
 
+def _video_key(file_name: str) -> str:
+    """poseval's video id of a 2018 image: the folder name up to its first '_' (convert.py, Video.from_new)."""
+    return _video_name(file_name).split("_")[0]
+
+
 def _polygon(path: Path, where: str, xs, ys) -> np.ndarray:
     if not isinstance(xs, list) or not isinstance(ys, list) or len(xs) != len(ys):
         raise _fail(path, where, "expected two coordinate lists of equal length")
@@ -228,13 +237,6 @@ def _frame_from_people(
         has_track_ids=all(t is not None for t in track_ids),
         ignore_regions=ignore_regions,
     )
-
-
-def _check_head_box(path: Path, where: str, present: np.ndarray, head_box: np.ndarray, ground_truth: bool) -> None:
-    # poseval needs the head size of every GT person in a frame with predictions;
-    # a person without joints never matches, so only annotated people need one.
-    if ground_truth and present.any() and not np.isfinite(head_box).all():
-        raise _fail(path, where, "annotated person without a head box (needed for the PCKh head size)")
 
 
 def _read_coco_style(path: Path, data: dict, ground_truth: bool) -> list[PoseTrackVideo]:
@@ -320,10 +322,10 @@ def _read_coco_style(path: Path, data: dict, ground_truth: bool) -> list[PoseTra
             track_ids=track_ids,
             ignore_regions=regions,
         )
-        name = _video_name(image["file_name"])
-        if name not in videos:
-            videos[name] = PoseTrackVideo(name, path, "2018", [])
-        videos[name].frames.append(frame)
+        key = _video_key(image["file_name"])
+        if key not in videos:
+            videos[key] = PoseTrackVideo(_video_name(image["file_name"]), path, "2018", [])
+        videos[key].frames.append(frame)
     return list(videos.values())
 
 
@@ -342,7 +344,8 @@ def _coco_people(path: Path, annotations: list, num_keypoints: int, file_index: 
         if annotation.get("track_id") is None:
             raise _fail(path, f"annotations[{index}].track_id", "missing (poseval requires it, for predictions too)")
         scores = annotation.get("scores")
-        if scores and (not isinstance(scores, list) or len(scores) != num_keypoints):
+        # poseval reads scores[k] for each keypoint k: a longer list works there, a shorter one fails
+        if scores and (not isinstance(scores, list) or len(scores) < num_keypoints):
             raise _fail(path, f"annotations[{index}].scores", f"expected {num_keypoints} per-joint scores")
         box = annotation.get("bbox_head")
         if box is not None and (not isinstance(box, list) or len(box) != 4):
@@ -373,7 +376,8 @@ def _coco_people(path: Path, annotations: list, num_keypoints: int, file_index: 
     has_scores = [bool(a.get("scores")) for a in annotations]
     if not ground_truth and not all(has_scores):
         LOGGER.warning("%s: predictions without per-joint 'scores'; using %g (poseval's fallback)", path, MISSING_SCORE)
-    score_rows = [a["scores"] if has else [MISSING_SCORE] * num_keypoints for a, has in zip(annotations, has_scores)]
+    score_rows = [a["scores"][:num_keypoints] if has else [MISSING_SCORE] * num_keypoints
+                  for a, has in zip(annotations, has_scores)]
     scores = np.full((count, NUM_JOINTS), np.nan)
     scores[:, joint_id] = convert("scores", score_rows).reshape(count, num_keypoints)[:, file_index]
     scores[~present] = np.nan
@@ -381,10 +385,6 @@ def _coco_people(path: Path, annotations: list, num_keypoints: int, file_index: 
     boxes = convert("bbox_head", [a.get("bbox_head") or [math.nan] * 4 for a in annotations]).reshape(count, 4)
     # x2 = x + w, as poseval's converter computes it
     head_boxes = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
-    if ground_truth:
-        lacking = np.flatnonzero(present.any(axis=1) & ~np.isfinite(head_boxes).all(axis=1))
-        if len(lacking):
-            raise _fail(path, f"annotations[{lacking[0]}].bbox_head", "annotated person without a head box (needed for the PCKh head size)")
     track_ids = [a["track_id"] for a in annotations]
     if not all(type(t) is int for t in track_ids):
         track_ids = [_integer(path, f"annotations[{i}].track_id", t) for i, t in enumerate(track_ids)]
@@ -409,10 +409,13 @@ def _read_annolist(path: Path, annolist, ground_truth: bool) -> PoseTrackVideo:
         if not isinstance(rects, list):
             raise _fail(path, f"{where_frame}.annorect", "expected a list")
         people = []
+        frame_track_ids = []
         for rect_index, rect in enumerate(rects):
             where = f"{where_frame}.annorect[{rect_index}]"
             if not isinstance(rect, dict):
                 raise _fail(path, where, "expected an object")
+            if "track_id" in rect:
+                frame_track_ids.append(_integer(path, f"{where}.track_id", rect["track_id"]))
             annopoints = rect.get("annopoints")
             # poseval keeps only people with annopoints[0]["point"] (rectHasPoints).
             if not (isinstance(annopoints, list) and annopoints and isinstance(annopoints[0], dict)
@@ -450,11 +453,12 @@ def _read_annolist(path: Path, annolist, ground_truth: bool) -> PoseTrackVideo:
             head_box = np.full(4, np.nan)
             if all(key in rect for key in ("x1", "y1", "x2", "y2")):
                 head_box = np.array([_number(path, f"{where}.{key}", rect[key]) for key in ("x1", "y1", "x2", "y2")], np.float64)
-            _check_head_box(path, f"{where}.x1/y1/x2/y2", has, head_box, ground_truth)
             track_id = None
             if "track_id" in rect:
                 track_id = _integer(path, f"{where}.track_id", rect["track_id"])
             people.append((xy, has, scores, head_box, track_id))
+        if not ground_truth and len(set(frame_track_ids)) != len(frame_track_ids):
+            raise _fail(path, f"{where_frame} ({image[0]['name']})", "track ids are not unique within the frame")
 
         regions = []
         if ground_truth and entry.get("ignore_regions"):
