@@ -151,3 +151,41 @@ def test_matchers_respect_the_threshold_and_empty_input(method):
 def test_unknown_matcher_raises():
     with pytest.raises(ValueError, match="matching method"):
         match(np.ones((1, 1)), 0.3, "auction")
+
+
+def test_fully_confident_poses_skip_the_shared_count_matrix_with_the_same_oks():
+    # Every keypoint confident: any two poses share all of them, so the tracker's
+    # fast path builds no shared-count matrix. The values must not change.
+    from tracker.similarity import PoseSet, oks_exponent_factors, similarity_between, surely_share
+
+    rng = np.random.default_rng(3)
+    a, b = _random_poses(rng, 9, confidence_low=0.5), _random_poses(rng, 6, confidence_low=0.5)
+    area_a = box_areas(boxes_from_keypoints(a, 0.3))
+    area_b = box_areas(boxes_from_keypoints(b, 0.3))
+    poses_a, poses_b = PoseSet.from_keypoints(a, 0.3), PoseSet.from_keypoints(b, 0.3)
+    assert surely_share(poses_a, poses_b, 3)
+    fast = similarity_between(poses_a, boxes_from_keypoints(a, 0.3), area_a, poses_b, boxes_from_keypoints(b, 0.3),
+                              area_b, kind="oks", oks_weight=0.5, exponent_factors=oks_exponent_factors(COCO_SIGMAS),
+                              min_shared_keypoints=3)
+    np.testing.assert_allclose(fast, _oks_reference(a, b, area_a, area_b, 0.3), atol=1e-5)
+    np.testing.assert_array_equal(fast, oks_matrix(a, b, area_a, area_b, keypoint_threshold=0.3)[0])
+    # One pose with a single confident keypoint: pairs may share none, so the matrix is needed.
+    b[0, 1:, 2] = 0.0
+    assert not surely_share(poses_a, PoseSet.from_keypoints(b, 0.3), 3)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_greedy_pairs_take_the_best_remaining_pair_first(seed):
+    from tracker.matching import greedy_pairs
+
+    similarity = np.random.default_rng(seed).random((12, 9)).astype(np.float32)
+    taken_rows, taken_columns, expected = set(), set(), []
+    for flat in np.argsort(-similarity, axis=None, kind="stable"):
+        row, column = divmod(int(flat), similarity.shape[1])
+        if similarity[row, column] >= 0.3 and row not in taken_rows and column not in taken_columns:
+            taken_rows.add(row)
+            taken_columns.add(column)
+            expected.append((row, column))
+    rows, columns = greedy_pairs(similarity, 0.3)
+    assert rows.dtype == np.int64 and columns.dtype == np.int64
+    assert sorted(zip(rows.tolist(), columns.tolist())) == sorted(expected)

@@ -13,6 +13,10 @@ import numpy as np
 MATCHING_METHODS = ("greedy", "hungarian")
 
 
+_NO_INDEX = np.zeros((0,), np.int64)
+_NO_INDEX.flags.writeable = False  # shared: callers must not write into it
+
+
 def _empty_matches() -> np.ndarray:
     return np.zeros((0, 2), np.int64)
 
@@ -34,31 +38,46 @@ def greedy_match(similarity: np.ndarray, threshold: float) -> np.ndarray:
         (M, 2) int64 [row, column] pairs, each row and column at most once.
         Exact ties go to the lower index.
     """
+    rows, columns = greedy_pairs(similarity, threshold)
+    return np.stack([rows, columns], axis=1)
+
+
+def greedy_pairs(similarity: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """`greedy_match` as (M,) int64 rows and (M,) int64 columns (the tracker's form)."""
     if similarity.size == 0:
-        return _empty_matches()
-    work = np.where(similarity >= threshold, similarity, -np.inf).astype(np.float64)
-    row_index = np.arange(work.shape[0])
+        return _NO_INDEX, _NO_INDEX
+    allowed = similarity >= threshold
+    remaining = int(allowed.any(axis=1).sum())  # rows that can still be matched
+    if remaining == 0:
+        return _NO_INDEX, _NO_INDEX
+    # Same dtype as the input: argmax picks the same pair in float32 or float64.
+    work = np.where(allowed, similarity, -np.inf)
+    num_rows, num_columns = work.shape
+    row_index = np.arange(num_rows)
     matched_rows, matched_columns = [], []
-    remaining = int(np.isfinite(work).any(axis=1).sum())  # rows that can still be matched
+    num_matched = 0
     while remaining:
         best_column = work.argmax(axis=1)
-        best_value = work[row_index, best_column]
         best_row = work.argmax(axis=0)
-        mutual = (best_row[best_column] == row_index) & np.isfinite(best_value)
-        rows = np.nonzero(mutual)[0]
+        mutual = best_row[best_column] == row_index
+        mutual &= work[row_index, best_column] > -np.inf
+        rows = mutual.nonzero()[0]
         if len(rows) == 0:
             break
         columns = best_column[rows]
         matched_rows.append(rows)
         matched_columns.append(columns)
         remaining -= len(rows)
-        if remaining == 0 or sum(map(len, matched_rows)) == work.shape[1]:
+        num_matched += len(rows)
+        if remaining == 0 or num_matched == num_columns:
             break
         work[rows, :] = -np.inf
         work[:, columns] = -np.inf
+    if len(matched_rows) == 1:
+        return matched_rows[0], matched_columns[0]
     if not matched_rows:
-        return _empty_matches()
-    return np.stack([np.concatenate(matched_rows), np.concatenate(matched_columns)], axis=1).astype(np.int64)
+        return _NO_INDEX, _NO_INDEX
+    return np.concatenate(matched_rows), np.concatenate(matched_columns)
 
 
 def hungarian_match(similarity: np.ndarray, threshold: float) -> np.ndarray:
@@ -80,6 +99,14 @@ def hungarian_match(similarity: np.ndarray, threshold: float) -> np.ndarray:
     columns = row_to_column[rows]
     keep = similarity[rows, columns] >= threshold
     return np.stack([rows[keep], columns[keep]], axis=1).astype(np.int64).reshape(-1, 2)
+
+
+def match_pairs(similarity: np.ndarray, threshold: float, method: str = "greedy") -> tuple[np.ndarray, np.ndarray]:
+    """`match` as (M,) int64 rows and (M,) int64 columns."""
+    if method == "greedy":
+        return greedy_pairs(similarity, threshold)
+    pairs = match(similarity, threshold, method)
+    return pairs[:, 0], pairs[:, 1]
 
 
 def match(similarity: np.ndarray, threshold: float, method: str = "greedy") -> np.ndarray:

@@ -14,6 +14,15 @@ import numpy as np
 MOTION_MODELS = ("none", "constant_velocity")
 
 
+def coast_steps(frames_ahead: np.ndarray, decay: float) -> np.ndarray:
+    """(T,) float32 frames of travel at the initial velocity after `frames_ahead` (T,) frames:
+    1 + decay + ... + decay^(frames_ahead - 1); decay in (0, 1], 1 is pure constant velocity."""
+    frames = np.asarray(frames_ahead, np.float32)
+    if decay >= 1.0:
+        return frames
+    return (1.0 - np.power(np.float32(decay), frames)) / np.float32(1.0 - decay)
+
+
 def coast_displacement(velocity: np.ndarray, frames_ahead: np.ndarray, decay: float) -> np.ndarray:
     """Displacement after `frames_ahead` frames at a velocity that decays per frame.
 
@@ -25,12 +34,7 @@ def coast_displacement(velocity: np.ndarray, frames_ahead: np.ndarray, decay: fl
     Returns:
         (T, 2) float32 px: velocity * (1 + decay + ... + decay^(frames_ahead - 1)).
     """
-    frames = np.asarray(frames_ahead, np.float32)
-    if decay >= 1.0:
-        steps = frames
-    else:
-        steps = (1.0 - np.power(np.float32(decay), frames)) / np.float32(1.0 - decay)
-    return (velocity * steps[:, None]).astype(np.float32)
+    return (velocity * coast_steps(frames_ahead, decay)[:, None]).astype(np.float32)
 
 
 def measure_translation(
@@ -64,9 +68,38 @@ def measure_translation(
     return np.where((count > 0)[:, None], keypoint_shift, centre_shift).astype(np.float32)
 
 
+def translation_between(
+    previous_xy: np.ndarray,
+    current_xy: np.ndarray,
+    shared: np.ndarray,
+    count: np.ndarray,
+    previous_boxes: np.ndarray,
+    current_boxes: np.ndarray,
+) -> np.ndarray:
+    """`measure_translation` on pose-major planar poses, bit-identical to it.
+
+    Args:
+        previous_xy, current_xy: (M, 2, K) float32 px, per pose its x row then
+            its y row (as in `similarity.PoseSet`).
+        shared: (M, K) bool, keypoints confident in both poses; count: (M,) its row sums.
+        previous_boxes, current_boxes: (M, 4) float32 xyxy px.
+
+    Returns:
+        (M, 2) float32 px.
+    """
+    difference = current_xy - previous_xy
+    difference *= shared[:, None, :]
+    keypoint_shift = difference.sum(axis=2) / np.maximum(count, 1)[:, None]
+    centre_shift = 0.5 * ((current_boxes[:, :2] + current_boxes[:, 2:])
+                          - (previous_boxes[:, :2] + previous_boxes[:, 2:]))
+    return np.where((count > 0)[:, None], keypoint_shift, centre_shift).astype(np.float32)
+
+
 def smooth_velocity(
     velocity: np.ndarray, measured: np.ndarray, first_measurement: np.ndarray, gain: float
 ) -> np.ndarray:
     """New (M, 2) velocity: the measurement for a track's first one, else v + gain * (measured - v)."""
     blended = velocity + np.float32(gain) * (measured - velocity)
+    if not first_measurement.any():
+        return blended.astype(np.float32, copy=False)
     return np.where(first_measurement[:, None], measured, blended).astype(np.float32)

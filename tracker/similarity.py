@@ -1,8 +1,11 @@
 """Pairwise similarity between poses: vectorised OKS and box IoU matrices.
 
-All functions work on whole sets of poses at once (no Python loop over pairs),
-so the tracker's per-frame cost stays in the tens of microseconds for tens of
-people. Coordinates are frame pixels; boxes are xyxy float32.
+All functions work on whole sets of poses at once (no Python loop over pairs).
+At tens of people a numpy call's fixed overhead (about a microsecond), not
+its arithmetic, is what a tracker frame pays for, so the tracker prepares each
+pose set once (`PoseSet`) and calls `similarity_between` / `oks_between`;
+`pose_similarity` and `oks_matrix` are the same computations on plain arrays.
+Coordinates are frame pixels; boxes are xyxy float32.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ SIMILARITY_KINDS = ("oks", "iou", "mix")
 
 # Finite stand-in for "no confident keypoint" extents (finite, so no inf - inf).
 _FAR_PX = np.float32(1.0e9)
+# Lowest OKS exponent evaluated: exp(-87) = 1.6e-38 is the smallest normal float32 result.
+_EXPONENT_FLOOR = np.float32(-87.0)
 
 
 def boxes_from_keypoints(keypoints: np.ndarray, keypoint_threshold: float) -> np.ndarray:
@@ -47,9 +52,8 @@ def boxes_from_keypoints(keypoints: np.ndarray, keypoint_threshold: float) -> np
 
 def box_areas(boxes: np.ndarray, min_area_px2: float = 1.0) -> np.ndarray:
     """(N,) float32 areas of xyxy boxes, at least `min_area_px2` (OKS divides by it)."""
-    width = boxes[:, 2] - boxes[:, 0]
-    height = boxes[:, 3] - boxes[:, 1]
-    return np.maximum(width * height, min_area_px2).astype(np.float32)
+    size = boxes[:, 2:] - boxes[:, :2]  # (N, 2) width, height
+    return np.maximum(size[:, 0] * size[:, 1], min_area_px2).astype(np.float32, copy=False)
 
 
 def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
@@ -67,30 +71,99 @@ def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     return (intersection / np.maximum(union, 1e-9)).astype(np.float32)
 
 
-def _confident_extent(x: np.ndarray, y: np.ndarray, confident: np.ndarray) -> tuple[np.ndarray, ...]:
-    """x1, y1, x2, y2 (each (N,)) of the confident keypoints; rows with none get an inverted box
-    (x1 = +_FAR_PX, x2 = -_FAR_PX) that passes no gate.
+# Bit weights of keypoints 0..63, for the confident-keypoint bit masks of `PoseSet`.
+_KEYPOINT_BITS = np.left_shift(np.uint64(1), np.arange(64, dtype=np.uint64))
+# Rows of `PoseSet.signed`: x, y, then y and x again (negated).
+_XYYX = np.array([0, 1, 1, 0])
 
-    x, y, confident: (N, K) contiguous arrays; reducing along the last axis of
-    contiguous arrays is several times faster than along the middle axis of (N, K, 2).
+
+class PoseSet:
+    """Arrays derived from N poses that several steps of a frame need, each computed once.
+
+    A tracker frame compares, pairs and measures the same detections and
+    predictions several times; at tens of people numpy's per-call overhead, not
+    arithmetic, is the cost, so the derived arrays are made once and shared.
+
+    signed: (N, 4, K) float32 px, per pose the rows x, y, -y, -x. One min over
+        the keypoints then gives a pose's whole extent (low x, low y, -high y,
+        -high x), and the four gaps between two extents are plain differences.
+    xy: (N, 2, K) view of its first two rows. Sums over keypoints run along
+        the contiguous last axis, as over an (N, K) array (same summation
+        order, so results match the plain formulas to the bit), and `take`
+        along the first axis gathers poses cheaply.
+    confident: (N, K) bool, keypoint confidence >= the threshold.
+    bits (lazy): (N,) uint64 `confident` as bit masks (None when K > 64), so the
+        keypoints two poses share are one AND and a popcount.
+    extent() (lazy): (4, N) float32 rows low x, low y, -high y, -high x of the
+        confident keypoints; a pose with none gets +_FAR_PX everywhere, an
+        inverted box that passes no gate.
     """
-    return (np.where(confident, x, _FAR_PX).min(axis=1), np.where(confident, y, _FAR_PX).min(axis=1),
-            np.where(confident, x, -_FAR_PX).max(axis=1), np.where(confident, y, -_FAR_PX).max(axis=1))
+
+    __slots__ = ("signed", "xy", "confident", "_bits", "_counts", "_extent")
+
+    def __init__(self, signed: np.ndarray, confident: np.ndarray) -> None:
+        self.signed = signed
+        self.xy = signed[:, :2]
+        self.confident = confident
+        self._bits = self._counts = self._extent = None
+
+    @classmethod
+    def from_keypoints(cls, keypoints: np.ndarray, keypoint_threshold: float) -> "PoseSet":
+        """From (N, K, 3) [x, y, confidence] px."""
+        signed = keypoints.transpose(0, 2, 1).take(_XYYX, axis=1)
+        signed[:, 2:] *= -1
+        return cls(signed, keypoints[..., 2] >= keypoint_threshold)
+
+    def __len__(self) -> int:
+        return len(self.signed)
+
+    def shifted(self, shift: np.ndarray) -> "PoseSet":
+        """The poses moved by `shift`: (N, 2) per pose or (2,) for all, px."""
+        signed_shift = np.concatenate([shift, -shift[..., ::-1]], axis=-1)
+        moved = PoseSet(self.signed + signed_shift[..., None], self.confident)
+        moved._bits, moved._counts = self._bits, self._counts  # same confident keypoints
+        return moved
+
+    def take(self, index: np.ndarray) -> "PoseSet":
+        """The poses at (M,) int `index`."""
+        return PoseSet(self.signed.take(index, axis=0), self.confident.take(index, axis=0))
+
+    @property
+    def bits(self) -> np.ndarray | None:
+        if self._bits is None and self.confident.shape[1] <= 64:
+            # An integer matrix product (no BLAS): one call instead of a multiply and a sum.
+            self._bits = self.confident @ _KEYPOINT_BITS[: self.confident.shape[1]]
+        return self._bits
+
+    def counts(self) -> np.ndarray:
+        """(N,) number of confident keypoints per pose."""
+        if self._counts is None:
+            bits = self.bits
+            self._counts = self.confident.sum(axis=1) if bits is None else np.bitwise_count(bits)
+        return self._counts
+
+    def shared(self, other: "PoseSet", rows: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Keypoints confident in both poses of (M,) pairs (self[rows], other[columns]):
+        (M, K) bool mask and (M,) count."""
+        both = self.confident.take(rows, axis=0)
+        both &= other.confident.take(columns, axis=0)
+        if self.bits is None:
+            return both, both.sum(axis=1)
+        return both, np.bitwise_count(self.bits.take(rows) & other.bits.take(columns))
+
+    def extent(self) -> np.ndarray:
+        if self._extent is None:
+            masked = np.where(self.confident[:, None, :], self.signed, _FAR_PX)
+            # numpy reduces a short last axis row by row (tens of ns a row): min
+            # over the first axis of a keypoint-major copy is a few vector ops.
+            self._extent = np.ascontiguousarray(masked.transpose(2, 1, 0)).min(axis=0)
+        return self._extent
 
 
-def _shared_counts(confident_a: np.ndarray, confident_b: np.ndarray) -> np.ndarray:
-    """(A, B) int32 number of keypoints confident in both poses.
-
-    Popcount of AND-ed bit masks rather than a float matrix product: BLAS
-    threads make a tiny matmul cost milliseconds on a busy machine.
-    """
-    k = confident_a.shape[1]
-    if k > 64:
-        return (confident_a[:, None, :] & confident_b[None, :, :]).sum(axis=2, dtype=np.int32)
-    weights = np.left_shift(np.uint64(1), np.arange(k, dtype=np.uint64))
-    bits_a = (confident_a * weights).sum(axis=1, dtype=np.uint64)
-    bits_b = (confident_b * weights).sum(axis=1, dtype=np.uint64)
-    return np.bitwise_count(bits_a[:, None] & bits_b[None, :]).astype(np.int32)
+def oks_exponent_factors(sigmas: np.ndarray) -> np.ndarray:
+    """(K,) float32 -1 / (2 (2 sigma)^2): OKS = mean exp(d^2 * factor / s^2) (the sign folded in)."""
+    sigmas = np.asarray(sigmas, np.float32)
+    return -(1.0 / (8.0 * sigmas * sigmas)).astype(np.float32)
 
 
 def _paired_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
@@ -134,35 +207,82 @@ def oks_matrix(
         oks: (A, B) float32 in [0, 1]; 0 where no keypoint is shared.
         shared: (A, B) int32 number of keypoints confident in both poses.
     """
-    num_a, num_b = len(keypoints_a), len(keypoints_b)
+    a = PoseSet.from_keypoints(np.asarray(keypoints_a), keypoint_threshold)
+    b = PoseSet.from_keypoints(np.asarray(keypoints_b), keypoint_threshold)
+    shared = shared_counts(a, b)
+    oks = oks_between(a, b, np.asarray(areas_a, np.float32), np.asarray(areas_b, np.float32),
+                      oks_exponent_factors(sigmas), shared)
+    return oks, shared
+
+
+def shared_counts(a: PoseSet, b: PoseSet) -> np.ndarray:
+    """(A, B) int32 number of keypoints confident in both poses.
+
+    Popcount of AND-ed bit masks rather than a float matrix product: BLAS
+    threads make a tiny matmul cost milliseconds on a busy machine.
+    """
+    bits_a, bits_b = a.bits, b.bits
+    if bits_a is None:
+        return (a.confident[:, None, :] & b.confident[None, :, :]).sum(axis=2, dtype=np.int32)
+    return np.bitwise_count(bits_a[:, None] & bits_b[None, :]).astype(np.int32)
+
+
+def surely_share(a: PoseSet, b: PoseSet, min_shared_keypoints: int) -> bool:
+    """True when every pair (a_i, b_j) shares at least `min_shared_keypoints`
+    confident keypoints because each pose has so many that any two sets
+    overlap that much: then neither the shared-keypoint gate of OKS nor the
+    IoU fallback can apply, and the (A, B) count matrix need not be built."""
+    if len(a) == 0 or len(b) == 0:
+        return True
+    num_keypoints = a.confident.shape[1]
+    return int(a.counts().min()) + int(b.counts().min()) - num_keypoints >= min_shared_keypoints
+
+
+def oks_between(a: PoseSet, b: PoseSet, areas_a: np.ndarray, areas_b: np.ndarray, exponent_factors: np.ndarray,
+                shared: np.ndarray | None) -> np.ndarray:
+    """`oks_matrix` on prepared pose sets: (A, B) float32 OKS.
+
+    areas_a, areas_b: (A,), (B,) float32 px^2; exponent_factors from
+    `oks_exponent_factors`; shared: from `shared_counts` (None: every pair
+    shares a keypoint).
+    """
+    num_a, num_b = len(a), len(b)
     oks = np.zeros((num_a, num_b), np.float32)
     if num_a == 0 or num_b == 0:
-        return oks, np.zeros((num_a, num_b), np.int32)
-    xa, ya = np.ascontiguousarray(keypoints_a[..., 0]), np.ascontiguousarray(keypoints_a[..., 1])
-    xb, yb = np.ascontiguousarray(keypoints_b[..., 0]), np.ascontiguousarray(keypoints_b[..., 1])
-    confident_a = keypoints_a[..., 2] >= keypoint_threshold
-    confident_b = keypoints_b[..., 2] >= keypoint_threshold
-    shared = _shared_counts(confident_a, confident_b)
-    scale = 0.5 * (np.asarray(areas_a, np.float32)[:, None] + np.asarray(areas_b, np.float32)[None, :])
-    ax1, ay1, ax2, ay2 = _confident_extent(xa, ya, confident_a)
-    bx1, by1, bx2, by2 = _confident_extent(xb, yb, confident_b)
-    reach = 1.2 * np.sqrt(scale)
-    gap_x = np.maximum(ax1[:, None] - bx2[None, :], bx1[None, :] - ax2[:, None])
-    gap_y = np.maximum(ay1[:, None] - by2[None, :], by1[None, :] - ay2[:, None])
-    near = (gap_x < reach) & (gap_y < reach)
-    near &= shared > 0
-    rows, columns = np.nonzero(near)
-    if len(rows):
-        sigmas = np.asarray(sigmas, np.float32)
-        inverse_variance = (1.0 / (8.0 * sigmas * sigmas)).astype(np.float32)  # 1 / (2 (2 sigma)^2)
-        dx = xa[rows] - xb[columns]
-        dy = ya[rows] - yb[columns]
-        exponent = (dx * dx + dy * dy) * inverse_variance
-        exponent /= scale[rows, columns][:, None]
-        similarity = np.exp(-exponent)
-        similarity *= confident_a[rows] & confident_b[columns]
-        oks[rows, columns] = similarity.sum(axis=1) / shared[rows, columns]
-    return oks, shared
+        return oks
+    scale = np.add.outer(areas_a, areas_b)
+    scale *= 0.5
+    reach = np.sqrt(scale)
+    reach *= 1.2
+    # The four (A, B) gaps between the extents: low x_a - high x_b, low y_a - high y_b,
+    # low y_b - high y_a, low x_b - high x_a; a pair is near when all are below the reach.
+    # One outer subtraction each (a broadcast (A, B, 4) array reduces slowly).
+    extent_a, high_and_negated_low_b = a.extent(), -b.extent()[::-1]
+    gap = [np.subtract.outer(extent_a[i], high_and_negated_low_b[i]) for i in range(4)]
+    near = np.maximum(np.maximum(gap[0], gap[1], out=gap[0]), np.maximum(gap[2], gap[3], out=gap[2]),
+                      out=gap[0]) < reach
+    if shared is not None:
+        near &= shared > 0
+    # Flat indices: 1-D nonzero and `take` on raveled arrays are the cheap numpy calls.
+    pairs = near.reshape(-1).nonzero()[0]
+    if len(pairs) == 0:
+        return oks
+    rows, columns = np.divmod(pairs, num_b)
+    difference = a.xy.take(rows, axis=0) - b.xy.take(columns, axis=0)  # (P, 2, K)
+    difference *= difference
+    exponent = difference[:, 0] + difference[:, 1]
+    exponent *= exponent_factors
+    exponent /= scale.reshape(-1).take(pairs)[:, None]
+    # exp of a far keypoint underflows, and numpy's exp then takes a scalar path
+    # several times slower: floor the exponent where exp is still a normal float
+    # (a term of 1.6e-38 instead of a smaller number or 0: no OKS moves by more).
+    np.maximum(exponent, _EXPONENT_FLOOR, out=exponent)
+    similarity = np.exp(exponent, out=exponent)
+    both, count = a.shared(b, rows, columns)
+    similarity *= both
+    # An int32 count (popcount gives uint8) makes numpy divide in float64, as `oks_matrix` always has.
+    oks.reshape(-1)[pairs] = similarity.sum(axis=1) / count.astype(np.int32, copy=False)
+    return oks
 
 
 def pose_similarity(
@@ -190,13 +310,33 @@ def pose_similarity(
         raise ValueError(f"similarity kind must be one of {SIMILARITY_KINDS}, got {kind!r}")
     if kind == "iou":
         return iou_matrix(boxes_a, boxes_b)
-    oks, shared = oks_matrix(keypoints_a, keypoints_b, areas_a, areas_b, sigmas, keypoint_threshold)
+    return similarity_between(
+        PoseSet.from_keypoints(np.asarray(keypoints_a), keypoint_threshold), boxes_a,
+        np.asarray(areas_a, np.float32),
+        PoseSet.from_keypoints(np.asarray(keypoints_b), keypoint_threshold), boxes_b,
+        np.asarray(areas_b, np.float32),
+        kind=kind, oks_weight=oks_weight, exponent_factors=oks_exponent_factors(sigmas),
+        min_shared_keypoints=min_shared_keypoints)
+
+
+def similarity_between(a: PoseSet, boxes_a: np.ndarray, areas_a: np.ndarray, b: PoseSet, boxes_b: np.ndarray,
+                       areas_b: np.ndarray, *, kind: str, oks_weight: float, exponent_factors: np.ndarray,
+                       min_shared_keypoints: int) -> np.ndarray:
+    """`pose_similarity` on prepared pose sets (boxes (A, 4), (B, 4) and areas float32)."""
+    if kind == "iou":
+        return iou_matrix(boxes_a, boxes_b)
+    shared = None if surely_share(a, b, max(min_shared_keypoints, 1)) else shared_counts(a, b)
+    oks = oks_between(a, b, areas_a, areas_b, exponent_factors, shared)
     if kind == "mix":
         iou = iou_matrix(boxes_a, boxes_b)
-        oks = np.where(shared >= min_shared_keypoints, oks, iou)
+        if shared is not None:
+            oks = np.where(shared >= min_shared_keypoints, oks, iou)
         return (oks_weight * oks + (1.0 - oks_weight) * iou).astype(np.float32)
+    if shared is None:
+        return oks
     # Box IoU only for the (usually few) pairs that need the fallback.
-    rows, columns = np.nonzero(shared < min_shared_keypoints)
-    if len(rows):
+    fallback = shared < min_shared_keypoints
+    if fallback.any():
+        rows, columns = np.nonzero(fallback)
         oks[rows, columns] = _paired_iou(boxes_a[rows], boxes_b[columns])
     return oks

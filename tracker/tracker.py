@@ -43,10 +43,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tracker.matching import MATCHING_METHODS, match
-from tracker.motion import MOTION_MODELS, coast_displacement, measure_translation, smooth_velocity
-from tracker.similarity import (COCO_SIGMAS, SIMILARITY_KINDS, box_areas, boxes_from_keypoints, oks_matrix,
-                                pose_similarity)
+from tracker.matching import MATCHING_METHODS, match_pairs
+from tracker.motion import MOTION_MODELS, coast_steps, measure_translation, smooth_velocity, translation_between
+from tracker.similarity import (COCO_SIGMAS, SIMILARITY_KINDS, PoseSet, box_areas, boxes_from_keypoints,
+                                oks_between, oks_exponent_factors, pose_similarity, shared_counts,
+                                similarity_between)
 from tracker.smoothing import OneEuroParameters, one_euro_step
 
 logger = logging.getLogger(__name__)
@@ -61,9 +62,83 @@ _CAMERA_REMATCH_SCALE = 0.05
 _CAMERA_ROUNDS = 2
 
 
+_NO_ROWS = np.zeros((0,), np.int64)
+_NO_ROWS.flags.writeable = False  # shared empty index: nobody may write into it
+_ZERO_CONFIDENCE = np.zeros((1,), np.float32)
+
+
 def _box_shift(shift: np.ndarray) -> np.ndarray:
     """(..., 4) xyxy offset for an (..., 2) xy shift (np.tile is a slow Python wrapper)."""
     return np.concatenate([shift, shift], axis=-1)
+
+
+def _shift_boxes(boxes: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """(T, 4) xyxy boxes moved by (T, 2) xy shifts: both corners in one add."""
+    return (boxes.reshape(-1, 2, 2) + shift[:, None, :]).reshape(-1, 4)
+
+
+class _Detections:
+    """One frame's validated input and the arrays derived from it, each computed once.
+
+    keypoints: (N, K, 3), boxes: (N, 4) xyxy, scores: (N,), float32 px.
+    poses: their `PoseSet` (planar x/y, confident mask, extents).
+    areas: (N,) float32 box areas px^2 (OKS scale).
+    high: (N,) bool, score >= min_score (may match any track and start tracks).
+    high_columns: indices of `high`; low_columns: indices of the detections
+        scoring in [low_score_floor, min_score) when low-score matching is on, else None.
+    """
+
+    __slots__ = ("keypoints", "boxes", "scores", "poses", "areas", "high", "high_columns", "low_columns",
+                 "_min_keypoints")
+
+    def __init__(self, keypoints: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
+                 options: "TrackerOptions") -> None:
+        self.keypoints, self.boxes, self.scores = keypoints, boxes, scores
+        self.poses = PoseSet.from_keypoints(keypoints, options.keypoint_threshold)
+        self.areas = box_areas(boxes)
+        self.high = scores >= options.min_score
+        self.high_columns = self.high.nonzero()[0]
+        self.low_columns = None
+        if options.low_score_matching and len(self.high_columns) < len(scores):
+            low = (~self.high & (scores >= options.low_score_floor)).nonzero()[0]
+            self.low_columns = low if len(low) else None
+        self._min_keypoints = max(options.min_keypoints, 1)
+
+    def can_start(self) -> np.ndarray:
+        """(N,) bool: high score and enough confident keypoints to start a track."""
+        return (self.poses.counts() >= self._min_keypoints) & self.high
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
+class _Pairs:
+    """Matched (track row, detection column) pairs, measured twice a frame (the
+    camera shift against the predictions, the velocity against the last poses):
+    the detection side and the shared-keypoint masks are gathered once, lazily.
+
+    rows, columns: (M,) int64. shared: (M, K) bool keypoints confident in both
+    (predictions keep their track's confidences); count: (M,) its row sums.
+    xy: (M, 2, K) and boxes: (M, 4) float32 px of the detections.
+    """
+
+    __slots__ = ("rows", "columns", "_tracks", "_detections", "shared", "count", "xy", "boxes")
+
+    def __init__(self, rows: np.ndarray, columns: np.ndarray, tracks: PoseSet, detections: _Detections) -> None:
+        self.rows, self.columns = rows, columns
+        self._tracks, self._detections = tracks, detections
+        self.shared = None
+
+    def translation_from(self, poses: PoseSet, boxes: np.ndarray) -> np.ndarray:
+        """(M, 2) float32 px translation from the track rows of `poses`, `boxes`
+        (last poses or predictions of all tracks) to the detections."""
+        if self.shared is None:
+            detections = self._detections
+            self.shared, self.count = self._tracks.shared(detections.poses, self.rows, self.columns)
+            self.xy = detections.poses.xy.take(self.columns, axis=0)
+            self.boxes = detections.boxes.take(self.columns, axis=0)
+        return translation_between(poses.xy.take(self.rows, axis=0), self.xy, self.shared, self.count,
+                                   boxes.take(self.rows, axis=0), self.boxes)
 
 
 class TrackState(enum.IntEnum):
@@ -337,6 +412,10 @@ class PoseTracker:
         self._num_keypoints = len(self._sigmas)
         self._one_euro = OneEuroParameters(
             options.one_euro_min_cutoff_hz, options.one_euro_beta, options.one_euro_derivative_cutoff_hz)
+        self._exponent_factors = oks_exponent_factors(self._sigmas)
+        # Coasting distance (in frames of travel) by frames since the last
+        # observation: a track is at most max_age + 1 frames ahead.
+        self._coast_steps = coast_steps(np.arange(1, options.max_age + 2), options.coast_velocity_decay)
         self._flow_parameters = None
         if options.flow:
             from tracker.flow import FlowParameters  # noqa: PLC0415  (cv2 only when flow is on)
@@ -391,48 +470,66 @@ class PoseTracker:
         options = self.options
         table = self._table
         self._frame_count += 1
-        num_detections = len(keypoints)
+        detections = _Detections(keypoints, boxes, scores, options)
+        recent = table.missed == 0  # tracks seen in the previous frame
+        num_recent = int(np.count_nonzero(recent))
+        last = PoseSet.from_keypoints(table.keypoints, options.keypoint_threshold)
 
-        motion_predicted, motion_boxes = self._predict_motion()
+        motion_predicted, motion_boxes = self._predict_motion(last)
+        motion_areas = box_areas(motion_boxes)
         flow_rows, flow_poses = self._propagate_with_flow(gray)
         predicted, predicted_boxes = self._with_flow(motion_predicted, motion_boxes, flow_rows, flow_poses)
-        track_rows, detection_columns = self._associate(predicted, predicted_boxes, keypoints, boxes, scores)
+        predicted_areas = motion_areas if predicted_boxes is motion_boxes else box_areas(predicted_boxes)
+        matched = _Pairs(*self._associate(predicted, predicted_boxes, predicted_areas, detections, recent,
+                                          num_recent), last, detections)
         # Camera compensation: a shake makes the first pairing partly wrong, so
         # the shift is refined from the corrected pairing (at most twice).
         for _ in range(_CAMERA_ROUNDS if options.camera_compensation else 0):
             camera_shift, rematch = self._estimate_camera_shift(
-                motion_predicted, motion_boxes, keypoints, boxes, scores, track_rows, detection_columns)
+                motion_predicted, motion_boxes, motion_areas, detections, recent, num_recent, matched)
             self._camera_offset = self._camera_offset + camera_shift
             if not rematch:
                 break
-            motion_predicted[..., :2] += camera_shift
-            motion_boxes += _box_shift(camera_shift)
+            motion_predicted = motion_predicted.shifted(camera_shift)
+            motion_boxes = motion_boxes + _box_shift(camera_shift)
+            motion_areas = box_areas(motion_boxes)
             predicted, predicted_boxes = self._with_flow(motion_predicted, motion_boxes, flow_rows, flow_poses)
-            track_rows, detection_columns = self._associate(predicted, predicted_boxes, keypoints, boxes, scores)
+            predicted_areas = motion_areas if predicted_boxes is motion_boxes else box_areas(predicted_boxes)
+            matched = _Pairs(*self._associate(predicted, predicted_boxes, predicted_areas, detections, recent,
+                                              num_recent), last, detections)
 
-        gap = table.missed + 1  # frames since each track's last observation
-        track_free = np.ones(len(table), bool)
-        track_free[track_rows] = False
-        self._apply_matches(track_rows, detection_columns, keypoints, boxes, scores, gap)
-        detection_free = np.ones(num_detections, bool)
-        detection_free[detection_columns] = False
-        starts = self._can_start(detection_free, keypoints, scores)
-        recovered_rows = self._recover_with_flow(flow_rows, flow_poses, track_free, keypoints[~detection_free | starts],
-                                                 boxes[~detection_free | starts])
-        track_free[recovered_rows] = False
+        track_rows, detection_columns = matched.rows, matched.columns
+        all_recent = num_recent == len(table)
+        # Frames since each track's last observation (all 1 when every track was seen last frame).
+        gap = table.missed + 1 if options.smoothing == "one_euro" or not all_recent else None
+        self._apply_matches(matched, last, detections, gap)
+        # The common frame matches every track and every detection: skip the bookkeeping of the rest.
+        starts = np.zeros(len(detections), bool)
+        if len(detection_columns) < len(detections):
+            starts = detections.can_start()
+            starts[detection_columns] = False
+        recovered_rows = _NO_ROWS
+        removed_rows = _NO_ROWS
+        if len(track_rows) < len(table):
+            track_free = np.ones(len(table), bool)
+            track_free[track_rows] = False
+            if len(flow_rows):
+                shown = starts.copy()
+                shown[detection_columns] = True
+                recovered_rows = self._recover_with_flow(flow_rows, flow_poses, track_free, detections, shown)
+                track_free[recovered_rows] = False
+            removed_rows = self._mark_missed(track_free, len(track_rows) + len(recovered_rows))
+        table.age += 1
+        born_rows, born_columns = self._start_tracks(starts.nonzero()[0], detections)
+        if options.smoothing == "one_euro":
+            updated_rows = np.concatenate([track_rows, recovered_rows, born_rows]).astype(np.int64)
+            self._smooth(updated_rows, np.concatenate([gap[track_rows], gap[recovered_rows],
+                                                       np.ones(len(born_rows), np.int32)]))
 
-        removed = self._mark_missed(track_free)
-        born_rows, born_columns = self._start_tracks(np.nonzero(starts)[0], keypoints, boxes, scores)
-
-        updated_rows = np.concatenate([track_rows, recovered_rows, born_rows]).astype(np.int64)
-        self._smooth(updated_rows, np.concatenate([gap[track_rows], gap[recovered_rows],
-                                                   np.ones(len(born_rows), np.int32)]))
-
-        result = self._result(num_detections, track_rows, detection_columns, born_rows, born_columns,
-                              recovered_rows, keypoints, boxes, scores)
-        if removed.any():
+        result = self._result(track_rows, detection_columns, born_rows, born_columns, recovered_rows, detections)
+        if len(removed_rows):
             keep = np.ones(len(table), bool)
-            keep[: len(removed)] = ~removed
+            keep[removed_rows] = False
             table.keep(keep)
         self._previous_gray = gray
         return result
@@ -461,7 +558,7 @@ class PoseTracker:
                 raise ValueError(f"PoseTracker.update: boxes must have shape ({n}, 4) xyxy, got {boxes.shape}")
             if not np.isfinite(boxes).all():
                 raise ValueError("PoseTracker.update: boxes contain NaN or infinite values")
-            if (boxes[:, 2] < boxes[:, 0]).any() or (boxes[:, 3] < boxes[:, 1]).any():
+            if (boxes[:, 2:] < boxes[:, :2]).any():
                 raise ValueError("PoseTracker.update: boxes must be xyxy with x2 >= x1 and y2 >= y1")
         if scores is None:
             scores = keypoints[..., 2].mean(axis=1) if n else np.zeros((0,), np.float32)
@@ -484,26 +581,22 @@ class PoseTracker:
                 gray = to_gray(frame)
         elif self.options.flow and self._frame_count == 0:
             logger.warning("PoseTracker: flow is on but update() got no frame; flow is skipped")
-        return keypoints, boxes, scores.astype(np.float32), gray
+        return keypoints, boxes, scores.astype(np.float32, copy=False), gray
 
-    def _predict_motion(self) -> tuple[np.ndarray, np.ndarray]:
-        """(T, K, 3) predicted poses and (T, 4) boxes: last observation moved by the
-        track's velocity and by the camera shift accumulated since then."""
+    def _predict_motion(self, last: PoseSet) -> tuple[PoseSet, np.ndarray]:
+        """Predicted poses and (T, 4) boxes: each track's last observation moved by
+        its velocity and by the camera shift accumulated since then."""
         options = self.options
         table = self._table
-        predicted = table.keypoints.copy()
-        predicted_boxes = table.boxes.copy()
-        if len(table) == 0:
-            return predicted, predicted_boxes
-        shift = self._camera_offset[None, :] - table.camera_at_update
+        if options.motion == "none" and not options.camera_compensation:
+            return last, table.boxes  # nothing moves them (both are read-only from here on)
+        shift = self._camera_offset - table.camera_at_update  # (T, 2) px
         if options.motion == "constant_velocity":
-            shift = shift + coast_displacement(table.velocity, table.missed + 1, options.coast_velocity_decay)
-        predicted[..., :2] += shift[:, None, :]
-        predicted_boxes += _box_shift(shift)
-        return predicted, predicted_boxes
+            shift = shift + table.velocity * self._coast_steps[table.missed][:, None]
+        return last.shifted(shift), _shift_boxes(table.boxes, shift)
 
-    def _estimate_camera_shift(self, predicted, predicted_boxes, keypoints, boxes, scores,
-                               track_rows, detection_columns) -> tuple[np.ndarray, bool]:
+    def _estimate_camera_shift(self, predicted: PoseSet, predicted_boxes, predicted_areas, detections: _Detections,
+                               recent, num_recent, matched: _Pairs) -> tuple[np.ndarray, bool]:
         """(2,) float32 px image shift of the scene this frame, and whether to match again.
 
         The shift is the median offset between the motion-predicted poses of
@@ -519,29 +612,33 @@ class PoseTracker:
         """
         options = self.options
         no_shift = np.zeros(2, np.float32)
-        recent = self._table.missed == 0
-        num_recent = int(recent.sum())
         if num_recent < _MIN_CAMERA_PAIRS:
             return no_shift, False
-        keep = recent[track_rows] & (scores[detection_columns] >= options.min_score)
-        rows, columns = track_rows[keep], detection_columns[keep]
-        if len(rows) < max(_CAMERA_MATCHED_FRACTION * num_recent, _MIN_CAMERA_PAIRS):
-            recent_rows = np.nonzero(recent)[0]
-            confident = np.nonzero(scores >= options.min_score)[0]
+        pairs = matched
+        if num_recent < len(recent) or detections.low_columns is not None:  # else every pair is recent x high
+            keep = recent[matched.rows] & detections.high[matched.columns]
+            pairs = _Pairs(matched.rows[keep], matched.columns[keep], predicted, detections)
+        poses = detections.poses
+        if len(pairs.rows) < max(_CAMERA_MATCHED_FRACTION * num_recent, _MIN_CAMERA_PAIRS):
+            recent_rows = recent.nonzero()[0]
+            confident = detections.high_columns
             widen = np.float32(options.camera_search_scale ** 2)
-            similarity, _ = oks_matrix(predicted[recent_rows], keypoints[confident],
-                                       box_areas(predicted_boxes[recent_rows]) * widen,
-                                       box_areas(boxes[confident]) * widen, self._sigmas, options.keypoint_threshold)
-            pairs = match(similarity, options.similarity_threshold, "greedy")
-            rows, columns = recent_rows[pairs[:, 0]], confident[pairs[:, 1]]
-        if len(rows) < _MIN_CAMERA_PAIRS:
+            recent_predicted, confident_poses = predicted.take(recent_rows), poses.take(confident)
+            similarity = oks_between(recent_predicted, confident_poses, predicted_areas[recent_rows] * widen,
+                                     detections.areas[confident] * widen, self._exponent_factors,
+                                     shared_counts(recent_predicted, confident_poses))
+            pair_rows, pair_columns = match_pairs(similarity, options.similarity_threshold, "greedy")
+            pairs = _Pairs(recent_rows[pair_rows], confident[pair_columns], predicted, detections)
+        num_pairs = len(pairs.rows)
+        if num_pairs < _MIN_CAMERA_PAIRS:
             return no_shift, False
-        residual = measure_translation(predicted[rows], keypoints[columns], predicted_boxes[rows], boxes[columns],
-                                       options.keypoint_threshold)
+        residual = pairs.translation_from(predicted, predicted_boxes)
         ordered = np.sort(residual, axis=0)  # np.median's Python wrapper costs more than the work
-        shift = (0.5 * (ordered[(len(ordered) - 1) // 2] + ordered[len(ordered) // 2])).astype(np.float32)
-        person_scale = float(np.sqrt(box_areas(predicted_boxes[rows])).mean())
-        rematch = float(np.abs(shift).max()) > _CAMERA_REMATCH_SCALE * person_scale
+        shift = 0.5 * (ordered[(num_pairs - 1) // 2] + ordered[num_pairs // 2])
+        # np.mean's arithmetic (float32 sum, float64 division, float32 result) without its Python wrapper.
+        person_scale = float(np.float32(float(np.sqrt(predicted_areas.take(pairs.rows)).sum()) / num_pairs))
+        shift_x, shift_y = shift.tolist()
+        rematch = max(abs(shift_x), abs(shift_y)) > _CAMERA_REMATCH_SCALE * person_scale
         return shift, rematch
 
     def _propagate_with_flow(self, gray) -> tuple[np.ndarray, np.ndarray]:
@@ -564,85 +661,104 @@ class PoseTracker:
         moved[..., 2] = np.where(tracked, last[..., 2], 0.0)
         return flow_rows, moved
 
-    def _with_flow(self, predicted, predicted_boxes, flow_rows, flow_poses) -> tuple[np.ndarray, np.ndarray]:
+    def _with_flow(self, predicted: PoseSet, predicted_boxes, flow_rows, flow_poses) -> tuple[PoseSet, np.ndarray]:
         """Predictions with the flow-propagated keypoints in place of the motion
         model's where flow tracked them (new arrays; the inputs are kept)."""
         if len(flow_rows) == 0:
             return predicted, predicted_boxes
         table = self._table
-        predicted = predicted.copy()
-        predicted_boxes = predicted_boxes.copy()
-        tracked = flow_poses[..., 2:3] > 0
-        predicted[flow_rows, :, :2] = np.where(tracked, flow_poses[..., :2], predicted[flow_rows, :, :2])
+        tracked = flow_poses[..., 2] > 0
+        flow = PoseSet.from_keypoints(flow_poses, 0.0)
+        signed = predicted.signed.copy()
+        signed[flow_rows] = np.where(tracked[:, None, :], flow.signed, signed[flow_rows])
         shift = measure_translation(table.keypoints[flow_rows], flow_poses, table.boxes[flow_rows],
                                     table.boxes[flow_rows], self.options.keypoint_threshold)
+        predicted_boxes = predicted_boxes.copy()
         predicted_boxes[flow_rows] = table.boxes[flow_rows] + _box_shift(shift)
-        return predicted, predicted_boxes
+        return PoseSet(signed, predicted.confident), predicted_boxes
 
-    def _associate(self, predicted, predicted_boxes, keypoints, boxes, scores) -> tuple[np.ndarray, np.ndarray]:
+    def _associate(self, predicted: PoseSet, predicted_boxes, predicted_areas, detections: _Detections, recent,
+                   num_recent) -> tuple[np.ndarray, np.ndarray]:
         """Similarity and the three matching stages; returns matched (M,) track rows and (M,) detection columns."""
         options = self.options
-        growth = 1.0 + options.lost_scale_growth * self._table.missed.astype(np.float32)
-        similarity = pose_similarity(
-            predicted, predicted_boxes, box_areas(predicted_boxes) * growth * growth, keypoints, boxes,
-            box_areas(boxes), kind=options.similarity, oks_weight=options.oks_weight, sigmas=self._sigmas,
-            keypoint_threshold=options.keypoint_threshold, min_shared_keypoints=options.min_keypoints,
-        )
         table = self._table
-        num_tracks, num_detections = similarity.shape
-        high = scores >= options.min_score
-        if options.low_score_matching:
-            low = ~high & (scores >= options.low_score_floor)
-        else:
-            low = np.zeros(num_detections, bool)
-        recent = table.missed == 0
-        stages = [(recent, high)]
-        if (~recent).any():
-            stages.append((np.ones(num_tracks, bool), high))
-        if low.any():
-            stages.append((recent, low))
-        track_free = np.ones(num_tracks, bool)
-        detection_free = np.ones(num_detections, bool)
+        num_tracks, num_detections = len(table), len(detections)
+        if num_tracks == 0 or num_detections == 0:
+            return _NO_ROWS, _NO_ROWS
+        areas = predicted_areas
+        if num_recent < num_tracks:  # growth is exactly 1 for tracks seen last frame
+            growth = 1.0 + options.lost_scale_growth * table.missed.astype(np.float32)
+            areas = areas * growth * growth
+        similarity = similarity_between(
+            predicted, predicted_boxes, areas, detections.poses, detections.boxes, detections.areas,
+            kind=options.similarity, oks_weight=options.oks_weight, exponent_factors=self._exponent_factors,
+            min_shared_keypoints=options.min_keypoints)
+        all_rows = np.arange(num_tracks)
+        recent_rows = all_rows if num_recent == num_tracks else recent.nonzero()[0]
+        stages = [(recent_rows, detections.high_columns)]
+        if num_recent < num_tracks:
+            stages.append((all_rows, detections.high_columns))
+        if detections.low_columns is not None:
+            stages.append((recent_rows, detections.low_columns))
+        if len(stages) > 1:  # what each stage takes is kept from the later ones
+            track_free = np.ones(num_tracks, bool)
+            detection_free = np.ones(num_detections, bool)
         matched_rows, matched_columns = [], []
-        for track_mask, detection_mask in stages:
-            rows = np.nonzero(track_mask & track_free)[0]
-            columns = np.nonzero(detection_mask & detection_free)[0]
+        for rows, columns in stages:
+            if matched_rows:  # a later stage gets what the earlier ones left
+                rows, columns = rows[track_free[rows]], columns[detection_free[columns]]
             if len(rows) == 0 or len(columns) == 0:
                 continue
-            full = len(rows) == num_tracks and len(columns) == num_detections
-            block = similarity if full else similarity[rows][:, columns]
-            pairs = match(block, options.similarity_threshold, options.matching)
-            if len(pairs) == 0:
+            if len(rows) == num_tracks and len(columns) == num_detections:
+                stage_rows, stage_columns = match_pairs(similarity, options.similarity_threshold, options.matching)
+            else:
+                pair_rows, pair_columns = match_pairs(similarity[rows][:, columns], options.similarity_threshold,
+                                                      options.matching)
+                stage_rows, stage_columns = rows[pair_rows], columns[pair_columns]
+            if len(stage_rows) == 0:
                 continue
-            stage_rows, stage_columns = rows[pairs[:, 0]], columns[pairs[:, 1]]
-            track_free[stage_rows] = False
-            detection_free[stage_columns] = False
+            if len(stages) > 1:
+                track_free[stage_rows] = False
+                detection_free[stage_columns] = False
             matched_rows.append(stage_rows)
             matched_columns.append(stage_columns)
+        if len(matched_rows) == 1:
+            return matched_rows[0], matched_columns[0]
         if not matched_rows:
-            return np.zeros((0,), np.int64), np.zeros((0,), np.int64)
+            return _NO_ROWS, _NO_ROWS
         return np.concatenate(matched_rows), np.concatenate(matched_columns)
 
-    def _apply_matches(self, rows, columns, keypoints, boxes, scores, gap) -> None:
+    def _apply_matches(self, matched: _Pairs, last: PoseSet, detections: _Detections, gap) -> None:
+        """Update the matched tracks with their detections (velocity first, from the old pose).
+
+        gap: (T,) frames since each track's last observation, None when all are 1.
+        """
+        rows, columns = matched.rows, matched.columns
         if len(rows) == 0:
             return
         options = self.options
         table = self._table
         if options.motion == "constant_velocity":
-            measured = measure_translation(table.keypoints[rows], keypoints[columns], table.boxes[rows],
-                                           boxes[columns], options.keypoint_threshold)
-            measured -= self._camera_offset[None, :] - table.camera_at_update[rows]
-            measured /= gap[rows, None].astype(np.float32)
-            table.velocity[rows] = smooth_velocity(table.velocity[rows], measured, ~table.velocity_known[rows],
-                                                   options.velocity_gain)
+            measured = matched.translation_from(last, table.boxes)
+            if options.camera_compensation:  # else both offsets stay exactly 0
+                measured -= self._camera_offset - table.camera_at_update.take(rows, axis=0)
+            if gap is not None:
+                measured /= gap[rows, None].astype(np.float32)
+            table.velocity[rows] = smooth_velocity(table.velocity.take(rows, axis=0), measured,
+                                                   ~table.velocity_known.take(rows), options.velocity_gain)
             table.velocity_known[rows] = True
-        table.keypoints[rows] = keypoints[columns]
-        table.boxes[rows] = boxes[columns]
-        table.scores[rows] = scores[columns]
-        table.camera_at_update[rows] = self._camera_offset
+        table.keypoints[rows] = detections.keypoints.take(columns, axis=0)
+        table.boxes[rows] = detections.boxes.take(columns, axis=0)
+        table.scores[rows] = detections.scores.take(columns)
+        if options.camera_compensation:  # else the offset stays 0
+            table.camera_at_update[rows] = self._camera_offset
         table.hits[rows] += 1
         table.missed[rows] = 0
-        table.propagated[rows] = 0
+        if options.flow:  # only flow recovery counts propagated frames
+            table.propagated[rows] = 0
+        if options.min_hits <= 1:  # tracks are born confirmed: a matched one is (again) confirmed
+            table.state[rows] = _CONFIRMED
+            return
         state = table.state[rows]
         promote = (state == _TENTATIVE) & (table.hits[rows] >= options.min_hits)
         self._assign_ids(rows[promote])
@@ -650,16 +766,18 @@ class PoseTracker:
         state[promote] = _CONFIRMED
         table.state[rows] = state
 
-    def _recover_with_flow(self, flow_rows, flow_poses, track_free, keypoints, boxes) -> np.ndarray:
+    def _recover_with_flow(self, flow_rows, flow_poses, track_free, detections: _Detections,
+                           shown: np.ndarray) -> np.ndarray:
         """Give missed confirmed tracks their flow-propagated pose unless a detection covers it.
 
-        keypoints, boxes: the detections that will be output this frame (matched
+        shown: (N,) bool, the detections that will be output this frame (matched
         or starting a track); an ignored low-score detection does not suppress.
         """
         options = self.options
         table = self._table
         if len(flow_rows) == 0:
-            return np.zeros((0,), np.int64)
+            return _NO_ROWS
+        keypoints, boxes = detections.keypoints[shown], detections.boxes[shown]
         # A person who walked behind something loses most of its flow points
         # (the texture under them changed): recover only poses that kept at
         # least half of their confident keypoints, and enough of them. A track
@@ -710,30 +828,28 @@ class PoseTracker:
         table.propagated[rows] += 1
         return rows.astype(np.int64)
 
-    def _mark_missed(self, track_free: np.ndarray) -> np.ndarray:
-        """Age the unmatched tracks; returns the (T,) mask of tracks to remove."""
+    def _mark_missed(self, track_free: np.ndarray, num_updated: int) -> np.ndarray:
+        """Mark the unmatched tracks lost; returns the rows to remove.
+
+        num_updated: tracks matched or recovered this frame (the others are free).
+        """
         table = self._table
-        table.missed[track_free] += 1
-        table.age += 1
-        removed = track_free & ((table.state == _TENTATIVE) | (table.missed > self.options.max_age))
-        lost = track_free & ~removed
-        table.state[lost] = _LOST
-        table.state[removed] = _REMOVED
-        return removed
+        if num_updated == len(table):
+            return _NO_ROWS
+        free_rows = track_free.nonzero()[0]
+        missed = table.missed[free_rows] + 1
+        table.missed[free_rows] = missed
+        gone = (table.state[free_rows] == _TENTATIVE) | (missed > self.options.max_age)
+        table.state[free_rows] = np.where(gone, _REMOVED, _LOST)
+        return free_rows[gone]
 
-    def _can_start(self, detection_free, keypoints, scores) -> np.ndarray:
-        """(N,) bool: unmatched detections confident enough to start a track."""
-        options = self.options
-        confident = (keypoints[..., 2] >= options.keypoint_threshold).sum(axis=1)
-        return detection_free & (scores >= options.min_score) & (confident >= max(options.min_keypoints, 1))
-
-    def _start_tracks(self, columns, keypoints, boxes, scores) -> tuple[np.ndarray, np.ndarray]:
+    def _start_tracks(self, columns, detections: _Detections) -> tuple[np.ndarray, np.ndarray]:
+        if len(columns) == 0:
+            return _NO_ROWS, _NO_ROWS
         options = self.options
         table = self._table
         first_row = len(table)
-        if len(columns) == 0:
-            return np.zeros((0,), np.int64), columns.astype(np.int64)
-        born = _TrackTable.new(keypoints[columns], boxes[columns], scores[columns])
+        born = _TrackTable.new(detections.keypoints[columns], detections.boxes[columns], detections.scores[columns])
         born.age[:] = 1
         born.camera_at_update[:] = self._camera_offset
         table.extend(born)
@@ -769,25 +885,38 @@ class PoseTracker:
         table.smooth_value[rows] = value
         table.smooth_derivative[rows] = derivative
 
-    def _result(self, num_detections, track_rows, detection_columns, born_rows, born_columns,
-                recovered_rows, keypoints, boxes, scores) -> TrackingResult:
+    def _result(self, track_rows, detection_columns, born_rows, born_columns, recovered_rows,
+                detections: _Detections) -> TrackingResult:
         table = self._table
-        ids = np.full(num_detections, -1, np.int64)
-        rows_of_detection = np.full(num_detections, -1, np.int64)
-        rows_of_detection[detection_columns] = track_rows
-        rows_of_detection[born_columns] = born_rows
-        has_row = rows_of_detection >= 0
-        ids[has_row] = table.ids[rows_of_detection[has_row]]
-        tracked = np.nonzero(ids >= 0)[0]
-        recovered_rows = recovered_rows[table.ids[recovered_rows] >= 0]
-        output_rows = np.concatenate([rows_of_detection[tracked], recovered_rows])
-        output_keypoints = np.concatenate([keypoints[tracked], table.keypoints[recovered_rows]])
-        output_keypoints[..., :2] = table.smooth_value[output_rows] + self._camera_offset
-        return TrackingResult(
-            ids=ids,
-            track_ids=table.ids[output_rows].copy(),
-            keypoints=output_keypoints.astype(np.float32),
-            boxes=np.concatenate([boxes[tracked], table.boxes[recovered_rows]]).astype(np.float32),
-            scores=np.concatenate([scores[tracked], table.scores[recovered_rows]]).astype(np.float32),
-            detection_index=np.concatenate([tracked, np.full(len(recovered_rows), -1, np.int64)]),
-        )
+        ids = np.full(len(detections), -1, np.int64)
+        ids[detection_columns] = table.ids.take(track_rows)
+        if len(born_rows):
+            ids[born_columns] = table.ids.take(born_rows)
+        tracked = (ids >= 0).nonzero()[0]
+        keypoints = detections.keypoints.take(tracked, axis=0)
+        boxes, scores = detections.boxes.take(tracked, axis=0), detections.scores.take(tracked)
+        track_ids, detection_index = ids.take(tracked), tracked
+        if len(recovered_rows):
+            recovered_rows = recovered_rows[table.ids[recovered_rows] >= 0]
+            keypoints = np.concatenate([keypoints, table.keypoints[recovered_rows]])
+            boxes = np.concatenate([boxes, table.boxes[recovered_rows]])
+            scores = np.concatenate([scores, table.scores[recovered_rows]])
+            track_ids = np.concatenate([track_ids, table.ids[recovered_rows]])
+            detection_index = np.concatenate([tracked, np.full(len(recovered_rows), -1, np.int64)])
+        if self.options.smoothing == "one_euro":
+            row_of_detection = np.full(len(detections), -1, np.int64)
+            row_of_detection[detection_columns] = track_rows
+            row_of_detection[born_columns] = born_rows
+            output_rows = np.concatenate([row_of_detection[tracked], recovered_rows])
+            keypoints[..., :2] = table.smooth_value[output_rows] + self._camera_offset
+        elif self.options.camera_compensation:
+            # Same arithmetic as the One-Euro path without its filter: poses are
+            # kept camera-compensated and the offset is added back on output
+            # (the round trip can change the last bit; both paths agree on it).
+            # On whole [x, y, confidence] rows (confidence +- 0 is exact): a
+            # contiguous array is several times faster than the strided x, y view.
+            offset = np.concatenate([self._camera_offset, _ZERO_CONFIDENCE])
+            keypoints -= offset
+            keypoints += offset
+        return TrackingResult(ids=ids, track_ids=track_ids, keypoints=keypoints, boxes=boxes, scores=scores,
+                              detection_index=detection_index)
