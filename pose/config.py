@@ -355,8 +355,8 @@ def _validate(config: ExperimentConfig) -> None:
             "%s: MODEL.HEATMAP_SIZE %s is not MODEL.IMAGE_SIZE/4 %s; the network output is always 1/4 of the input",
             source, list(model.heatmap_size), list(expected),
         )
-    if config.dataset.name not in ("coco", "mpii"):
-        logger.warning("%s: DATASET.DATASET %r is neither 'coco' nor 'mpii'", source, config.dataset.name)
+    if config.dataset.name not in ("coco", "posetrack", "mpii"):
+        logger.warning("%s: DATASET.DATASET %r is not 'coco', 'posetrack' or 'mpii'", source, config.dataset.name)
 
 
 def config_from_dict(raw: Mapping[str, Any], source: str = "<dict>") -> ExperimentConfig:

@@ -1,8 +1,12 @@
-"""Joint sets of the two HRNet datasets: names, flip pairs, OKS sigmas, skeleton edges.
+"""Joint sets of the HRNet datasets: names, flip pairs, OKS sigmas, skeleton edges.
 
 All indices are 0-based. Flip pairs and sigmas are the official HRNet / COCO
 values (FACTS sections 4, 9, 10); the COCO skeleton is the one of the official
 demo. Drawing code that needs 1-based edges converts at its own boundary.
+
+"posetrack" is the PoseTrack 2018 layout that PoseTrack-fine-tuned models
+(HRNet's and Simple Baselines' PoseTrack entries) predict: COCO's order with the
+eyes replaced by head_bottom and head_top, which are not a left/right pair.
 """
 
 from __future__ import annotations
@@ -67,18 +71,29 @@ MPII_SKELETON = (
 )
 
 
+POSETRACK_JOINT_NAMES = ("nose", "head_bottom", "head_top") + COCO_JOINT_NAMES[3:]
+POSETRACK_FLIP_PAIRS = COCO_FLIP_PAIRS[1:]
+POSETRACK_SKELETON = (
+    (2, 0), (0, 1), (1, 5), (1, 6), (5, 7), (7, 9), (6, 8), (8, 10),
+    (5, 11), (6, 12), (11, 12), (11, 13), (13, 15), (12, 14), (14, 16),
+)
+
+
 def joint_set(dataset_name: str, num_joints: int | None = None) -> JointSet:
-    """The joint set of a dataset ("coco" or "mpii", case-insensitive).
+    """The joint set of a dataset ("coco", "posetrack" or "mpii", case-insensitive).
 
     Raises ValueError for an unknown dataset or a joint count that does not match it.
     """
     key = dataset_name.lower()
     if key == "coco":
         joints = JointSet("coco", COCO_JOINT_NAMES, COCO_FLIP_PAIRS, COCO_SKELETON, coco_sigmas())
+    elif key == "posetrack":
+        # PoseTrack keeps COCO's OKS sigmas (its head_bottom/head_top take the eyes' values).
+        joints = JointSet("posetrack", POSETRACK_JOINT_NAMES, POSETRACK_FLIP_PAIRS, POSETRACK_SKELETON, coco_sigmas())
     elif key == "mpii":
         joints = JointSet("mpii", MPII_JOINT_NAMES, MPII_FLIP_PAIRS, MPII_SKELETON, None)
     else:
-        raise ValueError(f"unknown dataset {dataset_name!r}: expected 'coco' or 'mpii'")
+        raise ValueError(f"unknown dataset {dataset_name!r}: expected 'coco', 'posetrack' or 'mpii'")
     if num_joints is not None and num_joints != joints.num_joints:
         raise ValueError(
             f"dataset {dataset_name!r} has {joints.num_joints} joints but the model has {num_joints}"

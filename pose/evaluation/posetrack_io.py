@@ -10,7 +10,7 @@ Two on-disk formats exist, for ground truth and predictions alike:
   category whose `keypoints` names map the K joints onto poseval's 15 by name.
 
 Both are read into the same in-memory form (`PoseTrackVideo` / `PoseTrackFrame`)
-with poseval's conversion rules (see docs in ../shared POSEVAL.md, section 1.4):
+with poseval's conversion rules (its convert.py):
 a 2018 joint is missing only when x == 0, y == 0 and v == 0; a joint without a
 score gets `MISSING_SCORE`; ears and other names outside the 15 are dropped;
 2018 images are grouped into videos by the sequence number in their folder name
