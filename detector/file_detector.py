@@ -42,16 +42,17 @@ PERSON_CATEGORY_ID = 1
 _KEYS = ("auto", "path", "index")
 
 
-def read_json(path: str | os.PathLike) -> object:
-    """Parse JSON file `path`, with errors that name the file."""
+def read_json(path: str | os.PathLike, what: str = "") -> object:
+    """Parse JSON file `path`, with errors that name the file (as "<what> <path>")."""
     path = Path(path)
+    name = f"{what} {path}" if what else str(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
+        raise FileNotFoundError(f"{name} does not exist")
     try:
         with path.open("r", encoding="utf-8") as stream:
             return json.load(stream)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not valid JSON: {error}") from error
+        raise ValueError(f"{name} is not valid JSON: {error}") from error
 
 
 def xywh_to_xyxy(boxes_xywh: np.ndarray) -> np.ndarray:

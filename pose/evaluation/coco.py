@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from detector.file_detector import read_json
 from pose.nms import crop_area, evaluation_postprocess
 
 logger = logging.getLogger(__name__)
@@ -77,17 +78,6 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return image
 
 
-def _read_json(path: Path, what: str):
-    """Parse a JSON file; errors name `what` and the file."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} {path} does not exist")
-    try:
-        with path.open("r", encoding="utf-8") as stream:
-            return json.load(stream)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{what} {path} is not valid JSON: {error}") from error
-
-
 def load_annotation(path: str | os.PathLike) -> dict:
     """A COCO keypoint annotation file as a dict, checked, with `area` filled in where missing.
 
@@ -95,7 +85,7 @@ def load_annotation(path: str | os.PathLike) -> dict:
     stands in for it.
     """
     path = Path(path)
-    annotation = _read_json(path, "Annotation file")
+    annotation = read_json(path, "Annotation file")
     if not isinstance(annotation, dict) or not all(
         isinstance(annotation.get(key), list) for key in ("images", "annotations", "categories")
     ):
@@ -225,7 +215,7 @@ def write_results(results: list[dict], path: str | os.PathLike) -> Path:
 def load_results(path: str | os.PathLike, annotation: dict) -> list[dict]:
     """Read and check a COCO keypoint results file against the annotation it will be scored on."""
     path = Path(path)
-    results = _read_json(path, "Results file")
+    results = read_json(path, "Results file")
     check_results(results, annotation, source=str(path))
     return results
 
