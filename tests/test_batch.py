@@ -227,3 +227,20 @@ def test_untracked_run_writes_minus_one_ids(tmp_path):
     assert len(frames) == 3
     assert {p["track_id"] for f in frames for p in f["people"]} == {-1}
     assert np.array(frames[0]["people"][0]["keypoints"]).shape == (17, 3)
+
+
+def test_frames_without_people_are_written_in_every_format(tmp_path, estimator, tracker):
+    """A video where the detector finds nobody: every format is complete, one entry per frame."""
+    from detector import FileDetector
+
+    path = tmp_path / "no_detections.json"
+    path.write_text(json.dumps([{"image_id": 99, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9}]))
+    out = tmp_path / "out"
+    summary = track(discover_inputs(VIDEO), out, FileDetector(path, key="index"), estimator, tracker,
+                    formats=ALL_FORMATS, max_frames=3)
+    assert summary.done == ["000001_mpiinew_test"] and summary.exit_status == 0
+    frames = json.loads((out / "000001_mpiinew_test.json").read_text())["frames"]
+    assert [f["people"] for f in frames] == [[], [], []]
+    assert json.loads((out / "000001_mpiinew_test.coco.json").read_text()) == []
+    posetrack = json.loads((out / "000001_mpiinew_test.posetrack.json").read_text())
+    assert len(posetrack["images"]) == 3 and posetrack["annotations"] == []

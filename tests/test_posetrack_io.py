@@ -147,6 +147,21 @@ def test_writer_round_trip_scores_perfectly(tmp_path):
     assert written["annotations"][0]["bbox"] == [0.0, 0.0, 10.0, 10.0]
 
 
+@pytest.mark.parametrize("as_tuple", [False, True])
+def test_writer_keeps_frames_without_people(tmp_path, as_tuple):
+    # A frame where nobody was detected still belongs in the file (poseval aligns frames by position).
+    empty = TrackedPoses.empty(17)
+    poses = (empty.keypoints, empty.scores, empty.track_ids, empty.boxes) if as_tuple else empty
+    person = (np.full((1, 17, 2), 50, np.float32), np.full((1, 17), 0.9, np.float32), np.array([3]))
+    path = write_posetrack18_predictions(
+        tmp_path / "p.json",
+        [({"file_name": f"x/{VIDEO}/000000.jpg", "id": 0}, poses), ({"file_name": f"x/{VIDEO}/000001.jpg", "id": 1}, person)],
+        keypoint_layout="coco")
+    written = json.loads(path.read_text())
+    assert [image["id"] for image in written["images"]] == [0, 1]
+    assert [a["image_id"] for a in written["annotations"]] == [1]
+
+
 def test_writer_coco_layout_and_threshold(tmp_path):
     keypoints = np.arange(17 * 2, dtype=np.float32).reshape(1, 17, 2) + 5
     scores = np.linspace(0.1, 0.9, 17, dtype=np.float32).reshape(1, 17)

@@ -494,7 +494,9 @@ def _prediction_arrays(poses) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
         boxes = None if boxes is None else np.asarray(boxes, np.float64).reshape(-1, 4)
     else:
         raise ValueError("poses must be TrackedPoses or (keypoints, scores, track_ids[, boxes_xyxy])")
-    keypoints = np.asarray(keypoints, np.float64).reshape(len(track_ids), -1, 2)
+    keypoints = np.asarray(keypoints, np.float64)
+    if keypoints.ndim != 3:  # flat [x, y, x, y, ...] rows; an (N, K, 2) array (N = 0 too) is used as is
+        keypoints = keypoints.reshape(len(track_ids), -1, 2)
     return keypoints, np.asarray(scores, np.float64).reshape(keypoints.shape[:2]), np.asarray(track_ids, np.int64), boxes
 
 
