@@ -6,7 +6,9 @@ Input discovery (`discover_inputs`):
 * a folder: every video file below it (recursively, `VIDEO_EXTENSIONS`), and
   every folder below it (itself included) that holds images and no video
   files: one frame sequence each (PoseTrack layout: `images/val/<video>/*.jpg`).
-  `input_type="videos"` or `"frames"` keeps only one kind.
+  `input_type="videos"` or `"frames"` keeps only one kind. Anything under
+  `exclude` (the output folder, which may sit inside INPUT) is never an input,
+  so a rerun does not track its own annotated videos.
 
 Output naming: `OUT/<path relative to INPUT, without extension><suffix>`, with
 the suffixes of `FORMAT_SUFFIXES` (a single file or frame folder given as INPUT
@@ -23,6 +25,7 @@ fails is logged with its name and reason and listed as failed; the others go on.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -77,8 +80,18 @@ def _has_videos(folder: Path) -> bool:
     return any(p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS for p in folder.iterdir())
 
 
-def discover_inputs(input_path: str | Path, input_type: str = "auto") -> list[InputVideo]:
-    """The videos and frame folders of `input_path`, sorted by output name (see the module doc)."""
+def _is_within(path: Path, folders: Sequence[Path]) -> bool:
+    resolved = path.resolve()
+    return any(resolved == folder or folder in resolved.parents for folder in folders)
+
+
+def discover_inputs(input_path: str | Path, input_type: str = "auto",
+                    exclude: Sequence[str | Path] = ()) -> list[InputVideo]:
+    """The videos and frame folders of `input_path`, sorted by output name (see the module doc).
+
+    `exclude`: folders (typically the output folder) whose contents are never
+    inputs; one that is INPUT itself or above it excludes nothing.
+    """
     if input_type not in ("auto", "videos", "frames"):
         raise ValueError(f"input_type must be auto, videos or frames, got {input_type!r}")
     root = Path(input_path)
@@ -88,14 +101,20 @@ def discover_inputs(input_path: str | Path, input_type: str = "auto") -> list[In
         if input_type == "frames":
             raise ValueError(f"{root}: a file, but input type 'frames' needs a folder of images")
         return [InputVideo(root, root.stem, "video")]
+    resolved_root = root.resolve()
+    excluded = [folder for folder in (Path(f).resolve() for f in exclude) if resolved_root in folder.parents]
+
+    def wanted(path: Path) -> bool:
+        return _visible(path, root) and not _is_within(path, excluded)
+
     found: list[InputVideo] = []
     if input_type in ("auto", "videos"):
         for path in sorted(root.rglob("*")):
-            if path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS and _visible(path, root):
+            if path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS and wanted(path):
                 found.append(InputVideo(path, path.relative_to(root).with_suffix("").as_posix(), "video"))
     if input_type in ("auto", "frames"):
         for folder in [root, *sorted(p for p in root.rglob("*") if p.is_dir())]:
-            if not _visible(folder, root) or not _has_images(folder):
+            if not wanted(folder) or not _has_images(folder):
                 continue
             if input_type == "auto" and _has_videos(folder):
                 continue  # frames next to a video are taken to be its extracted frames
@@ -134,6 +153,30 @@ def parse_formats(text: str | Sequence[str]) -> tuple[str, ...]:
 def output_paths(out_dir: str | Path, item: InputVideo, formats: Sequence[str]) -> dict[str, Path]:
     """Final output file of each format for one input."""
     return {name: Path(out_dir) / f"{item.name}{FORMAT_SUFFIXES[name]}" for name in formats}
+
+
+def check_outputs_spare_inputs(inputs: Sequence[InputVideo], out_dir: str | Path, formats: Sequence[str]) -> None:
+    """ValueError naming the file when an output would replace an input (e.g. --out INPUT with video output)."""
+    input_files = {item.path.resolve() for item in inputs if item.kind == "video"}
+    for item in inputs:
+        for path in output_paths(out_dir, item, formats).values():
+            if path.resolve() in input_files:
+                raise ValueError(f"output {path} would overwrite the input video {path.resolve()}; "
+                                 f"choose another --out folder")
+
+
+def prepare_output_folder(out_dir: str | Path) -> Path:
+    """Create `out_dir` (and parents); OSError naming it when it cannot hold the outputs."""
+    folder = Path(out_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as error:
+        raise NotADirectoryError(f"output folder {folder}: a file of that name exists") from error
+    except OSError as error:
+        raise OSError(f"output folder {folder} cannot be created: {error.strerror or error}") from error
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"output folder {folder} is not writable")
+    return folder
 
 
 def is_complete(paths: dict[str, Path]) -> bool:

@@ -124,14 +124,22 @@ def tracker_options(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from detector.cli_options import build_detector  # noqa: PLC0415 - torch only when the command runs
-    from pipeline.batch import discover_inputs, parse_formats, run_batch  # noqa: PLC0415
+    from pipeline.batch import (  # noqa: PLC0415 - torch only when the command runs
+        check_outputs_spare_inputs,
+        discover_inputs,
+        parse_formats,
+        prepare_output_folder,
+        run_batch,
+    )
     from pose.cli_options import build_estimator  # noqa: PLC0415
 
     try:
         formats = parse_formats(args.formats)
-        inputs = discover_inputs(args.input, args.input_type)
+        inputs = discover_inputs(args.input, args.input_type, exclude=[args.out])
+        check_outputs_spare_inputs(inputs, args.out, formats)
         options = {} if args.no_tracking else tracker_options(args)
-    except (ValueError, FileNotFoundError) as error:
+        prepare_output_folder(args.out)
+    except (ValueError, OSError) as error:
         logger.error("%s", error)
         return 2
     logger.info("%d input(s) in %s; outputs %s in %s", len(inputs), args.input, ", ".join(formats), args.out)

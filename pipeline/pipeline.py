@@ -20,7 +20,8 @@ Policies:
 
 Stopping: the end of the source, `stop()`, closing the generator (`break`,
 Ctrl-C) or an exception in any stage stops every thread within about a second
-(all waits use short timeouts; a model call in progress finishes first). Sinks
+(all waits use short timeouts; `run()` returns only after a model call in
+progress has finished). Sinks
 are closed in their own thread: renamed to their final names only when every
 frame went through, else left under their temporary names. An exception is
 re-raised from `run()` as `PipelineError` naming the stage.
@@ -393,11 +394,17 @@ class Pipeline:
         for thread in self._threads:
             if thread.is_alive() and thread is not threading.current_thread():
                 thread.join(max(0.0, deadline - time.monotonic()))
-        hanging = [thread.name for thread in self._threads if thread.is_alive()]
+        hanging = [thread for thread in self._threads if thread.is_alive() and thread is not threading.current_thread()]
         if hanging:
-            # Only a model or driver call that is still running can hold a thread
-            # this long; the threads are daemons and exit when the call returns.
-            logger.warning("threads still finishing a call after %.1f s: %s", JOIN_TIMEOUT_S, ", ".join(hanging))
+            # Only a model, sink or source call still running can hold a thread this
+            # long (every wait polls the stop event). Wait for it: returning earlier
+            # would let the next video share the models and tracker with it, and an
+            # interpreter exiting under a running torch call aborts the process.
+            # (The GUI closes the run on a helper thread, so it is not held up.)
+            logger.warning("threads still finishing a call after %.1f s, waiting for them: %s", JOIN_TIMEOUT_S,
+                           ", ".join(thread.name for thread in hanging))
+            for thread in hanging:
+                thread.join()
 
     def __enter__(self) -> "Pipeline":
         return self

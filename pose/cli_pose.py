@@ -63,6 +63,8 @@ def read_image(path: str):
     """(H, W, 3) uint8 BGR, as the official code reads it; ValueError/FileNotFoundError naming the file."""
     import cv2
 
+    if Path(path).is_dir():
+        raise ValueError(f"image {path!r} is a folder, not an image file")
     if not Path(path).is_file():
         raise FileNotFoundError(f"image {path!r} does not exist")
     image = cv2.imread(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
@@ -82,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
         image = read_image(args.image)
     except (FileNotFoundError, ValueError) as error:
         logger.error("%s", error)
+        return 2
+    if args.out and not cv2.haveImageWriter(args.out):
+        logger.error("--out %s: OpenCV has no image writer for that extension (use e.g. .jpg or .png)", args.out)
         return 2
     boxes = np.asarray(args.boxes, dtype=np.float64).reshape(-1, 4)
     try:
@@ -111,9 +116,15 @@ def run(args: argparse.Namespace) -> int:
             keypoint_threshold=args.kpt_threshold,
             show_boxes=True,
         )
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        if not cv2.imwrite(args.out, drawn):
-            logger.error("could not write %s (unknown extension or unwritable folder)", args.out)
+        try:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            written = cv2.imwrite(args.out, drawn)
+        except (OSError, cv2.error) as error:
+            # OpenCV raises for an extension it has no writer for, returns False for an unwritable file.
+            written = False
+            logger.debug("writing %s: %s", args.out, error)
+        if not written:
+            logger.error("could not write %s (unknown image extension or unwritable folder)", args.out)
             return 2
         logger.info("wrote %s", args.out)
     return 0

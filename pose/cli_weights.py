@@ -3,6 +3,9 @@
     python main.py weights list
     python main.py weights download hrnet_w32_coco_256x192 [--mirror URL] [--cache-dir DIR]
     python main.py weights path hrnet_w32_coco_256x192
+
+Exit status: 0 done, 1 the weights are not cached or could not be downloaded
+(offline, network, hash mismatch), 2 bad arguments (unknown name, malformed --mirror).
 """
 
 from __future__ import annotations
@@ -89,8 +92,12 @@ def run(args: argparse.Namespace) -> int:
     action = {"list": _list, "download": _download, "path": _path}[args.weights_command]
     try:
         return action(args)
-    except KeyError as error:
+    except KeyError as error:  # an unknown weights name: a bad argument
         logger.error("%s", error.args[0])
-    except (FileNotFoundError, WeightsHashError, ValueError) as error:
+        return 2
+    except (FileNotFoundError, WeightsHashError) as error:  # not cached, offline, download failed or corrupt
         logger.error("%s", error)
-    return 1
+        return 1
+    except ValueError as error:  # a malformed --mirror
+        logger.error("%s", error)
+        return 2

@@ -16,6 +16,7 @@ import pytest
 from pipeline.batch import (
     FORMAT_SUFFIXES,
     InputVideo,
+    check_outputs_spare_inputs,
     discover_inputs,
     output_paths,
     parse_formats,
@@ -103,6 +104,24 @@ def test_discover_refuses_empty_folders_and_clashing_names(tmp_path):
         discover_inputs(tmp_path)
     with pytest.raises(FileNotFoundError, match="missing"):
         discover_inputs(tmp_path / "missing")
+
+
+def test_discover_never_takes_inputs_from_the_output_folder(tmp_path):
+    (tmp_path / "clip.mp4").write_bytes(b"x")
+    (tmp_path / "out" / "day1").mkdir(parents=True)
+    (tmp_path / "out" / "clip.mp4").write_bytes(b"x")  # an annotated video of an earlier run
+    (tmp_path / "out" / "day1" / "000000.jpg").write_bytes(b"x")
+    assert [item.name for item in discover_inputs(tmp_path, exclude=[tmp_path / "out"])] == ["clip"]
+    # An output folder that is INPUT itself or above it hides nothing.
+    assert len(discover_inputs(tmp_path / "out", exclude=[tmp_path])) == 2
+
+
+def test_an_output_that_would_replace_an_input_video_is_refused(tmp_path):
+    (tmp_path / "clip.mp4").write_bytes(b"x")
+    inputs = discover_inputs(tmp_path)
+    check_outputs_spare_inputs(inputs, tmp_path, ("json", "csv"))
+    with pytest.raises(ValueError, match="would overwrite the input video"):
+        check_outputs_spare_inputs(inputs, tmp_path, ("json", "video"))
 
 
 def test_parse_formats():

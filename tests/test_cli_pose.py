@@ -79,6 +79,21 @@ def test_unreadable_image_is_a_clear_error(capsys, caplog, tmp_path, hrnet_refer
     assert status == 2 and "does not exist" in caplog.text
 
 
+def test_a_folder_given_as_the_image_is_a_clear_error(capsys, caplog, tmp_path):
+    status, captured = run_pose(capsys, tmp_path, "--boxes", "0,0,10,10")
+    assert status == 2 and captured.out == "" and "is a folder" in caplog.text
+
+
+@pytest.mark.parametrize(("out", "message"), [("drawn.xyz", "no image writer"), ("taken/drawn.jpg", "could not write")])
+def test_an_unwritable_drawing_is_a_clear_error(capsys, caplog, tmp_path, hrnet_reference_dir, tiny_checkpoint,
+                                                image_path, out, message):
+    (tmp_path / "taken").write_text("a file where the folder should be")
+    status, _ = run_pose(capsys, image_path, "--boxes", "120,60,260,400", "--pose-config",
+                         hrnet_reference_dir / "dev_tiny.yaml", "--pose-weights", tiny_checkpoint,
+                         "--device", "cpu", "--no-flip", "--out", tmp_path / out)
+    assert status == 2 and message in caplog.text and str(tmp_path / out) in caplog.text
+
+
 @pytest.mark.parametrize("box", ["1,2,3", "a,b,c,d", "10,10,5,20", "0,0,nan,5"])
 def test_malformed_boxes_are_rejected(capsys, image_path, box):
     with pytest.raises(SystemExit) as exit_info:

@@ -59,6 +59,18 @@ def test_track_writes_outputs_then_skips_them_on_a_rerun(tmp_path, detections, c
     assert "skipped (already complete): 1" in capsys.readouterr().out
 
 
+def test_a_rerun_with_the_output_folder_inside_the_input_does_not_track_its_own_outputs(tmp_path, detections, capsys):
+    inputs = tmp_path / "videos"
+    inputs.mkdir()
+    shutil.copy(VIDEO, inputs / "clip.mp4")
+    argv = ["track", str(inputs), "--out", str(inputs / "out"), "--formats", "json,video", "--det-file",
+            str(detections), "--det-image-key", "index", "--max-frames", "1", *MODEL_ARGS]
+    assert main.main(argv) == 0
+    assert main.main(argv) == 0
+    assert "done: 0, skipped (already complete): 1, failed: 0" in capsys.readouterr().out
+    assert sorted(p.name for p in (inputs / "out").iterdir()) == ["clip.json", "clip.mp4"]
+
+
 def test_a_failed_video_gives_exit_status_1_and_is_named(tmp_path, detections, capsys):
     inputs = tmp_path / "videos"
     inputs.mkdir()
@@ -79,6 +91,14 @@ def test_bad_arguments_give_exit_status_2(tmp_path, detections, extra):
     argv = ["track", str(VIDEO), "--out", str(tmp_path), "--det-file", str(detections), *MODEL_ARGS, *extra]
     assert main.main(argv) == 2
     assert not list(tmp_path.iterdir())
+
+
+def test_an_output_folder_that_cannot_be_created_gives_exit_status_2(tmp_path, detections, caplog):
+    (tmp_path / "taken").write_text("a file, not a folder")
+    for out in (tmp_path / "taken", tmp_path / "taken" / "sub"):
+        argv = ["track", str(VIDEO), "--out", str(out), "--det-file", str(detections), *MODEL_ARGS]
+        assert main.main(argv) == 2
+        assert f"output folder {out}" in caplog.text
 
 
 def test_missing_input_gives_exit_status_2(tmp_path):

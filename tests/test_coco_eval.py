@@ -173,6 +173,13 @@ def test_cli_reports_input_errors(coco_dir, tmp_path, caplog):
     not_coco.write_text("[1, 2]")
     assert main.main(["coco", "eval", "--results", str(not_coco), "--ann", str(not_coco)]) == 2
     assert "not a COCO annotation file" in caplog.text
+    # An unusable --out is refused before the model runs, not after.
+    (tmp_path / "taken").write_text("a file where the folder should be")
+    assert main.main(["coco", "eval", "--ann", ann, "--images", str(coco_dir), "--gt-boxes",
+                      "--out", str(tmp_path / "taken" / "results.json")]) == 2
+    assert "taken/results.json: cannot create its folder" in caplog.text
+    assert main.main(["coco", "eval", "--ann", ann, "--images", str(coco_dir), "--gt-boxes", "--out", str(tmp_path)]) == 2
+    assert "is a folder" in caplog.text
 
 
 def test_missing_image_is_named(estimator, annotation, tmp_path):

@@ -84,6 +84,30 @@ def test_bad_files_are_named(tmp_path):
         load_predictions(tmp_path / "p.npy")
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "which", "message"),
+    [
+        ("gt_valid.mat", b"not a mat file", "gt", "cannot be read as MPII ground truth"),
+        ("gt.json", b"[]", "gt", "expected an object"),
+        ("pred.mat", b"not a mat file", "pred", "cannot be read as MPII predictions"),
+        ("pred.json", b'{"a": 1}', "pred", "field 'preds' missing"),
+        ("pred.json", b'{"preds": [["x"]]}', "pred", "expected an array of numbers"),
+        ("pred.json", b"nonsense", "pred", "cannot be read as MPII predictions"),
+    ],
+)
+def test_malformed_files_are_named_with_exit_status_2(tmp_path, caplog, name, content, which, message):
+    import main
+
+    gt, preds = case()
+    paths = dict(zip(("gt", "pred"), write_official(tmp_path, gt, preds)))
+    bad = tmp_path / "bad" / name
+    bad.parent.mkdir()
+    bad.write_bytes(content)
+    paths[which] = bad
+    assert main.main(["mpii", "eval", "--gt", str(paths["gt"]), "--pred", str(paths["pred"])]) == 2
+    assert str(bad) in caplog.text and message in caplog.text
+
+
 def test_cli(tmp_path, capsys):
     import main
 
@@ -95,3 +119,14 @@ def test_cli(tmp_path, capsys):
     assert "| Arch | Head | Shoulder | Elbow | Wrist | Hip | Knee | Ankle | Mean | Mean@0.1 |" in printed
     assert "threshold 0.11" in printed
     assert json.loads(out.read_text())["summary"]["Mean"] == pytest.approx(100 * 40 / 41)
+
+
+def test_cli_unwritable_json_is_a_clear_error(tmp_path, caplog):
+    import main
+
+    gt, preds = case()
+    gt_path, pred_path = write_official(tmp_path, gt, preds)
+    out = tmp_path / "m.json"
+    out.mkdir()
+    assert main.main(["mpii", "eval", "--gt", str(gt_path), "--pred", str(pred_path), "--json", str(out)]) == 2
+    assert f"cannot write the results to {out}" in caplog.text

@@ -119,6 +119,17 @@ def test_stage_exception_is_reported_with_its_stage_and_stops_everything(make, s
     wait_no_threads()
 
 
+def test_a_failed_run_returns_only_after_a_slow_model_call_has_finished():
+    # The capture fails while the detector is inside a call longer than the join
+    # timeout: run() must not return under it (the next video would share the
+    # models, and an interpreter exiting under a torch call aborts the process).
+    detector = FakeDetector(sleep_s=1.5)
+    pipeline = Pipeline(ListSource(5, fail_at=1), detector, FakeEstimator(), FakeTracker())
+    with pytest.raises(PipelineError, match="capture"):
+        list(pipeline.run())
+    assert pipeline_threads() == []
+
+
 def test_tracker_returning_wrong_number_of_ids_is_a_tracking_error():
     class BadTracker:
         def update(self, keypoints, boxes=None, scores=None, frame=None):

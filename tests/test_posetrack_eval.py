@@ -316,6 +316,17 @@ def test_multi_video_file_is_read_whole_in_both_modes(data_dir, tmp_path):
     np.testing.assert_allclose(single.ap, 100.0)  # a one-video GT file is paired with its namesake
 
 
+def test_gt_folder_with_one_prediction_file_pairs_videos_by_name(data_dir):
+    folder = data_dir / "posetrack18_mini" / "annotations" / "val"
+    # A single-video prediction file must not be scored against every GT video of the folder.
+    with pytest.raises(ValueError, match="no predictions for video 009473_mpii_test"):
+        evaluate_paths(folder, folder / "003418_mpii_test.json")
+    merged = data_dir / "posetrack18_mini" / "annotations" / "test_posetrack18_val.json"
+    metrics = evaluate_paths(folder, merged)
+    assert metrics.num_videos == 3
+    np.testing.assert_allclose(metrics.ap, 100.0)
+
+
 def test_gt_person_without_joints_is_dropped_only_where_ignore_regions_exist(tmp_path):
     # poseval keeps a 2018 GT person whose keypoints are all (0, 0, 0) (convert.py writes it with
     # an empty point list, which removeRectsWithoutPoints keeps), but removeIgnoredPointsRects
@@ -441,3 +452,15 @@ def test_cli_prints_tables_and_writes_json(tmp_path, capsys):
     assert result["mota"]["knee"] == pytest.approx(75.0)
     assert main.main(["posetrack", "eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "--clean"]) == 0
     assert "clean mode" in capsys.readouterr().out
+
+
+def test_cli_unwritable_metrics_file_is_a_clear_error(tmp_path, caplog):
+    import main
+
+    gt = scene()
+    write_video(tmp_path / "gt", "v", document("000001_mpii_test", gt))
+    (tmp_path / "taken").write_text("a file where the folder should be")
+    out = tmp_path / "taken" / "metrics.json"
+    status = main.main(["posetrack", "eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "gt"),
+                        "--json", str(out)])
+    assert status == 2 and f"cannot write the metrics to {out}" in caplog.text

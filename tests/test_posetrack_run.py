@@ -44,3 +44,18 @@ def test_run_writes_resumes_and_skips_broken_videos(data_dir, hrnet_reference_di
     metrics = evaluate_paths(root / "annotations" / "val", out)
     assert metrics.num_videos == 2
     assert 0.0 <= metrics.ap[15] < 100.0  # random weights: the point is that the files evaluate
+
+
+def test_an_unusable_output_folder_is_refused_before_any_video(data_dir, hrnet_reference_dir, tmp_path, caplog):
+    root = tmp_path / "posetrack"
+    shutil.copytree(data_dir / "posetrack18_mini" / "annotations" / "val", root / "annotations" / "val")
+    gt_before = {p.name: p.read_bytes() for p in (root / "annotations" / "val").iterdir()}
+    (tmp_path / "taken").write_text("a file, not a folder")
+    common = ["posetrack", "run", "--data", str(root), "--use-gt-boxes",
+              "--pose-config", str(hrnet_reference_dir / "dev_tiny.yaml"),
+              "--pose-weights", str(hrnet_reference_dir / "dev_tiny_state_dict.pt"), "--device", "cpu", "--no-progress"]
+    with caplog.at_level(logging.ERROR):
+        assert main.main([*common, "--out", str(tmp_path / "taken")]) == 2
+        assert main.main([*common, "--out", str(root / "annotations" / "val")]) == 2
+    assert "output folder" in caplog.text and "would overwrite the GT files" in caplog.text
+    assert {p.name: p.read_bytes() for p in (root / "annotations" / "val").iterdir()} == gt_before

@@ -286,8 +286,13 @@ def test_cli_download_offline_and_hash_errors(tmp_path, server, monkeypatch, cap
     assert list(tmp_path.iterdir()) == []
     caplog.clear()
     with caplog.at_level(logging.ERROR):
-        assert main.main(["weights", "path", "no_such_model"]) == 1
+        assert main.main(["weights", "path", "no_such_model"]) == 2
     assert "unknown weights name 'no_such_model'" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.ERROR):
+        assert main.main(["weights", "download", "hrnet_w32_coco_256x192", "--cache-dir", str(tmp_path),
+                          "--mirror", "garbage"]) == 2
+    assert "mirror 'garbage' must be a base URL" in caplog.text
 
 
 def test_progress_bar_is_shown_on_download(tmp_path, server, capsys):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 from pose.cli_options import add_pose_arguments
@@ -82,6 +83,19 @@ def _predict(args: argparse.Namespace, annotation: dict) -> list[dict]:
     return predict_coco(estimator, annotation, args.images, boxes, settings, progress=not args.no_progress)
 
 
+def _check_writable(path: str) -> None:
+    """OSError naming `path` when the results file cannot be written there (parent folders are created)."""
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(f"--out {target} is a folder; give a file name such as results.json")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OSError(f"--out {target}: cannot create its folder ({error.strerror or error})") from error
+    if not os.access(target.parent, os.W_OK):
+        raise PermissionError(f"--out {target}: its folder is not writable")
+
+
 def run(args: argparse.Namespace) -> int:
     from pose.evaluation.coco import format_official_table, load_annotation, load_results, score_results, write_results  # noqa: PLC0415
 
@@ -90,11 +104,13 @@ def run(args: argparse.Namespace) -> int:
         if args.results is not None:
             results = load_results(args.results, annotation)
         else:
+            if args.out is not None:
+                _check_writable(args.out)  # before the long run, not after it
             results = _predict(args, annotation)
             if args.out is not None:
                 write_results(results, args.out)
         scores = score_results(results, annotation)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError) as error:
         logger.error("%s", error)
         return 2
     arch = args.arch or Path(str(args.results if args.results is not None else args.pose_config)).stem

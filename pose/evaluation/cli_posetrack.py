@@ -72,7 +72,11 @@ def _run_eval(args: argparse.Namespace) -> int:
     print(f"# videos: {metrics.num_videos}, evaluated frames: {metrics.num_frames}, MOT frames: {metrics.num_mot_frames}")
     print(metrics.format_tables())
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as out:
-            json.dump(metrics.to_dict(), out, indent=1)
+        try:
+            with open(args.json, "w", encoding="utf-8") as out:
+                json.dump(metrics.to_dict(), out, indent=1)
+        except OSError as error:
+            LOGGER.error("cannot write the metrics to %s: %s", args.json, error.strerror or error)
+            return 2
         LOGGER.info("metrics written to %s", args.json)
     return 0

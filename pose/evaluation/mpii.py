@@ -104,32 +104,57 @@ def _names(value) -> tuple[str, ...]:
     return tuple(flat)
 
 
+def _read_file(path: Path, what: str):
+    """The content of a .mat (dict of arrays), .npy (array) or .json file; ValueError naming it when unreadable."""
+    from scipy.io.matlab import MatReadError  # noqa: PLC0415
+
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".mat":
+            from scipy.io import loadmat  # noqa: PLC0415
+
+            return loadmat(path)
+        if suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (MatReadError, ValueError, UnicodeDecodeError, EOFError) as error:
+        # json.JSONDecodeError and numpy's pickle refusal are ValueErrors.
+        raise ValueError(f"{path}: cannot be read as {what} ({type(error).__name__}: {error})") from error
+
+
+def _numbers(path: Path, field: str, value) -> np.ndarray:
+    """`value` as a float64 array; ValueError naming the file and field when it holds no numbers."""
+    try:
+        return np.asarray(value, np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{path}: {field}: expected an array of numbers ({error})") from error
+
+
 def load_ground_truth(path: str | os.PathLike) -> MpiiGroundTruth:
     """Read gt_valid.mat, or a JSON file {"pos_gt_src": N x 16 x 2, "jnt_missing": N x 16,
     "headboxes_src": N x 2 x 2, "dataset_joints": 16 names (optional)} (1-based pixels)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"MPII ground truth not found: {path}")
+    data = _read_file(path, "MPII ground truth")
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected an object with pos_gt_src, jnt_missing and headboxes_src, "
+                         f"got {type(data).__name__}")
+    for key in ("pos_gt_src", "jnt_missing", "headboxes_src"):
+        if key not in data:
+            raise ValueError(f"{path}: field {key!r} missing (expected the official gt_valid.mat layout)")
+    joints = _numbers(path, "pos_gt_src", data["pos_gt_src"])
+    missing = _numbers(path, "jnt_missing", data["jnt_missing"])
+    boxes = _numbers(path, "headboxes_src", data["headboxes_src"])
     if path.suffix.lower() == ".mat":
-        from scipy.io import loadmat
-
-        data = loadmat(path)
-        for key in ("pos_gt_src", "jnt_missing", "headboxes_src"):
-            if key not in data:
-                raise ValueError(f"{path}: field {key!r} missing (expected the official gt_valid.mat)")
-        joints = np.transpose(np.asarray(data["pos_gt_src"], np.float64), (2, 0, 1))
-        missing = np.asarray(data["jnt_missing"]).T
-        boxes = np.transpose(np.asarray(data["headboxes_src"], np.float64), (2, 0, 1))
+        # MATLAB layout: people on the last axis.
+        if joints.ndim != 3 or missing.ndim != 2 or boxes.ndim != 3:
+            raise ValueError(f"{path}: expected pos_gt_src 16x2xN, jnt_missing 16xN, headboxes_src 2x2xN; got "
+                             f"{joints.shape}, {missing.shape}, {boxes.shape}")
+        joints, missing, boxes = np.transpose(joints, (2, 0, 1)), missing.T, np.transpose(boxes, (2, 0, 1))
         names = _names(data["dataset_joints"]) if "dataset_joints" in data else MPII_JOINT_NAMES
     else:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-        try:
-            joints = np.asarray(data["pos_gt_src"], np.float64)
-            missing = np.asarray(data["jnt_missing"])
-            boxes = np.asarray(data["headboxes_src"], np.float64)
-        except KeyError as error:
-            raise ValueError(f"{path}: field {error.args[0]!r} missing") from error
         names = tuple(data.get("dataset_joints", MPII_JOINT_NAMES))
     count = len(joints)
     if joints.shape != (count, 16, 2):
@@ -154,22 +179,16 @@ def load_predictions(path: str | os.PathLike, one_based: bool | None = None) -> 
     if not path.is_file():
         raise FileNotFoundError(f"MPII predictions not found: {path}")
     suffix = path.suffix.lower()
-    if suffix == ".mat":
-        from scipy.io import loadmat
-
-        data = loadmat(path)
-        if "preds" not in data:
-            raise ValueError(f"{path}: field 'preds' missing (expected the official pred.mat)")
-        preds = np.asarray(data["preds"], np.float64)
-        one_based = True if one_based is None else one_based
-    elif suffix == ".npy":
-        preds = np.load(path).astype(np.float64)
-    elif suffix == ".json":
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-        preds = np.asarray(data["preds"] if isinstance(data, dict) else data, np.float64)
-    else:
+    if suffix not in (".mat", ".npy", ".json"):
         raise ValueError(f"{path}: unknown prediction format (expected .mat, .npy or .json)")
+    data = _read_file(path, "MPII predictions")
+    if suffix == ".mat":
+        one_based = True if one_based is None else one_based
+    if isinstance(data, dict):
+        if "preds" not in data:
+            raise ValueError(f"{path}: field 'preds' missing (expected the official pred.mat layout)")
+        data = data["preds"]
+    preds = _numbers(path, "preds", data)
     if preds.ndim != 3 or preds.shape[1] != 16 or preds.shape[2] not in (2, 3):
         raise ValueError(f"{path}: preds: expected shape (N, 16, 2) or (N, 16, 3), got {preds.shape}")
     preds = preds[:, :, :2]

@@ -611,7 +611,8 @@ def load_pairs(gt: str | os.PathLike, pred: str | os.PathLike) -> list[tuple[Pos
 
     `gt` is a folder of per-video JSON files (poseval's layout; each needs a
     prediction file with the same name in the `pred` folder) or one JSON file
-    (then `pred` is a file, or a folder holding a file of the same name).
+    (then `pred` is a file, or a folder holding a file of the same name). A
+    GT folder with one prediction file pairs videos by name.
     A file holding several videos is read whole (in both modes): every GT video
     is paired with the prediction video of the same name. poseval would read
     only the first video of each file.
@@ -625,6 +626,11 @@ def load_pairs(gt: str | os.PathLike, pred: str | os.PathLike) -> list[tuple[Pos
     if not gt_files:
         raise FileNotFoundError(f"no *.json GT files in {gt}")
     pairs = []
+    if not pred.is_dir() and len(gt_files) > 1:
+        # One prediction file for many GT files: pair by video name over all of
+        # them, never the same prediction video with every GT file.
+        gt_videos = [video for gt_file in gt_files for video in read_posetrack_file(gt_file, ground_truth=True)]
+        return _match_videos(gt_videos, read_posetrack_file(pred, ground_truth=False), gt, pred)
     for gt_file in gt_files:
         pred_file = pred / gt_file.name if pred.is_dir() else pred
         if not pred_file.is_file():

@@ -190,6 +190,7 @@ def predict_video(annotation_path: Path, root: Path, box_source: _BoxSource, est
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm  # noqa: PLC0415
 
+    from pipeline.batch import prepare_output_folder  # noqa: PLC0415
     from pipeline.cli_track import tracker_options  # noqa: PLC0415 - light module, shared flag parsing
     from pose.cli_options import build_estimator  # noqa: PLC0415
     from pose.evaluation.posetrack_io import PoseTrackFormatError  # noqa: PLC0415
@@ -212,7 +213,14 @@ def run(args: argparse.Namespace) -> int:
         LOGGER.error("%s", error)
         return 2
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.resolve() == annotations.resolve():
+        LOGGER.error("--out %s is the annotation folder: the predictions would overwrite the GT files", out)
+        return 2
+    try:
+        prepare_output_folder(out)
+    except OSError as error:
+        LOGGER.error("%s", error)
+        return 2
     failed = skipped = 0
     for path in tqdm(files, desc="videos", unit="video", disable=args.no_progress):
         output = out / path.name
