@@ -16,7 +16,9 @@ is named after itself).
 
 Resuming: sinks write under temporary names and rename at the very end, so a
 video whose final outputs all exist is complete and is skipped on a rerun; a
-killed run leaves only temporary files, and that video is done again.
+killed run leaves only temporary files, and that video is done again. A
+`--max-frames` trial that may have cut a video short leaves `<name>.trial`
+beside its outputs: a later trial skips the video, a full run redoes it.
 
 A video that cannot be read (corrupt, empty, unreadable) or whose pipeline
 fails is logged with its name and reason and listed as failed; the others go on.
@@ -179,9 +181,20 @@ def prepare_output_folder(out_dir: str | Path) -> Path:
     return folder
 
 
-def is_complete(paths: dict[str, Path]) -> bool:
-    """All final outputs exist (they only get their final names when whole)."""
-    return all(path.is_file() for path in paths.values())
+def trial_marker_path(out_dir: str | Path, item: InputVideo) -> Path:
+    """`<name>.trial`: present while the outputs of `item` come from a `max_frames` trial run."""
+    return Path(out_dir) / f"{item.name}.trial"
+
+
+def is_complete(paths: dict[str, Path], trial_marker: Path | None = None, max_frames: int | None = None) -> bool:
+    """All final outputs exist (they only get their final names when whole).
+
+    Outputs of a trial run (`trial_marker` exists) are complete only for
+    another trial run: a full run must not skip a video it has only sampled.
+    """
+    if not all(path.is_file() for path in paths.values()):
+        return False
+    return max_frames is not None or trial_marker is None or not trial_marker.exists()
 
 
 @dataclass
@@ -267,7 +280,8 @@ def run_batch(
     try:
         for item in inputs:
             paths = output_paths(out_dir, item, formats)
-            if not overwrite and is_complete(paths):
+            trial_marker = trial_marker_path(out_dir, item)
+            if not overwrite and is_complete(paths, trial_marker, max_frames):
                 logger.info("%s: outputs complete, skipped", item.name)
                 summary.skipped.append(item.name)
                 videos_bar.update(1)
@@ -287,10 +301,19 @@ def run_batch(
             else:
                 summary.done.append(item.name)
                 summary.frames += frames
+                _mark_trial(trial_marker, max_frames is not None and frames >= max_frames, max_frames)
             videos_bar.update(1)
     finally:
         videos_bar.close()
     return summary
+
+
+def _mark_trial(marker: Path, truncated: bool, max_frames: int | None) -> None:
+    """Leave `marker` when `max_frames` may have cut the input short, remove it after a full run."""
+    if truncated:
+        marker.write_text(f"outputs cover only the first {max_frames} frames (--max-frames)\n", encoding="utf-8")
+    else:
+        marker.unlink(missing_ok=True)
 
 
 def _track_one(item, paths, detector, estimator, tracker, max_frames, keypoint_names, skeleton,

@@ -263,3 +263,16 @@ def test_frames_without_people_are_written_in_every_format(tmp_path, estimator, 
     assert json.loads((out / "000001_mpiinew_test.coco.json").read_text()) == []
     posetrack = json.loads((out / "000001_mpiinew_test.posetrack.json").read_text())
     assert len(posetrack["images"]) == 3 and posetrack["annotations"] == []
+
+
+def test_a_trial_run_does_not_make_a_full_run_skip_the_video(tmp_path, detector, estimator, tracker):
+    inputs = discover_inputs(VIDEO)
+    trial = track(inputs, tmp_path, detector, estimator, tracker, max_frames=2)
+    assert trial.done == ["000001_mpiinew_test"] and (tmp_path / "000001_mpiinew_test.trial").exists()
+    again = track(inputs, tmp_path, detector, estimator, tracker, max_frames=2)
+    assert again.skipped == ["000001_mpiinew_test"]  # another trial: nothing to redo
+    full = track(inputs, tmp_path, detector, estimator, tracker)
+    assert full.done == ["000001_mpiinew_test"] and full.frames == 5
+    assert not (tmp_path / "000001_mpiinew_test.trial").exists()
+    assert len(json.loads((tmp_path / "000001_mpiinew_test.json").read_text())["frames"]) == 5
+    assert track(inputs, tmp_path, detector, estimator, tracker).skipped == ["000001_mpiinew_test"]

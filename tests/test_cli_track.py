@@ -51,7 +51,8 @@ def test_track_writes_outputs_then_skips_them_on_a_rerun(tmp_path, detections, c
             "--det-image-key", "index", "--max-frames", "3", "--track-max-age", "5", *MODEL_ARGS]
     assert main.main(argv) == 0
     assert sorted(p.name for p in out.iterdir()) == [
-        "000001_mpiinew_test.csv", "000001_mpiinew_test.json", "000001_mpiinew_test.mp4"]
+        "000001_mpiinew_test.csv", "000001_mpiinew_test.json", "000001_mpiinew_test.mp4",
+        "000001_mpiinew_test.trial"]  # --max-frames: a trial, which a full run would redo
     document = json.loads((out / "000001_mpiinew_test.json").read_text())
     assert document["num_frames"] == 3 and [len(f["people"]) for f in document["frames"]] == [1, 1, 1]
     assert "done: 1" in capsys.readouterr().out
@@ -68,7 +69,7 @@ def test_a_rerun_with_the_output_folder_inside_the_input_does_not_track_its_own_
     assert main.main(argv) == 0
     assert main.main(argv) == 0
     assert "done: 0, skipped (already complete): 1, failed: 0" in capsys.readouterr().out
-    assert sorted(p.name for p in (inputs / "out").iterdir()) == ["clip.json", "clip.mp4"]
+    assert sorted(p.name for p in (inputs / "out").iterdir()) == ["clip.json", "clip.mp4", "clip.trial"]
 
 
 def test_a_failed_video_gives_exit_status_1_and_is_named(tmp_path, detections, capsys):
