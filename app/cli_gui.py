@@ -17,13 +17,6 @@ import sys
 LOG = logging.getLogger(__name__)
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _probability(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -33,7 +26,7 @@ def _probability(text: str) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from detector.cli_options import add_detector_arguments
-    from pose.cli_options import add_pose_arguments
+    from pose.cli_options import add_pose_arguments, positive_int
 
     parser.add_argument("--source", default="0",
                         help="camera index, video file, folder of frames or stream URL (default: camera 0)")
@@ -45,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--show-trails", action="store_true", help="draw recent positions of each track from the start")
     parser.add_argument("--screenshot", metavar="PATH",
                         help="with --exit-after-frames: save a PNG of the whole window before exiting")
-    parser.add_argument("--exit-after-frames", type=_positive_int, metavar="N",
+    parser.add_argument("--exit-after-frames", type=positive_int, metavar="N",
                         help="quit (status 0) after N frames were shown; for docs and automated checks")
     add_pose_arguments(parser)
     add_detector_arguments(parser)

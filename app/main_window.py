@@ -25,21 +25,21 @@ from app.controls import ControlPanel, TrackerOption
 from app.model_loader import ModelLoader, Models, with_pose_model
 from app.settings import SharedSettings, ViewSettings
 from app.video_view import VideoView
-from pipeline.types import Detections, Frame, FrameResult
 from app.worker import STAGES, PipelineFactory, PipelineWorker, TrackerFactory, VideoFrame, default_pipeline_factory, default_tracker_factory
+from pipeline.capture import is_stream_url
+from pipeline.types import Detections, Frame, FrameResult
 
 LOG = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 1.0
 DEFAULT_RECORDING_FPS = 30.0
-_STREAM_PREFIXES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 
 
 def source_kind(source: str) -> str:
     """"camera", "stream" or "file" (a video file or a folder of frames)."""
     if source.isdigit():
         return "camera"
-    if source.lower().startswith(_STREAM_PREFIXES):
+    if is_stream_url(source):
         return "stream"
     return "file"
 

@@ -9,15 +9,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipeline.sinks import part_path
+
 LOG = logging.getLogger(__name__)
 
 # OpenCV picks the container from the extension; these are the ones we ask for.
 _FOURCC = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
-
-
-def partial_path(path: Path) -> Path:
-    """`clip.mp4` -> `clip.part.mp4`: OpenCV needs the real extension last to pick the container."""
-    return path.with_name(f"{path.stem}.part{path.suffix}")
 
 
 class VideoRecorder:
@@ -52,7 +49,7 @@ class VideoRecorder:
     def _open(self, width: int, height: int) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fourcc = cv2.VideoWriter_fourcc(*_FOURCC[self.path.suffix.lower()])
-        writer = cv2.VideoWriter(str(partial_path(self.path)), fourcc, self.fps, (width, height))
+        writer = cv2.VideoWriter(str(part_path(self.path)), fourcc, self.fps, (width, height))
         if not writer.isOpened():
             raise OSError(f"{self.path}: OpenCV could not open a video writer ({width}x{height} at {self.fps:g} fps)")
         self._writer = writer
@@ -64,6 +61,6 @@ class VideoRecorder:
             return None
         self._writer.release()
         self._writer = None
-        os.replace(partial_path(self.path), self.path)
+        os.replace(part_path(self.path), self.path)
         LOG.info("recorded %d frames to %s", self.frames_written, self.path)
         return self.path

@@ -11,11 +11,9 @@ with boxes as xyxy float32 pixels of each frame:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
-
 import importlib
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from detector.file_detector import FileDetector, ImageIdLookup
 from detector.ground_truth import GroundTruthDetector

@@ -63,14 +63,6 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--det-half", action="store_true", help="run the detector in half precision (CUDA only)")
 
 
-def _resolve_device(device: str | None) -> str:
-    import torch  # noqa: PLC0415 -- keep `--help` free of torch
-
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 def build_detector(args: argparse.Namespace, device: str | None = None):
     """The detector `args` describe: a file, ground truth, or a torchvision network.
 
@@ -94,11 +86,12 @@ def build_detector(args: argparse.Namespace, device: str | None = None):
         )
 
     from detector.torchvision_detector import build_detector as build_network_detector  # noqa: PLC0415
+    from pose.cli_options import resolve_device  # noqa: PLC0415
 
     return build_network_detector(
         args.detector or "auto",
         weights=args.det_weights,
-        device=_resolve_device(device if device is not None else getattr(args, "device", None)),
+        device=resolve_device(device if device is not None else getattr(args, "device", None)),
         score_threshold=args.det_threshold,
         min_box_size_px=args.det_min_size,
         nms_iou_threshold=args.det_nms,

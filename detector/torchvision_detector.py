@@ -36,6 +36,7 @@ from torch import nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from pipeline.types import Detections, Frame
+from pose.weights import is_offline
 
 LOGGER = logging.getLogger(__name__)
 
@@ -69,13 +70,6 @@ def _family(name: str) -> str | None:
     return next((family for family in _FAMILY_OPTIONS if name.startswith(family)), None)
 
 
-def offline_requested(offline: bool | None) -> bool:
-    """`offline` if given, else the HRTRACK_OFFLINE environment variable."""
-    if offline is not None:
-        return bool(offline)
-    return os.environ.get("HRTRACK_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 def hub_checkpoint_path(url: str) -> Path:
     """Where torchvision caches the file behind `url`: torch.hub.get_dir()/checkpoints/<file name>."""
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url.split("?")[0])
@@ -104,7 +98,7 @@ def fetch_pretrained_weights(name: str, offline: bool | None = None, progress: b
     target = hub_checkpoint_path(weights.url)
     if target.is_file():
         return target
-    if offline_requested(offline):
+    if is_offline(offline):
         raise DetectorWeightsError(_missing_weights_message(name, weights.url, target, "offline and not cached"))
     target.parent.mkdir(parents=True, exist_ok=True)
     match = re.search(r"-([a-f0-9]+)\.", target.name)

@@ -26,16 +26,9 @@ _TRACKER_FLAGS = {
 }
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from detector.cli_options import add_detector_arguments  # noqa: PLC0415 - argparse-only modules
-    from pose.cli_options import add_pose_arguments  # noqa: PLC0415
+    from pose.cli_options import add_pose_arguments, positive_int  # noqa: PLC0415
 
     parser.add_argument("input", metavar="INPUT", help="a video file, a folder of videos (searched recursively) "
                         "or a folder of frames")
@@ -45,17 +38,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-type", choices=("auto", "videos", "frames"), default="auto",
                         help="what to look for in a folder INPUT (default auto: videos, and image folders "
                         "without videos)")
-    parser.add_argument("--max-frames", type=_positive_int, default=None, metavar="N",
+    parser.add_argument("--max-frames", type=positive_int, default=None, metavar="N",
                         help="stop each input after N frames (for trials)")
     parser.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs are already complete")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     run = parser.add_argument_group("pipeline")
-    run.add_argument("--batch-frames", type=_positive_int, default=4, metavar="N",
+    run.add_argument("--batch-frames", type=positive_int, default=4, metavar="N",
                      help="frames whose person crops go through the pose network together when queued (default 4)")
-    run.add_argument("--queue-size", type=_positive_int, default=4, metavar="N",
+    run.add_argument("--queue-size", type=positive_int, default=4, metavar="N",
                      help="frames buffered between two stages (default 4)")
-    run.add_argument("--detect-every", type=_positive_int, default=1, metavar="N",
+    run.add_argument("--detect-every", type=positive_int, default=1, metavar="N",
                      help="run the detector on every N-th frame; in between, boxes follow the tracked poses")
     run.add_argument("--keypoint-threshold", type=float, default=0.3, metavar="SCORE",
                      help="keypoints scoring below this are not drawn in the video (default 0.3)")

@@ -116,14 +116,15 @@ class JsonPosesSink(_TextSink):
             self._start(width, height)
         poses = result.poses
         people = []
+        with_scores = poses.keypoints_with_scores()  # (N, K, 3) x, y px, score
         for person in range(len(poses)):
-            keypoints = np.concatenate([poses.keypoints[person], poses.scores[person][:, None]], axis=1)
             people.append({
                 "track_id": int(poses.track_ids[person]),
                 "box": _round(poses.boxes[person], 2),
                 "box_score": round(float(poses.box_scores[person]), 4),
                 "score": round(person_score(poses.scores[person]), 4),
-                "keypoints": [[round(float(x), 2), round(float(y), 2), round(float(s), 4)] for x, y, s in keypoints],
+                "keypoints": [[round(float(x), 2), round(float(y), 2), round(float(s), 4)]
+                              for x, y, s in with_scores[person]],
             })
         entry = {"frame_index": int(result.frame.index), "timestamp_s": round(float(result.frame.timestamp_s), 6),
                  "image_path": result.frame.path, "people": people,
@@ -156,12 +157,13 @@ class CsvPosesSink(_TextSink):
         poses = result.poses
         if len(poses) and poses.num_keypoints != self._num_keypoints:
             raise ValueError(f"{self.path}: {poses.num_keypoints} keypoints per pose, header has {self._num_keypoints}")
+        with_scores = poses.keypoints_with_scores()  # (N, K, 3) x, y px, score
         for person in range(len(poses)):
-            keypoints = np.concatenate([poses.keypoints[person], poses.scores[person][:, None]], axis=1)
             row = [result.frame.index, f"{result.frame.timestamp_s:.6f}", int(poses.track_ids[person]),
                    *(f"{v:.2f}" for v in poses.boxes[person]), f"{poses.box_scores[person]:.4f}",
                    f"{person_score(poses.scores[person]):.4f}"]
-            row += [f"{v:.4f}" if column % 3 == 2 else f"{v:.2f}" for column, v in enumerate(keypoints.ravel())]
+            row += [f"{v:.4f}" if column % 3 == 2 else f"{v:.2f}"
+                    for column, v in enumerate(with_scores[person].ravel())]
             self._writer.writerow(row)
         self.frames_written += 1
 
@@ -181,11 +183,11 @@ class CocoResultsSink(_TextSink):
 
     def write(self, result: FrameResult) -> None:
         poses = result.poses
+        with_scores = poses.keypoints_with_scores()  # (N, K, 3) x, y px, score
         for person in range(len(poses)):
             x1, y1, x2, y2 = (float(v) for v in poses.boxes[person])
-            keypoints = np.concatenate([poses.keypoints[person], poses.scores[person][:, None]], axis=1)
             entry = {"image_id": image_id(result.frame), "category_id": 1,
-                     "keypoints": _round(keypoints.ravel(), 3),
+                     "keypoints": _round(with_scores[person].ravel(), 3),
                      "score": round(person_score(poses.scores[person]) * float(poses.box_scores[person]), 5),
                      "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
                      "track_id": int(poses.track_ids[person])}
@@ -207,16 +209,12 @@ class PoseTrack18Sink:
     """
 
     def __init__(self, path, *, keypoint_names: Sequence[str], video_name: str) -> None:
-        from pose.evaluation.posetrack_io import COCO_KEYPOINT_NAMES, POSETRACK18_KEYPOINT_NAMES  # noqa: PLC0415
+        from pose.evaluation.posetrack_io import keypoint_layout_of  # noqa: PLC0415
 
-        names = tuple(keypoint_names)
-        if names == tuple(POSETRACK18_KEYPOINT_NAMES):
-            self._layout = "posetrack18"
-        elif names == tuple(COCO_KEYPOINT_NAMES):
-            self._layout = "coco"
-        else:
-            raise ValueError(f"{path}: PoseTrack18 output needs COCO or PoseTrack18 keypoints, "
-                             f"the model has {len(names)}: {', '.join(names[:4])}...")
+        try:
+            self._layout = keypoint_layout_of(keypoint_names)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from error
         self.path = Path(path)
         self.part = part_path(self.path)
         self._video_name = video_name

@@ -48,7 +48,8 @@ class Job:
 
     Attributes:
         frame: the input frame.
-        started_s: `time.perf_counter()` when capture began reading it (latency origin).
+        started_s: `time.monotonic()` when capture began reading it, or the
+            frame's capture timestamp for live sources (latency origin).
         detections: boxes for the pose stage; None on a frame whose boxes come
             from the previous frame's tracked poses (`detect_every > 1`).
         poses: tracked poses once the tracking stage has run.

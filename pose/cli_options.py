@@ -12,7 +12,8 @@ import argparse
 DEFAULT_POSE_CONFIG = "coco/w32_256x192"
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse `type=` for counts that must be at least 1 (shared by every command)."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
@@ -50,7 +51,7 @@ def add_pose_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=positive_int,
         default=32,
         metavar="N",
         help="person crops per network call (the flip test doubles it; default 32)",

@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", metavar="OUT.jpg", default=None, help="write the image with the skeletons drawn")
     parser.add_argument(
-        "--kpt-threshold",
+        "--keypoint-threshold",
         type=float,
         default=0.3,
         metavar="SCORE",
@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
             estimator.skeleton,
             track_ids=np.arange(len(boxes)),
             boxes=boxes,
-            keypoint_threshold=args.kpt_threshold,
+            keypoint_threshold=args.keypoint_threshold,
             show_boxes=True,
         )
         try:

@@ -28,13 +28,6 @@ from pose.transforms import boxes_to_centers_scales, crop, normalize
 logger = logging.getLogger(__name__)
 
 
-def default_device() -> str:
-    """"cuda" when a GPU is usable, else "cpu"."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def _check_image(image: np.ndarray, index: int) -> None:
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         shape = getattr(image, "shape", None)

@@ -152,8 +152,9 @@ def get_cache_dir(override: str | os.PathLike | None = None) -> Path:
 
 
 def is_offline(offline: bool | None = None) -> bool:
+    """`offline` if given, else the HRTRACK_OFFLINE environment variable."""
     if offline is not None:
-        return offline
+        return bool(offline)
     return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 

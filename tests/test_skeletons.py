@@ -7,8 +7,7 @@ import pytest
 import yaml
 
 from pose.estimator import PoseEstimator
-from pose.evaluation.posetrack_io import POSETRACK18_KEYPOINT_NAMES
-from pose.evaluation.posetrack_run import _keypoint_layout
+from pose.evaluation.posetrack_io import POSETRACK18_KEYPOINT_NAMES, keypoint_layout_of
 from pose.skeletons import COCO_FLIP_PAIRS, joint_set
 
 
@@ -19,7 +18,7 @@ def test_posetrack_layout_matches_the_posetrack18_files():
     assert all(1 not in pair and 2 not in pair for pair in joints.flip_pairs)
     assert set(joints.flip_pairs) == set(COCO_FLIP_PAIRS) - {(1, 2)}
     np.testing.assert_allclose(joints.sigmas, joint_set("coco").sigmas)
-    assert _keypoint_layout(joints.joint_names) == "posetrack18"
+    assert keypoint_layout_of(joints.joint_names) == "posetrack18"
 
 
 def test_unknown_dataset_and_wrong_joint_count_are_errors():

@@ -500,6 +500,17 @@ def _prediction_arrays(poses) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     return keypoints, np.asarray(scores, np.float64).reshape(keypoints.shape[:2]), np.asarray(track_ids, np.int64), boxes
 
 
+def keypoint_layout_of(joint_names) -> str:
+    """The `keypoint_layout` ("posetrack18" or "coco") of a model's joint names; ValueError for any other."""
+    names = tuple(joint_names)
+    if names == POSETRACK18_KEYPOINT_NAMES:
+        return "posetrack18"
+    if names == COCO_KEYPOINT_NAMES:
+        return "coco"
+    raise ValueError(f"PoseTrack18 output needs COCO's or PoseTrack18's 17 joints, the model has {len(names)}: "
+                     f"{', '.join(names[:4])}...")
+
+
 def posetrack18_prediction_document(
     frames: Iterable[tuple[Mapping, object]],
     *,
@@ -642,7 +653,7 @@ def scan_json_files(folder: str | os.PathLike) -> list[Path]:
 
 __all__ = [
     "POSEVAL_JOINT_NAMES", "POSETRACK18_KEYPOINT_NAMES", "COCO_KEYPOINT_NAMES", "MISSING_SCORE", "NUM_JOINTS",
-    "PoseTrackFormatError", "PoseTrackFrame", "PoseTrackVideo", "read_posetrack_file",
+    "PoseTrackFormatError", "PoseTrackFrame", "PoseTrackVideo", "read_posetrack_file", "keypoint_layout_of",
     "posetrack17_prediction_document", "posetrack18_prediction_document", "write_posetrack18_predictions", "write_json_atomic",
     "scan_json_files",
 ]

@@ -61,17 +61,6 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     add_detector_arguments(parser)
 
 
-def _keypoint_layout(joint_names) -> str:
-    from pose.evaluation.posetrack_io import COCO_KEYPOINT_NAMES, POSETRACK18_KEYPOINT_NAMES  # noqa: PLC0415
-
-    names = tuple(joint_names)
-    if names == POSETRACK18_KEYPOINT_NAMES:
-        return "posetrack18"
-    if names == COCO_KEYPOINT_NAMES:
-        return "coco"
-    raise ValueError(f"the pose model's joints {names} are neither COCO's nor PoseTrack18's 17 joints")
-
-
 def _video_images(path: Path) -> tuple[str, list[dict]]:
     """("2018" | "2017", image entries with file_name and id) of one annotation file."""
     from pose.evaluation.posetrack_io import PoseTrackFormatError  # noqa: PLC0415
@@ -193,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.batch import prepare_output_folder  # noqa: PLC0415
     from pipeline.cli_track import tracker_options  # noqa: PLC0415 - light module, shared flag parsing
     from pose.cli_options import build_estimator  # noqa: PLC0415
-    from pose.evaluation.posetrack_io import PoseTrackFormatError  # noqa: PLC0415
+    from pose.evaluation.posetrack_io import PoseTrackFormatError, keypoint_layout_of  # noqa: PLC0415
     from tracker import PoseTracker  # noqa: PLC0415
 
     root = Path(args.data)
@@ -206,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
         files = files[: args.max_videos]
     try:
         estimator = build_estimator(args)
-        layout = _keypoint_layout(estimator.joint_names)
+        layout = keypoint_layout_of(estimator.joint_names)
         box_source = _BoxSource(args)
         tracker = PoseTracker(**tracker_options(args))
     except (FileNotFoundError, ValueError) as error:
