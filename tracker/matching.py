@@ -46,13 +46,25 @@ def greedy_pairs(similarity: np.ndarray, threshold: float) -> tuple[np.ndarray, 
     """`greedy_match` as (M,) int64 rows and (M,) int64 columns (the tracker's form)."""
     if similarity.size == 0:
         return _NO_INDEX, _NO_INDEX
+    num_rows, num_columns = similarity.shape
+    if num_rows == 1 or num_columns == 1:  # one person on a side: its best pair, in three numpy calls
+        flat = similarity.reshape(-1)
+        best = int(flat.argmax())  # first of exact ties: the lower index, as below
+        if not flat[best] >= threshold:
+            return _NO_INDEX, _NO_INDEX
+        best_index, zero = np.array([best], np.int64), np.zeros(1, np.int64)
+        return (zero, best_index) if num_rows == 1 else (best_index, zero)
     allowed = similarity >= threshold
     remaining = int(allowed.any(axis=1).sum())  # rows that can still be matched
     if remaining == 0:
         return _NO_INDEX, _NO_INDEX
+    if np.count_nonzero(allowed) == remaining and int(allowed.any(axis=0).sum()) == remaining:
+        # The usual tracking frame: no row or column has two pairs above the
+        # threshold, so every pair is taken (the rounds below would take them
+        # all in the first, in this row order).
+        return allowed.nonzero()
     # Same dtype as the input: argmax picks the same pair in float32 or float64.
     work = np.where(allowed, similarity, -np.inf)
-    num_rows, num_columns = work.shape
     row_index = np.arange(num_rows)
     matched_rows, matched_columns = [], []
     num_matched = 0

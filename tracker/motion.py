@@ -89,6 +89,8 @@ def translation_between(
     """
     difference = current_xy - previous_xy
     difference *= shared[:, None, :]
+    if count.all():  # the usual case: no pair needs the box-centre fallback (half the numpy calls)
+        return (difference.sum(axis=2) / count[:, None]).astype(np.float32, copy=False)
     keypoint_shift = difference.sum(axis=2) / np.maximum(count, 1)[:, None]
     centre_shift = 0.5 * ((current_boxes[:, :2] + current_boxes[:, 2:])
                           - (previous_boxes[:, :2] + previous_boxes[:, 2:]))

@@ -10,6 +10,8 @@ Coordinates are frame pixels; boxes are xyxy float32.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 # COCO per-keypoint OKS sigmas (pycocotools / official HRNet), in COCO joint order:
@@ -25,6 +27,12 @@ SIMILARITY_KINDS = ("oks", "iou", "mix")
 _FAR_PX = np.float32(1.0e9)
 # Lowest OKS exponent evaluated: exp(-87) = 1.6e-38 is the smallest normal float32 result.
 _EXPONENT_FLOOR = np.float32(-87.0)
+# Up to this many pose pairs, OKS is computed for every pair: the distance gate
+# of `oks_between` costs about 20 numpy calls (tens of microseconds), more than
+# the arithmetic it saves on up to about a hundred pairs (measured crossover).
+_DENSE_MAX_PAIRS = 128
+# OKS below this reads 0 (the gate's bound): far pairs give the same 0 on either path.
+_NEGLIGIBLE_OKS = np.float32(1e-6)
 
 
 def boxes_from_keypoints(keypoints: np.ndarray, keypoint_threshold: float) -> np.ndarray:
@@ -73,60 +81,68 @@ def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
 
 # Bit weights of keypoints 0..63, for the confident-keypoint bit masks of `PoseSet`.
 _KEYPOINT_BITS = np.left_shift(np.uint64(1), np.arange(64, dtype=np.uint64))
-# Rows of `PoseSet.signed`: x, y, then y and x again (negated).
-_XYYX = np.array([0, 1, 1, 0])
+# Extent row facing each extent row of another pose: low x <-> -high x, low y <-> -high y.
+_FACING = np.array([2, 3, 0, 1])
 
 
 class PoseSet:
     """Arrays derived from N poses that several steps of a frame need, each computed once.
 
     A tracker frame compares, pairs and measures the same detections and
-    predictions several times; at tens of people numpy's per-call overhead, not
-    arithmetic, is the cost, so the derived arrays are made once and shared.
+    predictions several times; at tens of people numpy's per-call overhead
+    (about a microsecond) and its per-row cost on short rows (tens of
+    nanoseconds a row), not arithmetic, are the cost. So the derived arrays
+    are made once and shared, and laid out so that the per-pair work runs on
+    long contiguous rows.
 
-    signed: (N, 4, K) float32 px, per pose the rows x, y, -y, -x. One min over
-        the keypoints then gives a pose's whole extent (low x, low y, -high y,
-        -high x), and the four gaps between two extents are plain differences.
-    xy: (N, 2, K) view of its first two rows. Sums over keypoints run along
-        the contiguous last axis, as over an (N, K) array (same summation
-        order, so results match the plain formulas to the bit), and `take`
-        along the first axis gathers poses cheaply.
+    signed: (K, 4, N) float32 px, keypoint-major, per keypoint the rows x, y,
+        -x, -y over all poses. Gathering pairs along the last axis and summing
+        over the keypoints (the first axis) are long-row numpy operations, and
+        one min over the keypoints gives every pose's extent.
     confident: (N, K) bool, keypoint confidence >= the threshold.
+    xy (lazy): (N, 2, K) float32 px pose-major copy of the x and y rows. Sums
+        over its contiguous last axis run in the same order as over an (N, K)
+        array, so the motion measurements match the plain formulas to the bit.
     bits (lazy): (N,) uint64 `confident` as bit masks (None when K > 64), so the
         keypoints two poses share are one AND and a popcount.
-    extent() (lazy): (4, N) float32 rows low x, low y, -high y, -high x of the
+    extent() (lazy): (4, N) float32 rows low x, low y, -high x, -high y of the
         confident keypoints; a pose with none gets +_FAR_PX everywhere, an
         inverted box that passes no gate.
     """
 
-    __slots__ = ("signed", "xy", "confident", "_bits", "_counts", "_extent")
+    __slots__ = ("signed", "confident", "_xy", "_bits", "_counts", "_extent")
 
     def __init__(self, signed: np.ndarray, confident: np.ndarray) -> None:
         self.signed = signed
-        self.xy = signed[:, :2]
         self.confident = confident
-        self._bits = self._counts = self._extent = None
+        self._xy = self._bits = self._counts = self._extent = None
 
     @classmethod
     def from_keypoints(cls, keypoints: np.ndarray, keypoint_threshold: float) -> "PoseSet":
         """From (N, K, 3) [x, y, confidence] px."""
-        signed = keypoints.transpose(0, 2, 1).take(_XYYX, axis=1)
-        signed[:, 2:] *= -1
-        return cls(signed, keypoints[..., 2] >= keypoint_threshold)
+        xy = np.ascontiguousarray(keypoints[..., :2].transpose(1, 2, 0))  # (K, 2, N)
+        return cls(np.concatenate([xy, -xy], axis=1), keypoints[..., 2] >= keypoint_threshold)
 
     def __len__(self) -> int:
-        return len(self.signed)
+        return self.signed.shape[2]
+
+    @property
+    def xy(self) -> np.ndarray:
+        if self._xy is None:
+            self._xy = np.ascontiguousarray(self.signed[:, :2].transpose(2, 1, 0))
+        return self._xy
 
     def shifted(self, shift: np.ndarray) -> "PoseSet":
         """The poses moved by `shift`: (N, 2) per pose or (2,) for all, px."""
-        signed_shift = np.concatenate([shift, -shift[..., ::-1]], axis=-1)
-        moved = PoseSet(self.signed + signed_shift[..., None], self.confident)
+        signed_shift = np.concatenate([shift, -shift], axis=-1)  # (N, 4) or (4,)
+        moved = PoseSet(self.signed + (signed_shift.T if signed_shift.ndim == 2 else signed_shift[:, None]),
+                        self.confident)
         moved._bits, moved._counts = self._bits, self._counts  # same confident keypoints
         return moved
 
     def take(self, index: np.ndarray) -> "PoseSet":
         """The poses at (M,) int `index`."""
-        return PoseSet(self.signed.take(index, axis=0), self.confident.take(index, axis=0))
+        return PoseSet(self.signed.take(index, axis=2), self.confident.take(index, axis=0))
 
     @property
     def bits(self) -> np.ndarray | None:
@@ -138,8 +154,7 @@ class PoseSet:
     def counts(self) -> np.ndarray:
         """(N,) number of confident keypoints per pose."""
         if self._counts is None:
-            bits = self.bits
-            self._counts = self.confident.sum(axis=1) if bits is None else np.bitwise_count(bits)
+            self._counts = self.confident.sum(axis=1)  # one call (via the bit masks: two)
         return self._counts
 
     def shared(self, other: "PoseSet", rows: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -147,16 +162,14 @@ class PoseSet:
         (M, K) bool mask and (M,) count."""
         both = self.confident.take(rows, axis=0)
         both &= other.confident.take(columns, axis=0)
-        if self.bits is None:
-            return both, both.sum(axis=1)
-        return both, np.bitwise_count(self.bits.take(rows) & other.bits.take(columns))
+        return both, both.sum(axis=1)  # one call (the bit masks would need four)
 
     def extent(self) -> np.ndarray:
         if self._extent is None:
-            masked = np.where(self.confident[:, None, :], self.signed, _FAR_PX)
-            # numpy reduces a short last axis row by row (tens of ns a row): min
-            # over the first axis of a keypoint-major copy is a few vector ops.
-            self._extent = np.ascontiguousarray(masked.transpose(2, 1, 0)).min(axis=0)
+            # A min over the first (keypoint) axis is a few long vector operations; the
+            # masked reduction skips the (K, 4, N) temporary of an np.where.
+            self._extent = np.minimum.reduce(self.signed, axis=0, where=self.confident.T[:, None, :],
+                                             initial=_FAR_PX)
         return self._extent
 
 
@@ -238,29 +251,47 @@ def surely_share(a: PoseSet, b: PoseSet, min_shared_keypoints: int) -> bool:
     return int(a.counts().min()) + int(b.counts().min()) - num_keypoints >= min_shared_keypoints
 
 
+def _reach_factor(exponent_factors: np.ndarray, min_oks: float) -> float:
+    """Gate reach in units of sqrt(scale) beyond which OKS < `min_oks`.
+
+    Two poses whose extents are D apart have every keypoint distance >= D, so
+    each OKS term, and their mean, is at most exp(D^2 * weakest factor / scale)
+    (the widest sigma's factor); that is below min_oks for D beyond
+    sqrt(ln(1 / min_oks) / -weakest factor) * sqrt(scale). 1.01: a margin for
+    float32 rounding. For 1e-6 and the COCO sigmas this is 1.14; 1.2 is kept.
+    """
+    if min_oks <= _NEGLIGIBLE_OKS or min_oks >= 1.0:  # (at 1 the bound is 0: keep a safe reach)
+        return 1.2
+    weakest = float(exponent_factors.max())  # closest to 0: the widest sigma
+    return 1.01 * math.sqrt(math.log(1.0 / min_oks) / -weakest)
+
+
 def oks_between(a: PoseSet, b: PoseSet, areas_a: np.ndarray, areas_b: np.ndarray, exponent_factors: np.ndarray,
-                shared: np.ndarray | None) -> np.ndarray:
+                shared: np.ndarray | None, min_oks: float = 0.0) -> np.ndarray:
     """`oks_matrix` on prepared pose sets: (A, B) float32 OKS.
 
     areas_a, areas_b: (A,), (B,) float32 px^2; exponent_factors from
     `oks_exponent_factors`; shared: from `shared_counts` (None: every pair
-    shares a keypoint).
+    shares a keypoint). min_oks: pairs whose OKS is surely below it may be
+    returned as 0 unevaluated (a matcher with a threshold passes it: fewer
+    pairs to evaluate); OKS below 1e-6 always may.
     """
     num_a, num_b = len(a), len(b)
-    oks = np.zeros((num_a, num_b), np.float32)
     if num_a == 0 or num_b == 0:
-        return oks
+        return np.zeros((num_a, num_b), np.float32)
     scale = np.add.outer(areas_a, areas_b)
     scale *= 0.5
+    if num_a * num_b <= _DENSE_MAX_PAIRS:
+        return _dense_oks(a, b, scale, exponent_factors)
+    oks = np.zeros((num_a, num_b), np.float32)
     reach = np.sqrt(scale)
-    reach *= 1.2
+    reach *= _reach_factor(exponent_factors, min_oks)
     # The four (A, B) gaps between the extents: low x_a - high x_b, low y_a - high y_b,
-    # low y_b - high y_a, low x_b - high x_a; a pair is near when all are below the reach.
-    # One outer subtraction each (a broadcast (A, B, 4) array reduces slowly).
-    extent_a, high_and_negated_low_b = a.extent(), -b.extent()[::-1]
-    gap = [np.subtract.outer(extent_a[i], high_and_negated_low_b[i]) for i in range(4)]
-    near = np.maximum(np.maximum(gap[0], gap[1], out=gap[0]), np.maximum(gap[2], gap[3], out=gap[2]),
-                      out=gap[0]) < reach
+    # low x_b - high x_a, low y_b - high y_a; a pair is near when all are below the reach.
+    # As one broadcast sum of (4, A, 1) and (4, 1, B) and a max over its first axis
+    # (separate (A, B) operations each pay numpy's per-row cost again).
+    gap = a.extent()[:, :, None] + b.extent().take(_FACING, axis=0)[:, None, :]
+    near = gap.max(axis=0) < reach
     if shared is not None:
         near &= shared > 0
     # Flat indices: 1-D nonzero and `take` on raveled arrays are the cheap numpy calls.
@@ -268,20 +299,43 @@ def oks_between(a: PoseSet, b: PoseSet, areas_a: np.ndarray, areas_b: np.ndarray
     if len(pairs) == 0:
         return oks
     rows, columns = np.divmod(pairs, num_b)
-    difference = a.xy.take(rows, axis=0) - b.xy.take(columns, axis=0)  # (P, 2, K)
+    # Keypoint-major (K, 2, P) and (K, P): every operation below runs on rows of P pairs.
+    difference = a.signed[:, :2].take(rows, axis=2) - b.signed[:, :2].take(columns, axis=2)
     difference *= difference
     exponent = difference[:, 0] + difference[:, 1]
-    exponent *= exponent_factors
-    exponent /= scale.reshape(-1).take(pairs)[:, None]
+    exponent *= exponent_factors[:, None]
+    exponent /= scale.reshape(-1).take(pairs)
     # exp of a far keypoint underflows, and numpy's exp then takes a scalar path
     # several times slower: floor the exponent where exp is still a normal float
     # (a term of 1.6e-38 instead of a smaller number or 0: no OKS moves by more).
     np.maximum(exponent, _EXPONENT_FLOOR, out=exponent)
     similarity = np.exp(exponent, out=exponent)
-    both, count = a.shared(b, rows, columns)
+    both = a.confident.T.take(rows, axis=1)
+    both &= b.confident.T.take(columns, axis=1)
     similarity *= both
-    # An int32 count (popcount gives uint8) makes numpy divide in float64, as `oks_matrix` always has.
-    oks.reshape(-1)[pairs] = similarity.sum(axis=1) / count.astype(np.int32, copy=False)
+    # Every gated pair shares a keypoint (by `shared`, or by the caller's guarantee when None).
+    # float32 / float32 is correctly rounded, as a float64 division rounded to float32.
+    oks.reshape(-1)[pairs] = similarity.sum(axis=0) / both.sum(axis=0, dtype=np.float32)
+    return oks
+
+
+def _dense_oks(a: PoseSet, b: PoseSet, scale: np.ndarray, exponent_factors: np.ndarray) -> np.ndarray:
+    """`oks_between` of every (A, B) pair without the distance gate (same formula
+    and float32 arithmetic; a pair sharing no keypoint gets 0)."""
+    difference = a.xy[:, None] - b.xy[None, :]  # (A, B, 2, K)
+    difference *= difference
+    exponent = difference[:, :, 0] + difference[:, :, 1]  # (A, B, K)
+    exponent *= exponent_factors
+    exponent /= scale[..., None]
+    np.maximum(exponent, _EXPONENT_FLOOR, out=exponent)
+    similarity = np.exp(exponent, out=exponent)
+    both = a.confident[:, None] & b.confident[None, :]
+    similarity *= both
+    # float32 / float32 is correctly rounded, as the float64 division of the gated path.
+    count = both.sum(axis=2, dtype=np.float32)
+    oks = similarity.sum(axis=2)
+    oks /= np.maximum(count, 1.0, out=count)
+    oks *= oks >= _NEGLIGIBLE_OKS
     return oks
 
 
@@ -321,12 +375,17 @@ def pose_similarity(
 
 def similarity_between(a: PoseSet, boxes_a: np.ndarray, areas_a: np.ndarray, b: PoseSet, boxes_b: np.ndarray,
                        areas_b: np.ndarray, *, kind: str, oks_weight: float, exponent_factors: np.ndarray,
-                       min_shared_keypoints: int) -> np.ndarray:
-    """`pose_similarity` on prepared pose sets (boxes (A, 4), (B, 4) and areas float32)."""
+                       min_shared_keypoints: int, min_similarity: float = 0.0) -> np.ndarray:
+    """`pose_similarity` on prepared pose sets (boxes (A, 4), (B, 4) and areas float32).
+
+    min_similarity: with kind "oks", OKS values surely below it may read 0
+    (for a caller that only uses pairs at or above it; see `oks_between`).
+    """
     if kind == "iou":
         return iou_matrix(boxes_a, boxes_b)
     shared = None if surely_share(a, b, max(min_shared_keypoints, 1)) else shared_counts(a, b)
-    oks = oks_between(a, b, areas_a, areas_b, exponent_factors, shared)
+    oks = oks_between(a, b, areas_a, areas_b, exponent_factors, shared,
+                      min_similarity if kind == "oks" else 0.0)
     if kind == "mix":
         iou = iou_matrix(boxes_a, boxes_b)
         if shared is not None:

@@ -462,10 +462,15 @@ class PoseTracker:
             scores: (N,) detection scores in [0, 1], or None for the mean keypoint confidence.
             frame: (H, W, 3) uint8 BGR image (or (H, W) gray); only used when flow is on.
         """
-        return self.update_full(keypoints, boxes, scores, frame).ids
+        return self._update(keypoints, boxes, scores, frame, full=False)
 
     def update_full(self, keypoints, boxes=None, scores=None, frame=None) -> TrackingResult:
         """Like `update`, but also returns the output poses, flow-recovered ones included."""
+        return self._update(keypoints, boxes, scores, frame, full=True)
+
+    def _update(self, keypoints, boxes, scores, frame, full: bool):
+        """One frame; returns the `TrackingResult` when `full`, else only its `ids`
+        (the output pose arrays are a dozen numpy calls that `update` would drop)."""
         keypoints, boxes, scores, gray = self._validate(keypoints, boxes, scores, frame)
         options = self.options
         table = self._table
@@ -526,7 +531,10 @@ class PoseTracker:
             self._smooth(updated_rows, np.concatenate([gap[track_rows], gap[recovered_rows],
                                                        np.ones(len(born_rows), np.int32)]))
 
-        result = self._result(track_rows, detection_columns, born_rows, born_columns, recovered_rows, detections)
+        if full:
+            result = self._result(track_rows, detection_columns, born_rows, born_columns, recovered_rows, detections)
+        else:
+            result = self._ids(track_rows, detection_columns, born_rows, born_columns, len(detections))
         if len(removed_rows):
             keep = np.ones(len(table), bool)
             keep[removed_rows] = False
@@ -591,7 +599,7 @@ class PoseTracker:
         if options.motion == "none" and not options.camera_compensation:
             return last, table.boxes  # nothing moves them (both are read-only from here on)
         shift = self._camera_offset - table.camera_at_update  # (T, 2) px
-        if options.motion == "constant_velocity":
+        if options.motion == "constant_velocity":  # one frame of travel is exactly the velocity
             shift = shift + table.velocity * self._coast_steps[table.missed][:, None]
         return last.shifted(shift), _shift_boxes(table.boxes, shift)
 
@@ -626,7 +634,7 @@ class PoseTracker:
             recent_predicted, confident_poses = predicted.take(recent_rows), poses.take(confident)
             similarity = oks_between(recent_predicted, confident_poses, predicted_areas[recent_rows] * widen,
                                      detections.areas[confident] * widen, self._exponent_factors,
-                                     shared_counts(recent_predicted, confident_poses))
+                                     shared_counts(recent_predicted, confident_poses), options.similarity_threshold)
             pair_rows, pair_columns = match_pairs(similarity, options.similarity_threshold, "greedy")
             pairs = _Pairs(recent_rows[pair_rows], confident[pair_columns], predicted, detections)
         num_pairs = len(pairs.rows)
@@ -669,8 +677,8 @@ class PoseTracker:
         table = self._table
         tracked = flow_poses[..., 2] > 0
         flow = PoseSet.from_keypoints(flow_poses, 0.0)
-        signed = predicted.signed.copy()
-        signed[flow_rows] = np.where(tracked[:, None, :], flow.signed, signed[flow_rows])
+        signed = predicted.signed.copy()  # (K, 4, T) keypoint-major
+        signed[:, :, flow_rows] = np.where(tracked.T[:, None, :], flow.signed, signed[:, :, flow_rows])
         shift = measure_translation(table.keypoints[flow_rows], flow_poses, table.boxes[flow_rows],
                                     table.boxes[flow_rows], self.options.keypoint_threshold)
         predicted_boxes = predicted_boxes.copy()
@@ -692,7 +700,7 @@ class PoseTracker:
         similarity = similarity_between(
             predicted, predicted_boxes, areas, detections.poses, detections.boxes, detections.areas,
             kind=options.similarity, oks_weight=options.oks_weight, exponent_factors=self._exponent_factors,
-            min_shared_keypoints=options.min_keypoints)
+            min_shared_keypoints=options.min_keypoints, min_similarity=options.similarity_threshold)
         all_rows = np.arange(num_tracks)
         recent_rows = all_rows if num_recent == num_tracks else recent.nonzero()[0]
         stages = [(recent_rows, detections.high_columns)]
@@ -738,6 +746,9 @@ class PoseTracker:
             return
         options = self.options
         table = self._table
+        # Constant writes to every row when every track matched (the usual frame):
+        # a slice assignment is one cheap call, a scatter to `rows` several.
+        each = slice(None) if len(rows) == len(table) else rows
         if options.motion == "constant_velocity":
             measured = matched.translation_from(last, table.boxes)
             if options.camera_compensation:  # else both offsets stay exactly 0
@@ -746,18 +757,18 @@ class PoseTracker:
                 measured /= gap[rows, None].astype(np.float32)
             table.velocity[rows] = smooth_velocity(table.velocity.take(rows, axis=0), measured,
                                                    ~table.velocity_known.take(rows), options.velocity_gain)
-            table.velocity_known[rows] = True
+            table.velocity_known[each] = True
         table.keypoints[rows] = detections.keypoints.take(columns, axis=0)
         table.boxes[rows] = detections.boxes.take(columns, axis=0)
         table.scores[rows] = detections.scores.take(columns)
         if options.camera_compensation:  # else the offset stays 0
-            table.camera_at_update[rows] = self._camera_offset
-        table.hits[rows] += 1
-        table.missed[rows] = 0
+            table.camera_at_update[each] = self._camera_offset
+        table.hits[each] += 1
+        table.missed[each] = 0
         if options.flow:  # only flow recovery counts propagated frames
-            table.propagated[rows] = 0
+            table.propagated[each] = 0
         if options.min_hits <= 1:  # tracks are born confirmed: a matched one is (again) confirmed
-            table.state[rows] = _CONFIRMED
+            table.state[each] = _CONFIRMED
             return
         state = table.state[rows]
         promote = (state == _TENTATIVE) & (table.hits[rows] >= options.min_hits)
@@ -885,13 +896,19 @@ class PoseTracker:
         table.smooth_value[rows] = value
         table.smooth_derivative[rows] = derivative
 
-    def _result(self, track_rows, detection_columns, born_rows, born_columns, recovered_rows,
-                detections: _Detections) -> TrackingResult:
+    def _ids(self, track_rows, detection_columns, born_rows, born_columns, num_detections: int) -> np.ndarray:
+        """(N,) int64 track ID of each input pose, -1 where none."""
         table = self._table
-        ids = np.full(len(detections), -1, np.int64)
+        ids = np.full(num_detections, -1, np.int64)
         ids[detection_columns] = table.ids.take(track_rows)
         if len(born_rows):
             ids[born_columns] = table.ids.take(born_rows)
+        return ids
+
+    def _result(self, track_rows, detection_columns, born_rows, born_columns, recovered_rows,
+                detections: _Detections) -> TrackingResult:
+        table = self._table
+        ids = self._ids(track_rows, detection_columns, born_rows, born_columns, len(detections))
         tracked = (ids >= 0).nonzero()[0]
         keypoints = detections.keypoints.take(tracked, axis=0)
         boxes, scores = detections.boxes.take(tracked, axis=0), detections.scores.take(tracked)
