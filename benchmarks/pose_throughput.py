@@ -128,7 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         args.repeats, args.warmup = 2, 1
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     rows = run(args)
-    header = f"# {args.config} {args.dtype} decoding={args.decoding} on {args.device or 'auto'} ({platform.processor() or platform.machine()})"
+    from pose.cli_options import resolve_device
+
+    header = (f"# {args.config} {args.dtype} decoding={args.decoding} on {resolve_device(args.device)} "
+              f"({platform.processor() or platform.machine()})")
     print_table(rows, header)
     if args.json:
         Path(args.json).write_text(json.dumps({"config": args.config, "dtype": args.dtype, "rows": rows}, indent=1))
