@@ -14,13 +14,13 @@ import sys
 
 # name -> (module, one-line help). Order is the order `--help` lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "track": ("pipeline.cli_track", "Track poses in a video, a folder of videos or a folder of frames; write JSON/CSV/video."),
-    "gui": ("app.cli_gui", "Open the desktop window: live skeletons with track IDs on a camera, file or URL."),
-    "pose": ("pose.cli_pose", "Estimate keypoints in one image for given person boxes; draw them and print JSON."),
-    "weights": ("pose.cli_weights", "List, download and locate the pretrained HRNet weights."),
-    "posetrack": ("pose.evaluation.cli_posetrack", "Run on PoseTrack 2017/2018 and score mAP/MOTA exactly as poseval does."),
-    "coco": ("pose.evaluation.cli_coco", "COCO keypoint evaluation (official HRNet test protocol, pycocotools AP)."),
-    "mpii": ("pose.evaluation.cli_mpii", "MPII PCKh@0.5 evaluation with the official head-size rule."),
+    "track": ("cli.track", "Track poses in a video, a folder of videos or a folder of frames; write JSON/CSV/video."),
+    "gui": ("cli.gui", "Open the desktop window: live skeletons with track IDs on a camera, file or URL."),
+    "pose": ("cli.pose", "Estimate keypoints in one image for given person boxes; draw them and print JSON."),
+    "weights": ("cli.weights", "List, download and locate the pretrained HRNet weights."),
+    "posetrack": ("cli.posetrack", "Run on PoseTrack 2017/2018 and score mAP/MOTA exactly as poseval does."),
+    "coco": ("cli.coco", "COCO keypoint evaluation (official HRNet test protocol, pycocotools AP)."),
+    "mpii": ("cli.mpii", "MPII PCKh@0.5 evaluation with the official head-size rule."),
 }
 
 

@@ -27,7 +27,7 @@ from app.settings import SharedSettings, ViewSettings
 from app.video_view import VideoView
 from app.worker import STAGES, PipelineFactory, PipelineWorker, TrackerFactory, VideoFrame, default_pipeline_factory, default_tracker_factory
 from pipeline.capture import is_stream_url
-from pipeline.types import Detections, Frame, FrameResult
+from core.types import Detections, Frame, FrameResult
 
 LOG = logging.getLogger(__name__)
 

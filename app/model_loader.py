@@ -6,8 +6,8 @@ the video. The loader builds the new models on its own thread while the old
 ones keep running, then hands them over with a signal.
 
 The models are described by an `argparse.Namespace` holding the options of
-`pose.cli_options.add_pose_arguments` and
-`detector.cli_options.add_detector_arguments`, so the window builds exactly
+`cli.options.add_pose_arguments` and
+`cli.detector_options.add_detector_arguments`, so the window builds exactly
 what `track` would build from the same command line.
 """
 
@@ -90,8 +90,8 @@ def build_models(args: argparse.Namespace, progress: ProgressCallback) -> Models
     the new model does not stall the video on its first frame, and so that a
     GPU out-of-memory error shows up here rather than mid-video.
     """
-    from detector.cli_options import build_detector
-    from pose.cli_options import build_estimator
+    from pipeline.models import build_detector
+    from pipeline.models import build_estimator
 
     progress(5, "building the person detector")
     detector = build_detector(args)

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.sinks import part_path
+from core.io import part_path
 
 LOG = logging.getLogger(__name__)
 

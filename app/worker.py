@@ -31,7 +31,7 @@ from app.model_loader import Models
 from app.recording import VideoRecorder
 from app.settings import SharedSettings, ViewSettings
 from app.video_view import image_from_bgr
-from pipeline.types import FrameResult, TrackedPoses
+from core.types import FrameResult, TrackedPoses
 
 LOG = logging.getLogger(__name__)
 

@@ -166,8 +166,8 @@ def docs_screenshot(path: str, args: argparse.Namespace, folder: Path) -> int:
 
 
 def main() -> int:
-    from detector.cli_options import add_detector_arguments
-    from pose.cli_options import add_pose_arguments
+    from cli.options import add_detector_arguments
+    from cli.options import add_pose_arguments
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loops", type=int, default=12, help="times the clip is played back and forth (10 frames each)")

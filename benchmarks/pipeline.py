@@ -37,9 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.capture import LiveSource, PacedCapture, VideoFileSource  # noqa: E402
-from pipeline.types import Frame  # noqa: E402
+from core.types import Frame  # noqa: E402
 from pipeline.pipeline import Pipeline  # noqa: E402
-from pipeline.types import Detections, Poses  # noqa: E402
+from core.types import Detections, Poses  # noqa: E402
 from tests.pipeline_fakes import FakeCamera, FakeDetector, FakeEstimator, FakeTracker, ListSource  # noqa: E402
 
 VIDEO = ROOT / "tests/data/posetrack18_mini/videos/000001_mpiinew_test/000001_mpiinew_test.mp4"

@@ -60,7 +60,7 @@ def synthetic_frame_and_boxes(count: int, seed: int = 0) -> tuple[np.ndarray, np
 def run(args: argparse.Namespace) -> list[dict]:
     import torch
 
-    from pose.cli_options import resolve_device
+    from core.environment import resolve_device
     from pose.estimator import PoseEstimator
 
     if args.threads:
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         args.repeats, args.warmup = 2, 1
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     rows = run(args)
-    from pose.cli_options import resolve_device
+    from core.environment import resolve_device
 
     header = (f"# {args.config} {args.dtype} decoding={args.decoding} on {resolve_device(args.device)} "
               f"({platform.processor() or platform.machine()})")

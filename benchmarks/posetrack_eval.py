@@ -24,8 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pose.evaluation.posetrack import evaluate, evaluate_paths, load_pairs  # noqa: E402
-from pose.evaluation.posetrack_io import POSETRACK18_KEYPOINT_NAMES, POSEVAL_JOINT_NAMES  # noqa: E402
+from evaluation.posetrack import evaluate, evaluate_paths, load_pairs  # noqa: E402
+from core.posetrack_format import POSETRACK18_KEYPOINT_NAMES, POSEVAL_JOINT_NAMES  # noqa: E402
 
 # PoseTrack18 file position -> poseval joint id (-1: ears, never annotated)
 FILE_TO_POSEVAL = np.array([POSEVAL_JOINT_NAMES.index(n) if n in POSEVAL_JOINT_NAMES else -1 for n in POSETRACK18_KEYPOINT_NAMES])

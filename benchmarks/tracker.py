@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tracker import PoseTracker, TrackerOptions  # noqa: E402
-from tracker.synthetic import make_crowd_detections, random_texture  # noqa: E402
+from evaluation.scenes import make_crowd_detections, random_texture  # noqa: E402
 
 PEOPLE = (1, 10, 50, 200)
 

@@ -23,8 +23,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tracker import PoseTracker, TrackerOptions  # noqa: E402
-from tracker.evaluation import SceneMetrics, evaluate  # noqa: E402
-from tracker.synthetic import SCENARIOS, make_scene  # noqa: E402
+from evaluation.tracking import SceneMetrics, evaluate  # noqa: E402
+from evaluation.scenes import SCENARIOS, make_scene  # noqa: E402
 
 logger = logging.getLogger("tracker_quality")
 

@@ -1,4 +1,4 @@
-"""Person detectors: frames in, person boxes (`pipeline.types.Detections`) out.
+"""Person detectors: frames in, person boxes (`core.types.Detections`) out.
 
 Every detector is a callable `detector(frames: list[Frame]) -> list[Detections]`
 with boxes as xyxy float32 pixels of each frame:
@@ -11,13 +11,13 @@ with boxes as xyxy float32 pixels of each frame:
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
+from core.lazy import lazy_exports
+from core.types import Detections, Frame
 from detector.file_detector import FileDetector, ImageIdLookup
 from detector.ground_truth import GroundTruthDetector
-from pipeline.types import Detections, Frame
 
 
 class Detector(Protocol):
@@ -34,13 +34,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'detector' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
 
 __all__ = [

@@ -34,31 +34,13 @@ from pathlib import Path, PurePath
 
 import numpy as np
 
-from pipeline.types import Detections, Frame
+from core.boxes import PERSON_CATEGORY_ID, xywh_to_xyxy
+from core.io import read_json
+from core.types import Detections, Frame
 
 LOGGER = logging.getLogger(__name__)
 
-PERSON_CATEGORY_ID = 1
 _KEYS = ("auto", "path", "index")
-
-
-def read_json(path: str | os.PathLike, what: str = "") -> object:
-    """Parse JSON file `path`, with errors that name the file (as "<what> <path>")."""
-    path = Path(path)
-    name = f"{what} {path}" if what else str(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{name} does not exist")
-    try:
-        with path.open("r", encoding="utf-8") as stream:
-            return json.load(stream)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{name} is not valid JSON: {error}") from error
-
-
-def xywh_to_xyxy(boxes_xywh: np.ndarray) -> np.ndarray:
-    """(N, 4) [x, y, w, h] -> (N, 4) float32 [x1, y1, x2, y2], same pixels."""
-    boxes = np.asarray(boxes_xywh, dtype=np.float64).reshape(-1, 4)
-    return np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1).astype(np.float32)
 
 
 class ImageIdLookup:

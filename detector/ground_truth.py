@@ -26,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from detector.file_detector import PERSON_CATEGORY_ID, ImageIdLookup, read_json, xywh_to_xyxy
-from pipeline.types import Detections, Frame
-from pose.transforms import clean_ground_truth_box
+from core.boxes import PERSON_CATEGORY_ID, clean_ground_truth_box, xywh_to_xyxy
+from core.io import read_json
+from detector.file_detector import ImageIdLookup
+from core.types import Detections, Frame
 
 
 class GroundTruthDetector:

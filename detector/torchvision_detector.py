@@ -35,8 +35,8 @@ import torchvision
 from torch import nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from pipeline.types import Detections, Frame
-from pose.weights import is_offline
+from core.types import Detections, Frame
+from core.environment import is_offline
 
 LOGGER = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
-from pipeline.types import Frame
+from core.types import Frame
 
 logger = logging.getLogger(__name__)
 

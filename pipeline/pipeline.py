@@ -54,7 +54,7 @@ from pipeline.stages import (
     boxes_from_keypoints,
     timed,
 )
-from pipeline.types import Detections, FrameResult, Poses, TrackedPoses
+from core.types import Detections, FrameResult, Poses, TrackedPoses
 
 logger = logging.getLogger(__name__)
 

@@ -24,19 +24,13 @@ from typing import Sequence
 
 import numpy as np
 
-from pipeline.types import Frame, FrameResult
+from core.io import part_path
+from core.types import Frame, FrameResult
 
 logger = logging.getLogger(__name__)
 
 POSES_FORMAT = "hrtrack.poses"
 POSES_FORMAT_VERSION = 1
-
-
-def part_path(path: Path) -> Path:
-    """The temporary name a sink writes `path` under until it is complete."""
-    if path.suffix.lower() in (".mp4", ".avi", ".mkv", ".mov"):
-        return path.with_name(f"{path.stem}.part{path.suffix}")
-    return path.with_name(path.name + ".part")
 
 
 def _round(values: np.ndarray, digits: int) -> list:
@@ -200,7 +194,7 @@ class CocoResultsSink(_TextSink):
 
 
 class PoseTrack18Sink:
-    """A poseval-ready PoseTrack18 prediction file for one video (see pose.evaluation.posetrack_io).
+    """A poseval-ready PoseTrack18 prediction file for one video (see core.posetrack_format).
 
     Frames are listed in order with `file_name` (the frame's image path, or
     `<video>/<index:06d>.jpg` for a video file) and `id` = frame index. COCO
@@ -209,7 +203,7 @@ class PoseTrack18Sink:
     """
 
     def __init__(self, path, *, keypoint_names: Sequence[str], video_name: str) -> None:
-        from pose.evaluation.posetrack_io import keypoint_layout_of  # noqa: PLC0415
+        from core.posetrack_format import keypoint_layout_of  # noqa: PLC0415
 
         try:
             self._layout = keypoint_layout_of(keypoint_names)
@@ -231,7 +225,7 @@ class PoseTrack18Sink:
         self.frames_written += 1
 
     def close(self, complete: bool) -> None:
-        from pose.evaluation.posetrack_io import posetrack18_prediction_document  # noqa: PLC0415
+        from core.posetrack_format import posetrack18_prediction_document  # noqa: PLC0415
 
         if self._frames is None:
             return

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from pipeline.types import Detections, Frame, TrackedPoses
+from core.types import Detections, Frame, TrackedPoses
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""HRNet top-down pose estimation: network, pre/post-processing, weights, evaluation.
+"""HRNet top-down pose estimation: network, configs, weights, pre/post-processing, runtimes.
 
 Public entry points (imported on first use, so ``import pose`` stays cheap and
 does not load torch):
@@ -11,8 +11,7 @@ does not load torch):
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from core.lazy import lazy_exports
 
 # public name -> module that defines it
 _LAZY = {
@@ -29,14 +28,5 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'pose' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))

@@ -22,7 +22,7 @@ import numpy as np
 
 from pose.codec import HeatmapCodec
 from pose.runtime import Runtime, TorchRuntime
-from pose.skeletons import JointSet, joint_set
+from core.skeletons import JointSet, joint_set
 from pose.transforms import boxes_to_centers_scales, crop, normalize
 
 logger = logging.getLogger(__name__)

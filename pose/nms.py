@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pose.skeletons import coco_sigmas
+from core.skeletons import coco_sigmas
 
 # The official code uses np.spacing(1) (float64 machine epsilon) as the area guard.
 AREA_EPS = np.spacing(1)

@@ -77,37 +77,6 @@ def boxes_to_centers_scales(boxes, aspect_ratio: float, box_format: str = "xyxy"
     return centers, scales
 
 
-def clean_ground_truth_box(
-    box_xywh, image_width: int, image_height: int, area: float | None = None
-) -> np.ndarray | None:
-    """Official COCO ground-truth box cleaning (`_load_coco_keypoint_annotation_kernal`).
-
-    x1 = max(0, x), y1 = max(0, y), x2 = min(W-1, x1 + max(0, w-1)),
-    y2 = min(H-1, y1 + max(0, h-1)); the result is [x1, y1, x2-x1, y2-y1]
-    (one pixel narrower than the annotation).
-
-    Args:
-        box_xywh: COCO annotation bbox [x, y, w, h] in image px.
-        image_width, image_height: image size in px.
-        area: the annotation's own `area` field (segmentation area); the official
-            code drops annotations whose area is not > 0. None skips that test.
-
-    Returns:
-        (4,) float64 [x, y, w, h], or None when the box is dropped
-        (area <= 0, x2 < x1 or y2 < y1).
-    """
-    if area is not None and not area > 0:
-        return None
-    x, y, w, h = (float(v) for v in box_xywh[:4])
-    x1 = np.max((0, x))
-    y1 = np.max((0, y))
-    x2 = np.min((image_width - 1, x1 + np.max((0, w - 1))))
-    y2 = np.min((image_height - 1, y1 + np.max((0, h - 1))))
-    if x2 >= x1 and y2 >= y1:
-        return np.array([x1, y1, x2 - x1, y2 - y1], dtype=np.float64)
-    return None
-
-
 def _rotate_direction(point, rot_rad: float) -> list:
     sin, cos = np.sin(rot_rad), np.cos(rot_rad)
     return [point[0] * cos - point[1] * sin, point[0] * sin + point[1] * cos]

@@ -32,10 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+from core.environment import OFFLINE_ENV, is_offline
+
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "HRTRACK_CACHE"
-OFFLINE_ENV = "HRTRACK_OFFLINE"
 MIRROR_ENV = "HRTRACK_MIRROR"
 DEFAULT_CACHE_DIR = Path("~/.cache/hrtrack")
 DOWNLOAD_TIMEOUT_S = 30.0
@@ -149,13 +150,6 @@ def get_cache_dir(override: str | os.PathLike | None = None) -> Path:
     """The weights cache folder: `override`, else $HRTRACK_CACHE, else ~/.cache/hrtrack."""
     chosen = override if override is not None else os.environ.get(CACHE_ENV) or DEFAULT_CACHE_DIR
     return Path(chosen).expanduser()
-
-
-def is_offline(offline: bool | None = None) -> bool:
-    """`offline` if given, else the HRTRACK_OFFLINE environment variable."""
-    if offline is not None:
-        return bool(offline)
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def apply_mirror(url: str, mirror: str | None) -> str:

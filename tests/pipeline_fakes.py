@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from pipeline.types import Detections, Frame
+from core.types import Detections, Frame
 
 NUM_JOINTS = 17
 

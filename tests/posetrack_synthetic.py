@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pose.evaluation.posetrack_io import POSETRACK18_KEYPOINT_NAMES, POSEVAL_JOINT_NAMES
+from core.posetrack_format import POSETRACK18_KEYPOINT_NAMES, POSEVAL_JOINT_NAMES
 
 # PoseTrack18 file position -> poseval joint id (-1 for the ears).
 FILE_TO_POSEVAL = [POSEVAL_JOINT_NAMES.index(n) if n in POSEVAL_JOINT_NAMES else -1 for n in POSETRACK18_KEYPOINT_NAMES]

@@ -5,7 +5,7 @@ regions, per-frame greedy assignment, computeRPC / VOCap, one motmetrics
 accumulator per joint and video with the last frame left out, MOTP over every
 event distance) on PoseTrack18 documents, using the real `motmetrics`
 package for the MOT part. It is deliberately naive (Python loops, dicts) so
-that it shares no code with `pose.evaluation.posetrack`. poseval uses shapely
+that it shares no code with `evaluation.posetrack`. poseval uses shapely
 for the ignore regions; shapely is not a dependency, so a plain even-odd test
 is used here (the synthetic regions keep points off polygon edges).
 """

@@ -167,7 +167,7 @@ def test_video_end_to_end_writes_every_format_following_the_schema(tmp_path, det
     coco = json.loads((tmp_path / "000001_mpiinew_test.coco.json").read_text())
     assert len(coco) == 9 and len(coco[0]["keypoints"]) == 51 and coco[0]["bbox"] == [300.0, 150.0, 200.0, 450.0]
 
-    from pose.evaluation.posetrack_io import read_posetrack_file
+    from core.posetrack_format import read_posetrack_file
 
     (video,) = read_posetrack_file(tmp_path / "000001_mpiinew_test.posetrack.json", ground_truth=False)
     assert len(video.frames) == 5 and video.frames[0].num_people == 2

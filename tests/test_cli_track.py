@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import main
-from pipeline import cli_track
+from cli import options as cli_options
 
 ROOT = Path(__file__).parent.parent
 DATA = Path(__file__).parent / "data"
@@ -109,10 +109,10 @@ def test_missing_input_gives_exit_status_2(tmp_path):
 def test_tracker_flags_map_to_pose_tracker_options():
     args = parse(["in.mp4", "--track-similarity", "iou", "--track-max-age", "7", "--track-flow",
                   "--tracker-option", "lost_scale_growth=0.25", "--tracker-option", "low_score_matching=false"])
-    options = cli_track.tracker_options(args)
+    options = cli_options.tracker_options(args)
     assert options == {"similarity": "iou", "max_age": 7, "flow": True, "lost_scale_growth": 0.25,
                        "low_score_matching": False}
     from tracker import PoseTracker
 
     assert PoseTracker(**options).options.max_age == 7
-    assert cli_track.tracker_options(parse(["in.mp4"])) == {}
+    assert cli_options.tracker_options(parse(["in.mp4"])) == {}

@@ -9,7 +9,7 @@ import pytest
 
 import main
 from detector import FileDetector, GroundTruthDetector
-from pose.evaluation import coco
+from evaluation import coco
 from pose.nms import rescore
 
 

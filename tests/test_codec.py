@@ -8,7 +8,7 @@ import torch
 
 from pose import codec as codec_module
 from pose.codec import HeatmapCodec
-from pose.skeletons import COCO_FLIP_PAIRS, MPII_FLIP_PAIRS
+from core.skeletons import COCO_FLIP_PAIRS, MPII_FLIP_PAIRS
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ import torchvision
 
 from detector import FileDetector, GroundTruthDetector, ImageIdLookup
 from detector import torchvision_detector as tvd
-from detector.cli_options import add_detector_arguments
-from detector.cli_options import build_detector as build_from_args
-from pose.transforms import clean_ground_truth_box
-from pipeline.types import Detections, Frame
+from cli.options import add_detector_arguments
+from pipeline.models import build_detector as build_from_args
+from core.boxes import clean_ground_truth_box
+from core.types import Detections, Frame
 
 FAST = "fasterrcnn_mobilenet_v3_large_fpn"
 SMALL_INPUT = {"input_min_size_px": 96, "input_max_size_px": 128}

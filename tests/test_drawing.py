@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pipeline.drawing import Trails, color_for_id, draw_poses, trail_anchors
-from pose.skeletons import COCO_SKELETON
+from core.skeletons import COCO_SKELETON
 
 
 def standing_person(offset_x: float = 0.0) -> np.ndarray:

@@ -83,8 +83,8 @@ def long_video(video, tmp_path_factory) -> tuple[str, Path]:
 
 def model_args(hrnet_reference_dir: Path, det_file: Path) -> argparse.Namespace:
     """The options `main.py gui` would parse for the tiny model and the detection file."""
-    from detector.cli_options import add_detector_arguments
-    from pose.cli_options import add_pose_arguments
+    from cli.options import add_detector_arguments
+    from cli.options import add_pose_arguments
 
     parser = argparse.ArgumentParser()
     add_pose_arguments(parser)

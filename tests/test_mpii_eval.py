@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from pose.evaluation.mpii import MPII_JOINT_NAMES, MpiiGroundTruth, evaluate_pckh, load_ground_truth, load_predictions
+from evaluation.mpii import MPII_JOINT_NAMES, MpiiGroundTruth, evaluate_pckh, load_ground_truth, load_predictions
 
 HEAD, LSHO, RANK, PELV = (MPII_JOINT_NAMES.index(n) for n in ("head", "lsho", "rank", "pelv"))
 HEAD_SIZE = 0.6 * np.hypot(10.0, 10.0)

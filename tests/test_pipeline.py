@@ -233,7 +233,7 @@ def test_detect_every_runs_the_detector_on_every_nth_frame_and_boxes_follow_the_
 
 
 def test_boxes_from_keypoints_widen_the_confident_joints():
-    from pipeline.types import TrackedPoses
+    from core.types import TrackedPoses
 
     keypoints = np.array([[[10, 20], [30, 60], [500, 500]]], np.float32)
     scores = np.array([[0.9, 0.9, 0.05]], np.float32)

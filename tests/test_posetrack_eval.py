@@ -9,9 +9,9 @@ import motmetrics as mm
 import numpy as np
 import pytest
 
-from pose.evaluation import posetrack
-from pose.evaluation.posetrack import MotAccumulator, evaluate_paths, points_in_polygon
-from pose.evaluation.posetrack_io import scan_json_files
+from evaluation import posetrack
+from evaluation.posetrack import MotAccumulator, evaluate_paths, points_in_polygon
+from core.posetrack_format import scan_json_files
 from tests import poseval_oracle
 from tests.posetrack_synthetic import (
     copy_people,

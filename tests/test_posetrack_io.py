@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.types import TrackedPoses
-from pose.evaluation.posetrack import evaluate_paths
-from pose.evaluation.posetrack_io import (
+from core.types import TrackedPoses
+from evaluation.posetrack import evaluate_paths
+from core.posetrack_format import (
     COCO_KEYPOINT_NAMES,
     MISSING_SCORE,
     POSETRACK18_KEYPOINT_NAMES,

@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 
 import main
-from pose.evaluation.posetrack import evaluate_paths
+from evaluation.posetrack import evaluate_paths
 
 
 def test_run_writes_resumes_and_skips_broken_videos(data_dir, hrnet_reference_dir, tmp_path, caplog):

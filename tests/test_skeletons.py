@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from pose.estimator import PoseEstimator
-from pose.evaluation.posetrack_io import POSETRACK18_KEYPOINT_NAMES, keypoint_layout_of
-from pose.skeletons import COCO_FLIP_PAIRS, joint_set
+from core.posetrack_format import POSETRACK18_KEYPOINT_NAMES, keypoint_layout_of
+from core.skeletons import COCO_FLIP_PAIRS, joint_set
 
 
 def test_posetrack_layout_matches_the_posetrack18_files():

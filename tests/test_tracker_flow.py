@@ -7,7 +7,7 @@ import pytest
 
 from tracker import PoseTracker
 from tracker.flow import propagate_keypoints, to_gray
-from tracker.synthetic import DetectorNoise, make_scene, standing_pose
+from evaluation.scenes import DetectorNoise, make_scene, standing_pose
 
 
 def _blocky_texture(rng, height, width, cell=4, low=0, high=256):
@@ -101,7 +101,7 @@ def test_flow_without_frames_falls_back_to_motion_only():
 
 @pytest.mark.parametrize("name", ["walking", "crowd"])
 def test_flow_reduces_misses_on_rendered_scenes(name):
-    from tracker.evaluation import evaluate_scene
+    from evaluation.tracking import evaluate_scene
 
     scene = make_scene(name, seed=3, num_frames=60, render=True, noise=DetectorNoise(miss_rate=0.05))
     with_flow = evaluate_scene(scene, lambda: PoseTracker(flow=True), use_images=True)

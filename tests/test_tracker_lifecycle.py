@@ -10,7 +10,7 @@ import pytest
 
 from tracker import PoseTracker, TrackerOptions, TrackState
 from tracker.smoothing import OneEuroFilter
-from tracker.synthetic import standing_pose
+from evaluation.scenes import standing_pose
 
 
 def people(*centres, height=120.0, confidence=0.9):
@@ -243,6 +243,6 @@ def test_every_similarity_tracks_separated_people(similarity):
 
 def test_tracker_imports_neither_torch_nor_cv2_without_flow():
     code = ("import sys, numpy as np, tracker; t = tracker.PoseTracker(); t.update(np.zeros((0, 17, 3)));"
-            "import tracker.synthetic, tracker.evaluation;"
+            "import evaluation.scenes, evaluation.tracking;"
             "assert 'torch' not in sys.modules and 'cv2' not in sys.modules, sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from tracker import PoseTracker, TrackerOptions
-from tracker.evaluation import evaluate_scene, markdown_table, pose_distance
-from tracker.synthetic import SCENARIOS, DetectorNoise, make_scene
+from evaluation.tracking import evaluate_scene, markdown_table, pose_distance
+from evaluation.scenes import SCENARIOS, DetectorNoise, make_scene
 
 CLEAN = DetectorNoise(miss_rate=0.0, false_positives_per_frame=0.0)
 

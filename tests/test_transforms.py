@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.boxes import clean_ground_truth_box
 from pose import transforms
-from pose.skeletons import COCO_FLIP_PAIRS
+from core.skeletons import COCO_FLIP_PAIRS
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +90,7 @@ def test_normalize_matches_torchvision(ref):
     ],
 )
 def test_clean_ground_truth_box(box, area, expected):
-    cleaned = transforms.clean_ground_truth_box(box, 100, 100, area=area)
+    cleaned = clean_ground_truth_box(box, 100, 100, area=area)
     if expected is None:
         assert cleaned is None
     else:

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from pipeline.drawing import draw_poses
-from pose.skeletons import COCO_SKELETON
+from core.skeletons import COCO_SKELETON
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = ROOT / "tests/data/coco_mini/000000196141.jpg"

@@ -14,12 +14,11 @@ import math
 
 import numpy as np
 
+from core.skeletons import coco_sigmas
+
 # COCO per-keypoint OKS sigmas (pycocotools / official HRNet), in COCO joint order:
 # nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles (left before right).
-COCO_SIGMAS = np.array(
-    [0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89],
-    dtype=np.float32,
-) / 10.0
+COCO_SIGMAS = coco_sigmas(np.float32)  # float32: the tracker's OKS runs in float32
 
 SIMILARITY_KINDS = ("oks", "iou", "mix")
 

@@ -52,11 +52,13 @@ COCO_SKELETON = (
 )
 
 
-def coco_sigmas() -> np.ndarray:
-    """(17,) float64 COCO OKS sigmas, computed as the official code does (x/10)."""
-    return np.array(
-        [.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]
-    ) / 10.0
+# COCO's per-joint OKS constants as the official code writes them; the sigma is x / 10.
+COCO_SIGMAS_X10 = (.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89)
+
+
+def coco_sigmas(dtype=np.float64) -> np.ndarray:
+    """(17,) COCO OKS sigmas, computed as the official code does (x / 10, in `dtype` arithmetic)."""
+    return np.array(COCO_SIGMAS_X10, dtype=dtype) / 10.0
 
 
 MPII_JOINT_NAMES = (

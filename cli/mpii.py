@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pose.evaluation import mpii
+    from evaluation import mpii
 
     try:
         ground_truth = mpii.load_ground_truth(args.gt)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tracker.similarity import box_areas, oks_matrix
-from tracker.synthetic import Scene
+from evaluation.scenes import Scene
 from tracker.tracker import PoseTracker, TrackerOptions
 
 logger = logging.getLogger(__name__)

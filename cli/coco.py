@@ -21,7 +21,7 @@ import logging
 import os
 from pathlib import Path
 
-from pose.cli_options import add_pose_arguments
+from cli.options import add_pose_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace, experiment):
-    from pose.evaluation.coco import CocoTestSettings  # noqa: PLC0415
+    from evaluation.coco import CocoTestSettings  # noqa: PLC0415
 
     base = CocoTestSettings.from_config(experiment)
     return CocoTestSettings(
@@ -65,8 +65,8 @@ def _settings(args: argparse.Namespace, experiment):
 def _predict(args: argparse.Namespace, annotation: dict) -> list[dict]:
     import pose  # noqa: PLC0415
     from detector import FileDetector, GroundTruthDetector  # noqa: PLC0415
-    from pose.cli_options import build_estimator  # noqa: PLC0415
-    from pose.evaluation.coco import predict_coco  # noqa: PLC0415
+    from pipeline.models import build_estimator  # noqa: PLC0415
+    from evaluation.coco import predict_coco  # noqa: PLC0415
 
     if args.images is None:
         raise ValueError("--images DIR is needed to run the model (or pass --results to score a file)")
@@ -97,7 +97,7 @@ def _check_writable(path: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pose.evaluation.coco import format_official_table, load_annotation, load_results, score_results, write_results  # noqa: PLC0415
+    from evaluation.coco import format_official_table, load_annotation, load_results, score_results, write_results  # noqa: PLC0415
 
     try:
         annotation = load_annotation(args.ann)

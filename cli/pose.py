@@ -36,7 +36,7 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from pose.cli_options import add_pose_arguments
+    from cli.options import add_pose_arguments
 
     parser.add_argument("image", metavar="IMAGE", help="image file (read with OpenCV, EXIF orientation ignored like the official code)")
     parser.add_argument(
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from pipeline.drawing import draw_poses
-    from pose.cli_options import build_estimator
+    from pipeline.models import build_estimator
 
     try:
         image = read_image(args.image)

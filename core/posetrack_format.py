@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.io import write_json_atomic
+
 LOGGER = logging.getLogger(__name__)
 
 # poseval's internal joint ids 0..14 (its `Joint` class; 12 "neck" is PoseTrack18 "head_bottom").
@@ -627,21 +629,6 @@ def write_posetrack18_predictions(
     """
     document = posetrack18_prediction_document(frames, keypoint_layout=keypoint_layout, score_threshold=score_threshold)
     return write_json_atomic(path, document)
-
-
-def write_json_atomic(path: str | os.PathLike, document) -> Path:
-    """Write JSON to `path` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(document, out)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def scan_json_files(folder: str | os.PathLike) -> list[Path]:

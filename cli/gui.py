@@ -25,8 +25,8 @@ def _probability(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from detector.cli_options import add_detector_arguments
-    from pose.cli_options import add_pose_arguments, positive_int
+    from cli.options import add_detector_arguments
+    from cli.options import add_pose_arguments, positive_int
 
     parser.add_argument("--source", default="0",
                         help="camera index, video file, folder of frames or stream URL (default: camera 0)")

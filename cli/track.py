@@ -12,24 +12,18 @@ from __future__ import annotations
 import argparse
 import logging
 
-logger = logging.getLogger(__name__)
+from cli.options import (
+    add_detector_arguments,
+    add_pose_arguments,
+    add_tracker_arguments,
+    positive_int,
+    tracker_options,
+)
 
-# Tracker options with their own flags; every other TrackerOptions field via --tracker-option.
-_TRACKER_FLAGS = {
-    "similarity": "track_similarity",
-    "matching": "track_matching",
-    "similarity_threshold": "track_threshold",
-    "max_age": "track_max_age",
-    "min_hits": "track_min_hits",
-    "min_score": "track_min_score",
-    "smoothing": "track_smoothing",
-}
+logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from detector.cli_options import add_detector_arguments  # noqa: PLC0415 - argparse-only modules
-    from pose.cli_options import add_pose_arguments, positive_int  # noqa: PLC0415
-
     parser.add_argument("input", metavar="INPUT", help="a video file, a folder of videos (searched recursively) "
                         "or a folder of frames")
     parser.add_argument("--out", default="out", metavar="DIR", help="output folder (default: out)")
@@ -56,67 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_pose_arguments(parser)
     add_detector_arguments(parser)
 
-    track = parser.add_argument_group("tracker (tracker.PoseTracker options; defaults are the tracker's)")
+    track = add_tracker_arguments(parser)
     track.add_argument("--no-tracking", action="store_true", help="no track IDs (written as -1)")
-    track.add_argument("--track-similarity", choices=("oks", "iou", "mix"), default=None)
-    track.add_argument("--track-matching", choices=("greedy", "hungarian"), default=None)
-    track.add_argument("--track-threshold", type=float, default=None, metavar="SIM",
-                       help="lowest track-to-pose similarity that still matches")
-    track.add_argument("--track-max-age", type=int, default=None, metavar="FRAMES",
-                       help="frames a lost track is kept for re-identification")
-    track.add_argument("--track-min-hits", type=int, default=None, metavar="N",
-                       help="detections a new track needs before it gets an ID")
-    track.add_argument("--track-min-score", type=float, default=None, metavar="SCORE",
-                       help="lowest detection score that starts a track")
-    track.add_argument("--track-flow", action="store_true", help="optical-flow propagation of poses")
-    track.add_argument("--track-smoothing", choices=("none", "one_euro"), default=None)
-    track.add_argument("--tracker-option", action="append", default=[], metavar="KEY=VALUE",
-                       help="any other tracker.TrackerOptions field, e.g. --tracker-option lost_scale_growth=0.2")
-
-
-def _parse_value(key: str, text: str, default):
-    if isinstance(default, bool):
-        lowered = text.strip().lower()
-        if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-            raise ValueError(f"--tracker-option {key}: expected true/false, got {text!r}")
-        return lowered in ("1", "true", "yes", "on")
-    if isinstance(default, int):
-        return int(text)
-    if isinstance(default, float):
-        return float(text)
-    if default is None or isinstance(default, tuple):
-        return tuple(float(v) for v in text.split(",")) if key == "sigmas" else text
-    return text
-
-
-def tracker_options(args: argparse.Namespace) -> dict:
-    """The `tracker.PoseTracker(**options)` that the tracker flags describe (only options the user set)."""
-    import dataclasses  # noqa: PLC0415
-
-    from tracker import TrackerOptions  # noqa: PLC0415
-
-    defaults = {field.name: field.default for field in dataclasses.fields(TrackerOptions)}
-    options = {}
-    for item in args.tracker_option:
-        key, separator, value = item.partition("=")
-        key = key.strip()
-        if not separator or key not in defaults:
-            raise ValueError(f"--tracker-option {item!r}: expected KEY=VALUE with KEY one of {sorted(defaults)}")
-        try:
-            options[key] = _parse_value(key, value, defaults[key])
-        except ValueError as error:
-            raise ValueError(f"--tracker-option {item!r}: {error}") from error
-    for key, attribute in _TRACKER_FLAGS.items():
-        value = getattr(args, attribute, None)
-        if value is not None:
-            options[key] = value
-    if args.track_flow:
-        options["flow"] = True
-    return options
 
 
 def run(args: argparse.Namespace) -> int:
-    from detector.cli_options import build_detector  # noqa: PLC0415 - torch only when the command runs
+    from pipeline.models import build_detector  # noqa: PLC0415 - torch only when the command runs
     from pipeline.batch import (  # noqa: PLC0415 - torch only when the command runs
         check_outputs_spare_inputs,
         discover_inputs,
@@ -124,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         prepare_output_folder,
         run_batch,
     )
-    from pose.cli_options import build_estimator  # noqa: PLC0415
+    from pipeline.models import build_estimator  # noqa: PLC0415
 
     try:
         formats = parse_formats(args.formats)

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from pose.evaluation.posetrack_io import (
+from core.posetrack_format import (
     NUM_JOINTS,
     POSEVAL_JOINT_NAMES,
     PoseTrackFormatError,

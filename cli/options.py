@@ -1,0 +1,183 @@
+"""The options every command spells the same way: pose model, person detector, tracker.
+
+One definition of each flag, used by `track`, `gui`, `pose`, `posetrack run`
+and `coco eval`. Only argparse at import time; `pipeline.models` builds the
+models the options describe, and `tracker_options` turns the tracker flags
+into `tracker.PoseTracker(**options)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+DEFAULT_POSE_CONFIG = "coco/w32_256x192"
+
+def positive_int(text: str) -> int:
+    """argparse `type=` for counts that must be at least 1 (shared by every command)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def add_pose_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("pose model")
+    group.add_argument(
+        "--pose-config",
+        metavar="CFG",
+        default=DEFAULT_POSE_CONFIG,
+        help=f"official-schema HRNet experiment YAML or config name (default {DEFAULT_POSE_CONFIG})",
+    )
+    group.add_argument(
+        "--pose-weights",
+        metavar="PATH_OR_NAME",
+        default=None,
+        help="checkpoint file or weights name (see `main.py weights list`); "
+        "default: the weights name matching --pose-config",
+    )
+    group.add_argument(
+        "--device",
+        default=None,
+        metavar="DEVICE",
+        help="cpu, cuda or cuda:N (default: cuda if available, else cpu)",
+    )
+    group.add_argument("--offline", action="store_true", help="never download weights (same as HRTRACK_OFFLINE=1)")
+    group.add_argument("--no-flip", action="store_true", help="skip the flip test (about 2x faster, slightly less accurate)")
+    group.add_argument(
+        "--decoding",
+        choices=("official", "dark"),
+        default="official",
+        help="heatmap decoding: official quarter-pixel offset, or DARK sub-pixel refinement (default official)",
+    )
+    group.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=32,
+        metavar="N",
+        help="person crops per network call (the flip test doubles it; default 32)",
+    )
+
+
+def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("person detector")
+    group.add_argument(
+        "--detector",
+        metavar="NAME",
+        default=None,
+        help="torchvision detection builder, e.g. fasterrcnn_resnet50_fpn_v2 or "
+        "fasterrcnn_mobilenet_v3_large_fpn (default 'auto': the first on CUDA, the second on the CPU)",
+    )
+    group.add_argument(
+        "--det-weights",
+        metavar="PATH",
+        default=None,
+        help="local state dict for --detector instead of torchvision's COCO weights (downloaded to the torch hub cache)",
+    )
+    sources = group.add_mutually_exclusive_group()
+    sources.add_argument(
+        "--det-file",
+        metavar="PATH",
+        default=None,
+        help="read boxes from a COCO-results detection JSON (list of image_id, bbox [x,y,w,h], score) instead of a network",
+    )
+    sources.add_argument(
+        "--gt-boxes",
+        metavar="ANNOTATIONS",
+        default=None,
+        help="use the ground-truth person boxes of this COCO/PoseTrack annotation file (cleaned as the official test does)",
+    )
+    group.add_argument(
+        "--det-annotations",
+        metavar="PATH",
+        default=None,
+        help="annotation file whose 'images' list maps frame file names to the image ids of --det-file "
+        "(without it: a numeric file name is the id, e.g. 000000000785.jpg -> 785; video frames use their index)",
+    )
+    group.add_argument(
+        "--det-image-key",
+        choices=("auto", "path", "index"),
+        default="auto",
+        help="how --det-file/--gt-boxes find a frame's image id: by file path, by frame index, or auto (path if the frame has one)",
+    )
+    group.add_argument("--det-threshold", type=float, default=0.5, metavar="SCORE", help="keep boxes scoring at least this (default 0.5)")
+    group.add_argument("--det-min-size", type=float, default=0.0, metavar="PX", help="drop boxes narrower or lower than this many pixels")
+    group.add_argument(
+        "--det-nms",
+        type=float,
+        default=0.5,
+        metavar="IOU",
+        help="NMS IoU threshold applied to the person boxes of a network detector (default 0.5; detection files are used as given)",
+    )
+    group.add_argument("--det-half", action="store_true", help="run the detector in half precision (CUDA only)")
+
+
+def add_tracker_arguments(parser: argparse.ArgumentParser):
+    """The tracker flags (a few `tracker.TrackerOptions` fields, and `--tracker-option KEY=VALUE` for any other)."""
+    track = parser.add_argument_group("tracker (tracker.PoseTracker options; defaults are the tracker's)")
+    track.add_argument("--track-similarity", choices=("oks", "iou", "mix"), default=None)
+    track.add_argument("--track-matching", choices=("greedy", "hungarian"), default=None)
+    track.add_argument("--track-threshold", type=float, default=None, metavar="SIM",
+                       help="lowest track-to-pose similarity that still matches")
+    track.add_argument("--track-max-age", type=int, default=None, metavar="FRAMES",
+                       help="frames a lost track is kept for re-identification")
+    track.add_argument("--track-min-hits", type=int, default=None, metavar="N",
+                       help="detections a new track needs before it gets an ID")
+    track.add_argument("--track-min-score", type=float, default=None, metavar="SCORE",
+                       help="lowest detection score that starts a track")
+    track.add_argument("--track-flow", action="store_true", help="optical-flow propagation of poses")
+    track.add_argument("--track-smoothing", choices=("none", "one_euro"), default=None)
+    track.add_argument("--tracker-option", action="append", default=[], metavar="KEY=VALUE",
+                       help="any other tracker.TrackerOptions field, e.g. --tracker-option lost_scale_growth=0.2")
+    return track
+
+
+# Tracker options with their own flags; every other TrackerOptions field via --tracker-option.
+_TRACKER_FLAGS = {
+    "similarity": "track_similarity",
+    "matching": "track_matching",
+    "similarity_threshold": "track_threshold",
+    "max_age": "track_max_age",
+    "min_hits": "track_min_hits",
+    "min_score": "track_min_score",
+    "smoothing": "track_smoothing",
+}
+
+
+def _parse_value(key: str, text: str, default):
+    if isinstance(default, bool):
+        lowered = text.strip().lower()
+        if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ValueError(f"--tracker-option {key}: expected true/false, got {text!r}")
+        return lowered in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(text)
+    if isinstance(default, float):
+        return float(text)
+    if default is None or isinstance(default, tuple):
+        return tuple(float(v) for v in text.split(",")) if key == "sigmas" else text
+    return text
+
+
+def tracker_options(args: argparse.Namespace) -> dict:
+    """The `tracker.PoseTracker(**options)` that the tracker flags describe (only options the user set)."""
+    from tracker import TrackerOptions  # noqa: PLC0415
+
+    defaults = {field.name: field.default for field in dataclasses.fields(TrackerOptions)}
+    options = {}
+    for item in args.tracker_option:
+        key, separator, value = item.partition("=")
+        key = key.strip()
+        if not separator or key not in defaults:
+            raise ValueError(f"--tracker-option {item!r}: expected KEY=VALUE with KEY one of {sorted(defaults)}")
+        try:
+            options[key] = _parse_value(key, value, defaults[key])
+        except ValueError as error:
+            raise ValueError(f"--tracker-option {item!r}: {error}") from error
+    for key, attribute in _TRACKER_FLAGS.items():
+        value = getattr(args, attribute, None)
+        if value is not None:
+            options[key] = value
+    if args.track_flow:
+        options["flow"] = True
+    return options

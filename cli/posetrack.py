@@ -1,0 +1,195 @@
+"""`main.py posetrack eval|run`: PoseTrack evaluation (poseval-exact) and prediction runs.
+
+eval: score prediction files against PoseTrack 2017/2018 GT and print
+poseval's tables. Default mode reproduces poseval's numbers, quirks included;
+`--clean` fixes the quirks and says so.
+
+run: for every video of a PoseTrack dataset split, detect people (or read
+boxes from a file, or use GT boxes), estimate poses with HRNet, track them, and
+write one poseval-ready prediction JSON per video (see `posetrack_run.py`).
+
+Heavy modules are imported inside `run`, so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+LOGGER = logging.getLogger(__name__)
+
+CLEAN_MODE_NOTE = (
+    "clean mode: quirks of poseval fixed (frames aligned by image id and selected by is_labeled, last frame kept, "
+    "real misses/false positives for frames without predictions/GT people, MOTP from matches only, stable AP sort); "
+    "numbers are NOT comparable to published poseval results"
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="posetrack_action", metavar="ACTION", required=True)
+
+    evaluate = actions.add_parser(
+        "eval", help="score predictions against GT, as poseval does",
+        description="Per-joint AP and MOTA/MOTP/precision/recall, equal to poseval's (default) or with its quirks fixed (--clean).",
+    )
+    evaluate.add_argument("--gt", required=True, help="folder of per-video GT JSON files (or one GT JSON file); a file holding several videos is read "
+                          "whole in both modes (poseval silently reads only its first video)")
+    evaluate.add_argument("--pred", required=True, help="folder of prediction JSON files with the GT file names (or one file)")
+    evaluate.add_argument("--json", metavar="OUT.json", help="write the metrics (percent, full precision) to this file")
+    evaluate.add_argument("--clean", action="store_true", help="fix poseval's quirks (numbers then differ from poseval's)")
+    evaluate.add_argument("--no-tracking", action="store_true", help="AP only (skip the MOT metrics)")
+
+    run = actions.add_parser(
+        "run", help="predict and track every video of a PoseTrack split, one JSON per video",
+        description="Detection (or a detection file / GT boxes), HRNet and the tracker on every video of a PoseTrack "
+                    "2017/2018 split; writes poseval-ready PoseTrack18 prediction files. Resumable per video.",
+    )
+    add_run_arguments(run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.posetrack_action == "run":
+        return _run_videos(args)
+    return _run_eval(args)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from evaluation.posetrack import evaluate_paths
+    from core.posetrack_format import PoseTrackFormatError
+
+    try:
+        metrics = evaluate_paths(args.gt, args.pred, clean=args.clean, evaluate_tracking=not args.no_tracking)
+    except (FileNotFoundError, PoseTrackFormatError, ValueError) as error:
+        LOGGER.error("%s", error)
+        return 2
+    if args.clean:
+        print(CLEAN_MODE_NOTE)
+    print(f"# videos: {metrics.num_videos}, evaluated frames: {metrics.num_frames}, MOT frames: {metrics.num_mot_frames}")
+    print(metrics.format_tables())
+    if args.json:
+        try:
+            with open(args.json, "w", encoding="utf-8") as out:
+                json.dump(metrics.to_dict(), out, indent=1)
+        except OSError as error:
+            LOGGER.error("cannot write the metrics to %s: %s", args.json, error.strerror or error)
+            return 2
+        LOGGER.info("metrics written to %s", args.json)
+    return 0
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    from cli.options import add_detector_arguments  # noqa: PLC0415 - argparse-only modules
+    from cli.options import add_pose_arguments  # noqa: PLC0415
+
+    parser.add_argument("--data", required=True, metavar="ROOT",
+                        help="PoseTrack root: annotations/<split>/*.json and the frame folders their file names point to")
+    parser.add_argument("--split", default="val", help="annotation sub-folder (default val)")
+    parser.add_argument("--annotations", default=None, metavar="DIR",
+                        help="folder of per-video annotation files (default ROOT/annotations/SPLIT)")
+    parser.add_argument("--out", required=True, metavar="PRED_DIR", help="output folder, one JSON per video")
+    parser.add_argument("--use-gt-boxes", action="store_true",
+                        help="person boxes from each video's own GT annotations instead of a detector")
+    parser.add_argument("--joint-threshold", type=float, default=None, metavar="SCORE",
+                        help="write joints scoring below this as missing (poseval's MOT counts every written joint; "
+                             "AP prefers all of them; default: write all)")
+    parser.add_argument("--max-videos", type=int, default=None, metavar="N", help="only the first N videos (for trials)")
+    parser.add_argument("--overwrite", action="store_true", help="redo videos whose output is complete")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    tracking = parser.add_argument_group("tracker")
+    tracking.add_argument("--track-flow", action="store_true", help="optical-flow propagation of poses")
+    tracking.add_argument("--tracker-option", action="append", default=[], metavar="KEY=VALUE",
+                          help="any tracker.TrackerOptions field, e.g. --tracker-option min_hits=1")
+    add_pose_arguments(parser)
+    add_detector_arguments(parser)
+
+
+class _BoxSource:
+    """Person boxes for a frame: from a network (by image) or from a file / the GT (by PoseTrack image id)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.per_video_gt = args.use_gt_boxes
+        self.by_id = None
+        self.network = None
+        if self.per_video_gt:
+            if args.det_file or args.gt_boxes or args.detector:
+                raise ValueError("--use-gt-boxes cannot be combined with --det-file, --gt-boxes or --detector")
+        elif args.det_file or args.gt_boxes:
+            from detector.file_detector import FileDetector  # noqa: PLC0415
+            from detector.ground_truth import GroundTruthDetector  # noqa: PLC0415
+
+            if args.gt_boxes:
+                self.by_id = GroundTruthDetector(args.gt_boxes)
+            else:
+                self.by_id = FileDetector(args.det_file, score_threshold=args.det_threshold,
+                                          min_box_size_px=args.det_min_size)
+        else:
+            from pipeline.models import build_detector  # noqa: PLC0415
+
+            self.network = build_detector(args)
+
+    def for_video(self, annotation_path: Path, video_format: str):
+        """A callable (frame, image id) -> Detections for one video."""
+        if self.per_video_gt:
+            if video_format != "2018":
+                raise ValueError(f"{annotation_path}: --use-gt-boxes needs PoseTrack 2018 annotations (with bbox)")
+            from detector.ground_truth import GroundTruthDetector  # noqa: PLC0415
+
+            source = GroundTruthDetector(annotation_path)
+            return lambda frame, image_id: source.detections_for_image_id(image_id)
+        if self.by_id is not None:
+            return lambda frame, image_id: self.by_id.detections_for_image_id(image_id)
+        return lambda frame, image_id: self.network([frame])[0]
+
+
+def _run_videos(args: argparse.Namespace) -> int:
+    from tqdm import tqdm  # noqa: PLC0415
+
+    from pipeline.batch import prepare_output_folder  # noqa: PLC0415
+    from cli.options import tracker_options  # noqa: PLC0415 - light module, shared flag parsing
+    from pipeline.models import build_estimator  # noqa: PLC0415
+    from core.posetrack_format import PoseTrackFormatError, keypoint_layout_of  # noqa: PLC0415
+    from evaluation.posetrack_run import is_complete, predict_video, video_images  # noqa: PLC0415
+    from tracker import PoseTracker  # noqa: PLC0415
+
+    root = Path(args.data)
+    annotations = Path(args.annotations) if args.annotations else root / "annotations" / args.split
+    files = sorted(annotations.glob("*.json"))
+    if not files:
+        LOGGER.error("no *.json annotation files in %s", annotations)
+        return 2
+    if args.max_videos:
+        files = files[: args.max_videos]
+    try:
+        estimator = build_estimator(args)
+        layout = keypoint_layout_of(estimator.joint_names)
+        box_source = _BoxSource(args)
+        tracker = PoseTracker(**tracker_options(args))
+    except (FileNotFoundError, ValueError) as error:
+        LOGGER.error("%s", error)
+        return 2
+    out = Path(args.out)
+    if out.resolve() == annotations.resolve():
+        LOGGER.error("--out %s is the annotation folder: the predictions would overwrite the GT files", out)
+        return 2
+    try:
+        prepare_output_folder(out)
+    except OSError as error:
+        LOGGER.error("%s", error)
+        return 2
+    failed = skipped = 0
+    for path in tqdm(files, desc="videos", unit="video", disable=args.no_progress):
+        output = out / path.name
+        try:
+            if not args.overwrite and output.exists() and is_complete(output, len(video_images(path)[1])):
+                skipped += 1
+                continue
+            predict_video(path, root, box_source, estimator, tracker, args.joint_threshold, layout, output,
+                          progress=not args.no_progress)
+        except (OSError, ValueError, PoseTrackFormatError) as error:
+            failed += 1
+            LOGGER.error("video skipped: %s", error)
+    LOGGER.info("%d videos: %d written, %d already complete, %d failed; predictions in %s",
+                len(files), len(files) - skipped - failed, skipped, failed, out)
+    return 1 if failed else 0

@@ -1,0 +1,73 @@
+"""The detector and pose estimator that a set of command-line options describes.
+
+`settings` is any object with the attributes that `cli.options` defines
+(an `argparse.Namespace` from the CLI, or the GUI's copy of it), so `track`,
+`gui`, `posetrack run` and `coco eval` build exactly the same models from the
+same flags. torch loads only when a builder runs.
+"""
+
+from __future__ import annotations
+
+from core.environment import resolve_device
+
+
+def build_estimator(settings):
+    """The `pose.PoseEstimator` that `settings` (the `cli.options` pose flags) describe.
+
+    Raises ValueError when no weights are given and no weights name matches
+    the config, FileNotFoundError for a missing config or weights file.
+    """
+    from pose.estimator import PoseEstimator, weights_name_for_config  # noqa: PLC0415
+
+    weights = settings.pose_weights
+    if weights is None:
+        weights = weights_name_for_config(settings.pose_config)
+        if weights is None:
+            raise ValueError(
+                f"no known weights match the pose config {settings.pose_config!r}: pass --pose-weights PATH_OR_NAME"
+            )
+    return PoseEstimator.from_config(
+        settings.pose_config,
+        weights=weights,
+        device=resolve_device(settings.device),
+        flip_test=not settings.no_flip,
+        decoding=settings.decoding,
+        batch_size=settings.batch_size,
+        offline=True if settings.offline else None,
+    )
+
+
+def build_detector(settings, device: str | None = None):
+    """The detector `settings` describe: a file, ground truth, or a torchvision network.
+
+    `device` overrides `settings.device` (from the pose options); None or "auto"
+    picks CUDA when available.
+    """
+    from detector.file_detector import FileDetector  # noqa: PLC0415
+    from detector.ground_truth import GroundTruthDetector  # noqa: PLC0415
+
+    if settings.det_file is not None or settings.gt_boxes is not None:
+        if settings.detector is not None or settings.det_weights is not None:
+            raise ValueError("--detector/--det-weights cannot be combined with --det-file or --gt-boxes")
+        if settings.gt_boxes is not None:
+            return GroundTruthDetector(settings.gt_boxes, key=settings.det_image_key)
+        return FileDetector(
+            settings.det_file,
+            annotation_path=settings.det_annotations,
+            key=settings.det_image_key,
+            score_threshold=settings.det_threshold,
+            min_box_size_px=settings.det_min_size,
+        )
+
+    from detector.torchvision_detector import build_detector as build_network_detector  # noqa: PLC0415
+
+    return build_network_detector(
+        settings.detector or "auto",
+        weights=settings.det_weights,
+        device=resolve_device(device if device is not None else getattr(settings, "device", None)),
+        score_threshold=settings.det_threshold,
+        min_box_size_px=settings.det_min_size,
+        nms_iou_threshold=settings.det_nms,
+        half=settings.det_half,
+        offline=True if getattr(settings, "offline", False) else None,
+    )
