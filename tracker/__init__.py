@@ -3,14 +3,18 @@
     trk = tracker.PoseTracker(max_age=30, motion="constant_velocity")
     ids = trk.update(keypoints_n17x3, boxes=None, scores=None, frame=None)
 
-See `tracker.tracker` for the algorithm and `TrackerOptions` for every option.
+See `tracker.tracker` for the algorithm and `tracker.options` for every option (`OPTION_INFO`
+describes each one for user interfaces).
 """
 
 from tracker.similarity import COCO_SIGMAS, iou_matrix, oks_matrix, pose_similarity
-from tracker.tracker import PoseTracker, Track, TrackerOptions, TrackingResult, TrackState
+from tracker.options import OPTION_INFO, OptionInfo, TrackerOptions
+from tracker.tracker import PoseTracker, Track, TrackingResult, TrackState
 
 __all__ = [
     "COCO_SIGMAS",
+    "OPTION_INFO",
+    "OptionInfo",
     "PoseTracker",
     "Track",
     "TrackState",

@@ -43,16 +43,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tracker.matching import MATCHING_METHODS, match_pairs
-from tracker.motion import MOTION_MODELS, coast_steps, measure_translation, smooth_velocity, translation_between
-from tracker.similarity import (COCO_SIGMAS, SIMILARITY_KINDS, PoseSet, box_areas, boxes_from_keypoints,
+from tracker.matching import match_pairs
+from tracker.motion import coast_steps, measure_translation, smooth_velocity, translation_between
+from tracker.similarity import (COCO_SIGMAS, PoseSet, box_areas, boxes_from_keypoints,
                                 oks_between, oks_exponent_factors, pose_similarity, shared_counts,
                                 similarity_between)
+from tracker.options import TrackerOptions
 from tracker.smoothing import OneEuroParameters, one_euro_step
 
 logger = logging.getLogger(__name__)
 
-SMOOTHING_KINDS = ("none", "one_euro")
 # Fewest matched people from which a camera shift is estimated (see _estimate_camera_shift).
 _MIN_CAMERA_PAIRS = 3
 # Below this fraction of previous-frame tracks matched, the camera is assumed to have jolted.
@@ -156,123 +156,6 @@ class TrackState(enum.IntEnum):
 # Plain ints for array comparisons: comparing a numpy array with an IntEnum
 # member goes through a slow conversion (several microseconds a call).
 _TENTATIVE, _CONFIRMED, _LOST, _REMOVED = (int(state) for state in TrackState)
-
-
-@dataclass(frozen=True)
-class TrackerOptions:
-    """Options of `PoseTracker`, with their defaults.
-
-    similarity: "oks" (OKS on confident keypoints, box IoU when a pair shares
-        fewer than `min_keypoints` of them), "iou" (box IoU), or "mix"
-        (oks_weight * OKS + (1 - oks_weight) * IoU).
-    oks_weight: weight of OKS in "mix".
-    matching: "greedy" (best pair first, as in Simple Baselines) or "hungarian" (lap).
-    similarity_threshold: a track and a detection match only at similarity >= this.
-    max_age: frames a lost track is kept for re-association (0: forget at the first miss).
-    min_hits: detections a new track needs before it gets an ID; before that its
-        detections are returned with ID -1.
-    min_score: minimum detection score to start a track (and for the first two
-        matching stages). When `update` gets no scores, a detection's score is the
-        mean confidence of its keypoints.
-    low_score_matching: let detections scoring in [low_score_floor, min_score)
-        continue tracks seen in the previous frame (they never start tracks).
-    low_score_floor: detections below it are ignored.
-    keypoint_threshold: keypoints with lower confidence are left out of OKS,
-        boxes derived from keypoints and motion measurements.
-    min_keypoints: confident keypoints a pair must share for OKS (else IoU), and
-        a detection needs to start a track.
-    motion: "constant_velocity" or "none" (match against the last pose as is).
-    velocity_gain: weight of a new velocity measurement (1: no smoothing).
-    coast_velocity_decay: per-frame factor on the velocity while a track coasts.
-    lost_scale_growth: a track missing m frames compares with OKS scale area
-        * (1 + lost_scale_growth * m)^2.
-    camera_compensation: estimate the image shift of the whole scene (camera
-        shake or pan) as the median offset between the predicted poses of the
-        tracks seen in the previous frame and their nearest detections, and add
-        it to every prediction; velocities are then measured net of camera
-        motion. Needs 3 or more people in view.
-    camera_search_scale: for that estimate, tracks and detections are paired
-        by greedy OKS with the scale this many times larger.
-    flow: propagate poses with Lucas-Kanade optical flow (needs `frame`); used as
-        the prediction and to recover people the detector missed.
-    flow_nms_threshold: a flow-recovered pose is dropped when its OKS with any
-        detection (or a stronger recovered pose) is >= this.
-    flow_max_frames: frames in a row a track may live on flow-recovered poses.
-    flow_window_px, flow_levels: Lucas-Kanade window side and pyramid levels.
-    smoothing: "none" or "one_euro" (output keypoints only; matching uses raw poses).
-    one_euro_min_cutoff_hz, one_euro_beta, one_euro_derivative_cutoff_hz: filter
-        constants for coordinates in px and speeds in px/s. MMDeploy's (1 Hz,
-        0.007) lags a walking person by about 10 px at 30 fps, which costs
-        MOTA on our synthetic scenes; (1 Hz, 0.05) lags about 3 px and still
-        cuts the variance of a still joint's jitter about 4x.
-    fps: frame rate assumed by the One-Euro filter.
-    sigmas: per-keypoint OKS sigmas; None means the 17 COCO sigmas.
-    """
-
-    similarity: str = "oks"
-    oks_weight: float = 0.5
-    matching: str = "greedy"
-    similarity_threshold: float = 0.3
-    max_age: int = 30
-    min_hits: int = 1
-    min_score: float = 0.5
-    low_score_matching: bool = True
-    low_score_floor: float = 0.1
-    keypoint_threshold: float = 0.3
-    min_keypoints: int = 3
-    motion: str = "constant_velocity"
-    velocity_gain: float = 0.5
-    coast_velocity_decay: float = 0.9
-    lost_scale_growth: float = 0.1
-    camera_compensation: bool = True
-    camera_search_scale: float = 3.0
-    flow: bool = False
-    flow_nms_threshold: float = 0.5
-    flow_max_frames: int = 3
-    flow_window_px: int = 21
-    flow_levels: int = 3
-    smoothing: str = "none"
-    one_euro_min_cutoff_hz: float = 1.0
-    one_euro_beta: float = 0.05
-    one_euro_derivative_cutoff_hz: float = 1.0
-    fps: float = 30.0
-    sigmas: tuple[float, ...] | None = None
-
-    def __post_init__(self) -> None:
-        choices = {"similarity": SIMILARITY_KINDS, "matching": MATCHING_METHODS,
-                   "motion": MOTION_MODELS, "smoothing": SMOOTHING_KINDS}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"TrackerOptions.{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        unit_interval = ("oks_weight", "similarity_threshold", "min_score", "low_score_floor",
-                         "keypoint_threshold", "velocity_gain", "coast_velocity_decay", "flow_nms_threshold")
-        for name in unit_interval:
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"TrackerOptions.{name} must be in [0, 1], got {value}")
-        for name in ("max_age", "min_hits", "min_keypoints", "flow_max_frames", "flow_levels"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"TrackerOptions.{name} must be >= 0, got {getattr(self, name)}")
-        if self.lost_scale_growth < 0 or self.fps <= 0 or self.flow_window_px < 3 or self.camera_search_scale < 1:
-            raise ValueError("TrackerOptions: lost_scale_growth must be >= 0, fps > 0, flow_window_px >= 3 "
-                             "and camera_search_scale >= 1")
-        OneEuroParameters(self.one_euro_min_cutoff_hz, self.one_euro_beta, self.one_euro_derivative_cutoff_hz)
-        if self.sigmas is not None:
-            sigmas = np.asarray(self.sigmas, np.float64)
-            if sigmas.ndim != 1 or len(sigmas) == 0 or not np.all(sigmas > 0):
-                raise ValueError(
-                    f"TrackerOptions.sigmas must be a non-empty sequence of positive numbers, got {self.sigmas}")
-
-    @classmethod
-    def simple_baseline(cls, **overrides) -> "TrackerOptions":
-        """The "simple greedy OKS" baseline: greedy OKS matching between consecutive
-        frames only (no lost tracks, no motion, no camera compensation, no
-        low-score stage, no flow)."""
-        settings = dict(similarity="oks", matching="greedy", max_age=0, min_hits=1,
-                        low_score_matching=False, motion="none", camera_compensation=False,
-                        flow=False, smoothing="none")
-        settings.update(overrides)
-        return cls(**settings)
 
 
 @dataclass(frozen=True)
