@@ -3,8 +3,10 @@
 Writes per input `OUT/<relative path without extension>` + `.json` (per-frame
 poses with track IDs, docs/output_format.md), and on request `.posetrack.json`,
 `.coco.json`, `.csv`, `.mp4` (annotated). Reruns skip inputs whose outputs are
-complete. Exit status: 0 all done, 1 some input failed, 2 bad arguments or
-models, 130 interrupted.
+complete. Exit status (`pipeline.batch.EXIT_STATUSES`): 0 all done, 1 some
+input failed, 2 bad arguments or models, 3 some input truncated (decoded fewer
+frames than its container announced; retried by a rerun unless
+--accept-truncated), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-frames", type=positive_int, default=None, metavar="N",
                         help="stop each input after N frames (for trials)")
     parser.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs are already complete")
+    parser.add_argument("--accept-truncated", action="store_true",
+                        help="count a video that decodes fewer frames than it announces as done (exit 0) and "
+                        "skip it on reruns; without it, it is reported TRUNCATED (exit 3) and retried")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     run = parser.add_argument_group("pipeline")
@@ -89,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     summary = run_batch(
         inputs, args.out, formats, detector=detector, estimator=estimator, tracker=tracker,
         max_frames=args.max_frames, overwrite=args.overwrite, keypoint_threshold=args.keypoint_threshold,
-        progress=not args.no_progress,
+        progress=not args.no_progress, accept_truncated=args.accept_truncated,
         pipeline_options={"pose_batch_frames": args.batch_frames, "queue_size": args.queue_size,
                           "detect_every": args.detect_every},
     )

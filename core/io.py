@@ -5,15 +5,24 @@
   PoseTrack annotations assume (their coordinates are in the stored pixel
   grid), so a JPEG gives the same pixels in `pose`, `track`, `coco eval` and
   `posetrack run`.
-- `part_path` / `write_json_atomic`: every output is written under a
-  temporary `.part` name in its own folder and renamed when complete, so a
-  file under its final name is always whole.
+- The one atomic writer: every output is written under a temporary `.part`
+  name in its own folder (`part_path`) and renamed only after every write,
+  the flush and the close succeeded and (for videos) the file reads back with
+  all its frames, so a file under its final name is always whole.
+  `AtomicTextFile` (streamed text: JSON, CSV), `write_json_atomic` /
+  `write_text_atomic` (whole documents) and `AtomicVideoWriter` (mp4/avi via
+  OpenCV, which reports no write errors itself) share that rule. A failed
+  write raises an `OSError` naming the file (`write_error`): "no space left on
+  <path>" when the disk is full.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -60,21 +69,195 @@ def part_path(path: str | os.PathLike) -> Path:
     return path.with_name(path.name + ".part")
 
 
-def write_json_atomic(path: str | os.PathLike, document) -> Path:
-    """Write `document` as JSON to `path` via its `.part` name and a rename.
+def write_error(error: OSError, path: str | os.PathLike) -> OSError:
+    """An OSError (same errno) whose message names `path`: "no space left on <path>" for a full disk or quota."""
+    if error.errno in _NO_SPACE_ERRNOS:
+        message = f"no space left on {path}"
+    else:
+        message = f"{path}: cannot write ({error.strerror or error})"
+    return OSError(error.errno, message)
 
-    On any error the `.part` file is removed and `path` is left as it was.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = part_path(path)
+
+def _has_little_space(folder: Path) -> bool:
     try:
-        with temporary.open("w", encoding="utf-8") as out:
-            json.dump(document, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+        return shutil.disk_usage(folder).free < _LOW_SPACE_BYTES
+    except OSError:
+        return False
+
+
+def commit_part(part: Path, path: Path) -> Path:
+    """Give a finished `.part` file its final name (an atomic rename in the same folder)."""
+    try:
+        os.replace(part, path)
+    except OSError as error:
+        raise write_error(error, path) from error
     return path
+
+
+class AtomicTextFile:
+    """A text file written under `part_path(path)` and renamed to `path` by `commit()`.
+
+    `write()` raises an OSError naming the file when the disk is full (or any
+    write fails); `commit()` flushes, syncs and closes first and renames only
+    when all of that succeeded, else removes the `.part` file and raises;
+    `abandon(keep)` closes and keeps the `.part` file (for inspection after a
+    stop) or removes it.
+    """
+
+    def __init__(self, path: str | os.PathLike, newline: str | None = None) -> None:
+        self.path = Path(path)
+        self.part = part_path(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.part, "w", encoding="utf-8", newline=newline)  # noqa: SIM115 - owned, closed in commit/abandon
+        except OSError as error:
+            raise write_error(error, self.part) from error
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+    def write(self, text: str) -> int:
+        try:
+            return self._file.write(text)
+        except OSError as error:
+            raise write_error(error, self.part) from error
+
+    def commit(self) -> Path:
+        """Flush, sync, close, rename; on any failure the `.part` file is removed and an OSError names the file."""
+        try:
+            try:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            finally:
+                self._file.close()
+        except OSError as error:
+            self.part.unlink(missing_ok=True)
+            raise write_error(error, self.part) from error
+        return commit_part(self.part, self.path)
+
+    def abandon(self, keep: bool = True) -> None:
+        """Close without renaming; keep the `.part` file or remove it. Never raises for a failed flush."""
+        try:
+            self._file.close()
+        except OSError as error:
+            logger.warning("%s", write_error(error, self.part))
+        if not keep:
+            self.part.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` to `path` through the atomic writer (`path` is left as it was on an error)."""
+    out = AtomicTextFile(path)
+    try:
+        out.write(text)
+    except BaseException:
+        out.abandon(keep=False)
+        raise
+    return out.commit()
+
+
+def write_json_atomic(path: str | os.PathLike, document) -> Path:
+    """Write `document` as JSON to `path` through the atomic writer.
+
+    On any error the `.part` file is removed and `path` is left as it was; a
+    full disk raises OSError "no space left on <path>.part".
+    """
+    out = AtomicTextFile(path)
+    try:
+        json.dump(document, out)
+    except BaseException:
+        out.abandon(keep=False)
+        raise
+    return out.commit()
+
+
+def count_video_frames(path: str | os.PathLike) -> int | None:
+    """Frames a video file announces when re-opened (its index), or None when it cannot be opened."""
+    capture = cv2.VideoCapture(os.fspath(path))
+    try:
+        if not capture.isOpened():
+            return None
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if count <= 0:  # no index: count by decoding
+            while capture.grab():
+                count += 1
+        return count
+    finally:
+        capture.release()
+
+
+class AtomicVideoWriter:
+    """A video written with OpenCV under its `.part` name, renamed only when it reads back whole.
+
+    OpenCV's writer neither raises nor returns an error when a write fails (a
+    full disk leaves a file without its index), so `commit()` re-opens the
+    file and checks that it holds every frame given; a file that does not is
+    removed and reported ("no space left on <path>" when the disk is full).
+
+    Args:
+        path: final file name; its suffix picks the container.
+        fps: frame rate written in the container.
+        fourcc: four-character codec code ("mp4v", "MJPG").
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float, fourcc: str = "mp4v") -> None:
+        self.path = Path(path)
+        self.part = part_path(self.path)
+        self.fps = float(fps)
+        self.fourcc = fourcc
+        self.frames_written = 0
+        self.size_px: tuple[int, int] | None = None
+        self._writer = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._writer is not None
+
+    def open(self, size_px: tuple[int, int]) -> None:
+        """Create the `.part` file for frames of (width, height) `size_px`; OSError naming the cause."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise write_error(error, self.path.parent) from error
+        writer = cv2.VideoWriter(os.fspath(self.part), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, size_px)
+        if not writer.isOpened():
+            writer.release()
+            self.part.unlink(missing_ok=True)
+            if _has_little_space(self.part.parent):
+                raise OSError(errno.ENOSPC, f"no space left on {self.part}")
+            if not os.access(self.part.parent, os.W_OK):
+                raise PermissionError(errno.EACCES, f"{self.part}: the folder is not writable")
+            raise OSError(f"{self.part}: OpenCV cannot write a {self.fourcc} video "
+                          f"({size_px[0]}x{size_px[1]} at {self.fps:g} fps; codec missing in this OpenCV build?)")
+        self._writer, self.size_px = writer, tuple(size_px)
+
+    def write(self, image: np.ndarray) -> None:
+        """Append one (H, W, 3) uint8 BGR frame of the opened size (opens on the first frame)."""
+        if self._writer is None:
+            self.open((int(image.shape[1]), int(image.shape[0])))
+        self._writer.write(image)
+        self.frames_written += 1
+
+    def _release(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+    def commit(self) -> Path:
+        """Finish the file, check it reads back with every frame, rename it; else remove it and raise OSError."""
+        self._release()
+        readable = count_video_frames(self.part) if self.part.exists() else None
+        if readable != self.frames_written:
+            self.part.unlink(missing_ok=True)
+            if _has_little_space(self.part.parent):
+                raise OSError(errno.ENOSPC, f"no space left on {self.part}")
+            found = "cannot be read back" if readable is None else f"reads back {readable} frames"
+            raise OSError(errno.EIO, f"{self.part}: {self.frames_written} frames written but the file {found}")
+        return commit_part(self.part, self.path)
+
+    def abandon(self, keep: bool = True) -> None:
+        """Close without renaming; keep the `.part` file or remove it."""
+        self._release()
+        if not keep:
+            self.part.unlink(missing_ok=True)

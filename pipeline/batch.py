@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Collection, Iterable, Mapping, Sequence
 
 from tqdm import tqdm
 
@@ -41,6 +42,7 @@ from pipeline.capture import (
     SourceError,
     VideoFileSource,
 )
+from core.io import part_path, write_text_atomic
 from pipeline.pipeline import Pipeline, PipelineError
 from pipeline.sinks import CocoResultsSink, CsvPosesSink, JsonPosesSink, PoseTrack18Sink, VideoSink
 
@@ -181,46 +183,189 @@ def prepare_output_folder(out_dir: str | Path) -> Path:
     return folder
 
 
-def trial_marker_path(out_dir: str | Path, item: InputVideo) -> Path:
-    """`<name>.trial`: present while the outputs of `item` come from a `max_frames` trial run."""
-    return Path(out_dir) / f"{item.name}.trial"
+# Why whole-looking outputs may still cover only part of an input, each with the
+# marker file that says so and when a rerun may keep them anyway.
+PARTIAL_REASONS = {
+    "trial": "a --max-frames trial; another trial keeps them, a full run redoes them",
+    "truncated": "the input decoded fewer frames than it announced; kept only with --accept-truncated",
+}
 
 
-def is_complete(paths: dict[str, Path], trial_marker: Path | None = None, max_frames: int | None = None) -> bool:
-    """All final outputs exist (they only get their final names when whole).
+def marker_paths(paths: Mapping[str, Path]) -> dict[str, Path]:
+    """`<name>.<reason>` beside the outputs `paths` (format -> file), one per `PARTIAL_REASONS` entry.
 
-    Outputs of a trial run (`trial_marker` exists) are complete only for
-    another trial run: a full run must not skip a video it has only sampled.
+    A marker says that the outputs, although each is whole, cover only part of the input.
     """
-    if not all(path.is_file() for path in paths.values()):
+    fmt, path = next(iter(paths.items()))
+    stem = str(path)[: -len(FORMAT_SUFFIXES[fmt])]
+    return {reason: Path(f"{stem}.{reason}") for reason in PARTIAL_REASONS}
+
+
+def is_complete(paths: Iterable[Path], markers: Iterable[Path] = (), accept: Collection[str] = ()) -> bool:
+    """The one completion check of every resumable command (`track`, `posetrack run`).
+
+    An output gets its final name only when whole (`core.io` atomic writers),
+    so the outputs are complete when every final file exists and no marker
+    file (`marker_paths`) says they cover only part of the input, except
+    markers whose reason (their suffix) is in `accept`.
+    """
+    if not all(Path(path).is_file() for path in paths):
         return False
-    return max_frames is not None or trial_marker is None or not trial_marker.exists()
+    return all(not marker.exists() or marker.suffix.lstrip(".") in accept for marker in map(Path, markers))
+
+
+@dataclass(frozen=True)
+class Models:
+    """The models one input is tracked with (shared by all inputs of a batch run).
+
+    Attributes:
+        detector: `detector(frames) -> list[Detections]` (the `detector.Detector` protocol).
+        estimator: `estimate_many(images, boxes_per_image)`, with `joint_names` and `skeleton`.
+        tracker: `reset()` and `update(...)` (tracker.PoseTracker), or None for IDs of -1.
+    """
+
+    detector: object
+    estimator: object
+    tracker: object | None = None
+
+
+@dataclass(frozen=True)
+class TrackOptions:
+    """How one input is tracked and written.
+
+    Attributes:
+        max_frames: stop each input after this many frames (a trial).
+        keypoint_threshold: keypoints scoring below it are not drawn in the video.
+        progress: show a per-frame progress bar.
+        accept_truncated: an input that decodes fewer frames than it announces
+            counts as done (its outputs are still marked `.truncated`).
+        pipeline_options: extra `Pipeline` keyword arguments (queue_size, pose_batch_frames, detect_every).
+    """
+
+    max_frames: int | None = None
+    keypoint_threshold: float = 0.3
+    progress: bool = True
+    accept_truncated: bool = False
+    pipeline_options: Mapping[str, object] = field(default_factory=dict)
+
+
+VIDEO_STATUSES = ("done", "truncated", "failed", "interrupted")
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    """What `track_video` did with one input (plain data: picklable, for other processes).
+
+    Attributes:
+        name: the input's output name.
+        status: "done", "truncated" (decoded fewer frames than announced;
+            outputs written and marked, retried by a rerun unless accepted),
+            "failed" (no final outputs; `reason` says why) or "interrupted" (Ctrl-C).
+        frames: frames tracked and written.
+        seconds: wall time of the input, from opening it to its outputs' close.
+        reason: why it failed or is truncated ("" when done).
+        frames_announced: frames the container announced (None when unknown).
+        skipped_frames: unreadable images of a frame folder that were skipped.
+    """
+
+    name: str
+    status: str
+    frames: int = 0
+    seconds: float = 0.0
+    reason: str = ""
+    frames_announced: int | None = None
+    skipped_frames: int = 0
+
+    def __post_init__(self) -> None:
+        if self.status not in VIDEO_STATUSES:
+            raise ValueError(f"VideoResult status must be one of {VIDEO_STATUSES}, got {self.status!r}")
+
+    @property
+    def fps(self) -> float:
+        """Frames per second over the whole input (0 when nothing ran)."""
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
 @dataclass
 class BatchSummary:
-    """What a batch run did. `failed` holds (name, reason)."""
+    """What a batch run did: one `VideoResult` per input tracked, and the names skipped."""
 
-    done: list[str] = field(default_factory=list)
+    results: list[VideoResult] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    frames: int = 0
-    interrupted: bool = False
+
+    def add(self, result: VideoResult) -> None:
+        self.results.append(result)
+
+    def _named(self, status: str) -> list[VideoResult]:
+        return [result for result in self.results if result.status == status]
+
+    @property
+    def done(self) -> list[str]:
+        return [result.name for result in self._named("done")]
+
+    @property
+    def truncated(self) -> list[str]:
+        return [result.name for result in self._named("truncated")]
+
+    @property
+    def failed(self) -> list[tuple[str, str]]:
+        """(name, reason) of each failed input."""
+        return [(result.name, result.reason) for result in self._named("failed")]
+
+    @property
+    def interrupted(self) -> bool:
+        return bool(self._named("interrupted"))
+
+    @property
+    def frames(self) -> int:
+        return sum(result.frames for result in self.results)
+
+    @property
+    def seconds(self) -> float:
+        return sum(result.seconds for result in self.results)
 
     @property
     def exit_status(self) -> int:
-        """130 after Ctrl-C (the shell convention), 1 when a video failed, else 0."""
+        """See `EXIT_STATUSES`: 130 after Ctrl-C, 1 when an input failed, 3 when one was truncated, else 0."""
         if self.interrupted:
             return 130
-        return 1 if self.failed else 0
+        if self.failed:
+            return 1
+        return 3 if self.truncated else 0
 
     def lines(self) -> list[str]:
-        lines = [f"done: {len(self.done)}, skipped (already complete): {len(self.skipped)}, "
-                 f"failed: {len(self.failed)}" + (" (interrupted)" if self.interrupted else "")]
-        lines += [f"  done     {name}" for name in self.done]
+        """The summary printed by `track`: counts, then one line per input with its speed."""
+        counts = (f"done: {len(self.done)}, skipped (already complete): {len(self.skipped)}, "
+                  f"failed: {len(self.failed)}")
+        if self.truncated:
+            counts += f", truncated: {len(self.truncated)}"
+        if self.interrupted:
+            counts += " (interrupted)"
+        lines = [counts]
+        labels = {"done": "done", "truncated": "TRUNCATED", "failed": "FAILED", "interrupted": "STOPPED"}
+        for result in self.results:
+            line = f"  {labels[result.status]:<8} {result.name}"
+            if result.frames or result.status != "failed":
+                line += f": {result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps)"
+            if result.skipped_frames:
+                line += f", {result.skipped_frames} unreadable image(s) skipped"
+            if result.reason:
+                line += f"{',' if result.frames or result.status != 'failed' else ':'} {result.reason}"
+            lines.append(line)
         lines += [f"  skipped  {name}" for name in self.skipped]
-        lines += [f"  FAILED   {name}: {reason}" for name, reason in self.failed]
+        if self.frames:
+            lines.append(f"total: {self.frames} frames in {self.seconds:.1f} s "
+                         f"({self.frames / self.seconds if self.seconds > 0 else 0.0:.1f} fps)")
         return lines
+
+
+EXIT_STATUSES = {
+    0: "every input done (or already complete)",
+    1: "some input failed (named in the summary)",
+    2: "bad arguments or models",
+    3: "no failure, but some input was truncated (fewer frames decoded than announced; --accept-truncated keeps it)",
+    130: "interrupted (Ctrl-C)",
+}
 
 
 def open_input(item: InputVideo, max_frames: int | None = None):
@@ -232,12 +377,16 @@ def open_input(item: InputVideo, max_frames: int | None = None):
 
 def make_sinks(paths: dict[str, Path], *, source, keypoint_names: Sequence[str],
                skeleton: Sequence[tuple[int, int]], video_name: str, keypoint_threshold: float = 0.3) -> list:
-    """One sink per requested format; on a failure the ones already opened are closed as incomplete."""
+    """One sink per requested format; on a failure the ones already opened are closed as incomplete.
+
+    The JSON sink asks the source at its close how much of the input was read
+    (`source_coverage`), so a truncated input's JSON says so.
+    """
     sinks = []
     fps = float(getattr(source, "fps", 0.0))
     builders: dict[str, Callable[[Path], object]] = {
         "json": lambda path: JsonPosesSink(path, source=source.name, keypoint_names=keypoint_names,
-                                           skeleton=skeleton, fps=fps),
+                                           skeleton=skeleton, fps=fps, coverage=lambda: source_coverage(source)),
         "posetrack": lambda path: PoseTrack18Sink(path, keypoint_names=keypoint_names, video_name=video_name),
         "coco": lambda path: CocoResultsSink(path),
         "csv": lambda path: CsvPosesSink(path, keypoint_names=keypoint_names),
@@ -253,6 +402,114 @@ def make_sinks(paths: dict[str, Path], *, source, keypoint_names: Sequence[str],
     return sinks
 
 
+def source_coverage(source) -> dict:
+    """How much of its input a file source delivered, for the JSON header: empty when all of it.
+
+    {"frames_decoded": n, "frames_announced": m} when a video stopped decoding
+    before its announced end; {"skipped_frames": [paths]} for unreadable images.
+    """
+    coverage: dict = {}
+    if getattr(source, "truncated", False):
+        coverage.update(frames_decoded=int(source.frames_decoded), frames_announced=int(source.frames_announced))
+    skipped = list(getattr(source, "skipped_paths", ()))
+    if skipped:
+        coverage["skipped_frames"] = [str(path) for path in skipped]
+    return coverage
+
+
+def remove_partial_files(paths: Iterable[Path]) -> list[Path]:
+    """Delete the `.part` files of these outputs (a failed input's leftovers); returns those removed."""
+    removed = []
+    for path in paths:
+        part = part_path(path)
+        try:
+            part.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            logger.warning("cannot remove %s: %s", part, error.strerror or error)
+            continue
+        removed.append(part)
+    return removed
+
+
+def track_video(item: InputVideo, paths: dict[str, Path], models: Models,
+                options: TrackOptions = TrackOptions()) -> VideoResult:
+    """Track ONE input into its outputs `paths` (format -> final file); the unit of work of a batch.
+
+    The tracker is `reset()` first, so track IDs start afresh. Never raises for
+    a bad input or a failed write: the `VideoResult` says what happened (its
+    `.part` files are removed on failure). Ctrl-C (KeyboardInterrupt) is
+    re-raised after the pipeline stopped; the outputs then stay under their
+    `.part` names. Marker files (`marker_paths`) are left or removed to say
+    whether the outputs cover the whole input.
+    """
+    started = time.perf_counter()
+    markers = marker_paths(paths)
+    frames = 0
+    source = None
+    try:
+        source = open_input(item, options.max_frames)
+        sinks = make_sinks(paths, source=source, keypoint_names=tuple(getattr(models.estimator, "joint_names", ())),
+                           skeleton=tuple(getattr(models.estimator, "skeleton", ())),
+                           video_name=Path(item.name).name, keypoint_threshold=options.keypoint_threshold)
+        if models.tracker is not None and hasattr(models.tracker, "reset"):
+            models.tracker.reset()
+        pipeline = Pipeline(source, models.detector, models.estimator, models.tracker, live=False, sinks=sinks,
+                            max_frames=options.max_frames, **dict(options.pipeline_options))
+        with tqdm(total=source.frame_count, unit="frame", desc=item.name, position=1, leave=False,
+                  disable=not options.progress) as frames_bar:
+            for _ in pipeline.run():
+                frames += 1
+                frames_bar.update(1)
+    except KeyboardInterrupt:
+        if source is not None:
+            source.close()
+        logger.error("%s: interrupted after %d frames; outputs left as .part files (a rerun redoes it)",
+                     item.name, frames)
+        raise
+    except (SourceError, PipelineError, OSError, ValueError) as error:
+        if source is not None:
+            source.close()
+        reason = _reason(error)
+        logger.error("%s (%s): %s", item.name, item.path, reason)
+        removed = remove_partial_files(paths.values())
+        if removed:
+            logger.info("%s: removed %s", item.name, ", ".join(str(part) for part in removed))
+        return VideoResult(item.name, "failed", frames, time.perf_counter() - started, reason)
+    seconds = time.perf_counter() - started
+    announced = getattr(source, "frames_announced", None)
+    skipped = len(getattr(source, "skipped_paths", ()))
+    is_trial = options.max_frames is not None and frames >= options.max_frames
+    _set_marker(markers["trial"], is_trial,
+                f"outputs cover only the first {options.max_frames} frames (--max-frames)\n")
+    truncated = bool(getattr(source, "truncated", False))
+    reason = ""
+    if truncated:
+        reason = (f"decoding stopped at frame {source.frames_decoded} of {announced} announced "
+                  f"(truncated or corrupt video)")
+    _set_marker(markers["truncated"], truncated, reason + "\n")
+    logger.info("%s: %d frames in %.1f s -> %s", item.name, frames, seconds, ", ".join(str(p) for p in paths.values()))
+    status = "truncated" if truncated and not options.accept_truncated else "done"
+    return VideoResult(item.name, status, frames, seconds, reason, announced, skipped)
+
+
+def _reason(error: BaseException) -> str:
+    """The user-facing reason of a failure: a stage's own error, without the pipeline's wrapping."""
+    if isinstance(error, PipelineError):
+        inner = error.error
+        if isinstance(inner, (OSError, ValueError, SourceError)):
+            return f"{error.stage}: {inner}"
+    return str(error)
+
+
+def _set_marker(marker: Path, present: bool, text: str) -> None:
+    if present:
+        write_text_atomic(marker, text)
+    else:
+        marker.unlink(missing_ok=True)
+
+
 def run_batch(
     inputs: Sequence[InputVideo],
     out_dir: str | Path,
@@ -265,75 +522,38 @@ def run_batch(
     overwrite: bool = False,
     keypoint_threshold: float = 0.3,
     progress: bool = True,
+    accept_truncated: bool = False,
     pipeline_options: dict | None = None,
 ) -> BatchSummary:
-    """Track every input; outputs in `out_dir`. Returns what was done, skipped and failed.
+    """Track every input with `track_video`; outputs in `out_dir`. Returns what was done, skipped and failed.
 
-    The models are shared by all inputs; the tracker is `reset()` before each
-    one so track IDs start afresh per video. Ctrl-C stops the current video
-    (its outputs stay temporary) and returns the summary marked interrupted.
+    The models are shared by all inputs. Ctrl-C stops the current input (its
+    outputs stay temporary) and returns the summary marked interrupted.
     """
     summary = BatchSummary()
-    keypoint_names = tuple(getattr(estimator, "joint_names", ()))
-    skeleton = tuple(getattr(estimator, "skeleton", ()))
+    models = Models(detector, estimator, tracker)
+    options = TrackOptions(max_frames=max_frames, keypoint_threshold=keypoint_threshold, progress=progress,
+                           accept_truncated=accept_truncated, pipeline_options=dict(pipeline_options or {}))
+    accept = ("trial",) if max_frames is not None else ()
+    accept += ("truncated",) if accept_truncated else ()
     videos_bar = tqdm(total=len(inputs), unit="video", desc="videos", position=0, disable=not progress)
     try:
         for item in inputs:
             paths = output_paths(out_dir, item, formats)
-            trial_marker = trial_marker_path(out_dir, item)
-            if not overwrite and is_complete(paths, trial_marker, max_frames):
+            if not overwrite and is_complete(paths.values(), marker_paths(paths).values(), accept):
                 logger.info("%s: outputs complete, skipped", item.name)
                 summary.skipped.append(item.name)
                 videos_bar.update(1)
                 continue
+            started = time.perf_counter()
             try:
-                frames = _track_one(item, paths, detector, estimator, tracker, max_frames, keypoint_names,
-                                    skeleton, keypoint_threshold, progress, pipeline_options or {})
+                result = track_video(item, paths, models, options)
             except KeyboardInterrupt:
-                # The pipeline has stopped its threads and left this video's outputs temporary.
-                logger.error("%s: interrupted; outputs left incomplete", item.name)
-                summary.interrupted = True
+                summary.add(VideoResult(item.name, "interrupted", seconds=time.perf_counter() - started,
+                                        reason="Ctrl-C; outputs left as .part files, a rerun redoes it"))
                 break
-            except (SourceError, PipelineError, OSError, ValueError) as error:
-                reason = str(error)
-                logger.error("%s (%s): %s", item.name, item.path, reason)
-                summary.failed.append((item.name, reason))
-            else:
-                summary.done.append(item.name)
-                summary.frames += frames
-                _mark_trial(trial_marker, max_frames is not None and frames >= max_frames, max_frames)
+            summary.add(result)
             videos_bar.update(1)
     finally:
         videos_bar.close()
     return summary
-
-
-def _mark_trial(marker: Path, truncated: bool, max_frames: int | None) -> None:
-    """Leave `marker` when `max_frames` may have cut the input short, remove it after a full run."""
-    if truncated:
-        marker.write_text(f"outputs cover only the first {max_frames} frames (--max-frames)\n", encoding="utf-8")
-    else:
-        marker.unlink(missing_ok=True)
-
-
-def _track_one(item, paths, detector, estimator, tracker, max_frames, keypoint_names, skeleton,
-               keypoint_threshold, progress, pipeline_options) -> int:
-    source = open_input(item, max_frames)
-    try:
-        sinks = make_sinks(paths, source=source, keypoint_names=keypoint_names, skeleton=skeleton,
-                           video_name=Path(item.name).name, keypoint_threshold=keypoint_threshold)
-    except BaseException:
-        source.close()
-        raise
-    if tracker is not None and hasattr(tracker, "reset"):
-        tracker.reset()
-    pipeline = Pipeline(source, detector, estimator, tracker, live=False, sinks=sinks, max_frames=max_frames,
-                        **pipeline_options)
-    frames = 0
-    with tqdm(total=source.frame_count, unit="frame", desc=item.name, position=1, leave=False,
-              disable=not progress) as frames_bar:
-        for result in pipeline.run():
-            frames += 1
-            frames_bar.update(1)
-    logger.info("%s: %d frames -> %s", item.name, frames, ", ".join(str(p) for p in paths.values()))
-    return frames

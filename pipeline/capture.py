@@ -27,6 +27,7 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
+from core.io import read_image
 from core.types import Frame
 
 logger = logging.getLogger(__name__)
@@ -79,7 +80,12 @@ class VideoFileSource:
 
     Attributes:
         fps: frames per second from the container (0 when unknown).
-        frame_count: frames announced by the container (may be approximate; None when unknown).
+        frame_count: frames this source will deliver if the video is whole:
+            the container's announced count, capped by `max_frames` (None when unknown).
+        frames_announced: frames the container announces (None when unknown).
+        frames_decoded: frames delivered so far.
+        truncated: True once decoding stopped before the announced end (a cut
+            or corrupt file); `max_frames` stopping early is not truncation.
         size_px: (width, height) of the frames.
     """
 
@@ -96,7 +102,9 @@ class VideoFileSource:
             raise SourceError(f"{self.path}: cannot be opened as a video (unknown or corrupt format)")
         self.fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0)
         announced = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        self.frame_count = announced if announced > 0 else None
+        self.frames_announced = announced if announced > 0 else None
+        self.frame_count = self.frames_announced
+        self.truncated = False
         if max_frames is not None and self.frame_count is not None:
             self.frame_count = min(self.frame_count, max_frames)
         self._max_frames = max_frames
@@ -118,9 +126,10 @@ class VideoFileSource:
         else:
             ok, image = self._capture.read()
             if not ok or image is None:
-                if self.frame_count is not None and self._next_index < self.frame_count:
+                if self.frames_announced is not None and self._next_index < self.frames_announced:
+                    self.truncated = True
                     logger.warning("%s: decoding stopped at frame %d of %d announced",
-                                   self.name, self._next_index, self.frame_count)
+                                   self.name, self._next_index, self.frames_announced)
                 return None
             image = _as_bgr(image, self.name)
         index = self._next_index
@@ -129,6 +138,10 @@ class VideoFileSource:
         timestamp_s = index / self.fps if self.fps > 0 else self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
         self.last_read_s = time.perf_counter() - started
         return Frame(index=index, timestamp_s=float(timestamp_s), image=image, source=self.name)
+
+    @property
+    def frames_decoded(self) -> int:
+        return self._next_index
 
     def close(self) -> None:
         self._capture.release()
@@ -145,60 +158,97 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
-class ImageFolderSource:
-    """The images of a folder, sorted by file name, as frames with `Frame.path` set.
+class ImageListSource:
+    """Image files in a given order, as frames with `Frame.path` set and `Frame.index` = position in the list.
+
+    Images are read with `core.io.read_image` (the one EXIF rule). An image
+    that cannot be read is skipped with a warning naming it (`on_unreadable=
+    "skip"`, counted in `skipped_paths`; the frames after it keep their
+    positions as indices, so PoseTrack frame numbers stay aligned) or ends the
+    source with a `SourceError` naming it (`"fail"`: evaluation, where every
+    listed frame must be predicted).
 
     Attributes:
         fps: frame rate assumed for timestamps (images carry none); PoseTrack
             and most camera footage is 25-30 fps.
         frame_count: number of images.
+        skipped_paths: unreadable images skipped so far.
     """
 
     live = False
 
-    def __init__(self, folder: str | Path, fps: float = 30.0, max_frames: int | None = None) -> None:
-        self.folder = Path(folder)
-        self.name = str(folder)
-        if not self.folder.is_dir():
-            raise FileNotFoundError(f"image folder not found: {self.folder}")
-        self._paths = list_images(self.folder)
+    def __init__(self, paths, name: str, fps: float = 30.0, max_frames: int | None = None,
+                 on_unreadable: str = "skip") -> None:
+        if on_unreadable not in ("skip", "fail"):
+            raise ValueError(f"on_unreadable must be 'skip' or 'fail', got {on_unreadable!r}")
+        self.name = str(name)
+        self._paths = [Path(path) for path in paths]
         if max_frames is not None:
             self._paths = self._paths[:max_frames]
         if not self._paths:
-            raise SourceError(f"{self.folder}: contains no images ({', '.join(IMAGE_EXTENSIONS)})")
+            raise SourceError(f"{self.name}: contains no images ({', '.join(IMAGE_EXTENSIONS)})")
         self.fps = fps
         self.frame_count = len(self._paths)
+        self.skipped_paths: list[Path] = []
+        self._on_unreadable = on_unreadable
         self._next_index = 0
         self.last_read_s = 0.0
-        first = self._load(self._paths[0])
-        self.size_px = _image_size(first)
+        self._pending = self._next_readable()  # fail here, before any model runs, when nothing is readable
+        if self._pending is None:
+            raise SourceError(f"{self.name}: none of its {len(self._paths)} images can be read "
+                              f"(first: {self.skipped_paths[0]})")
+        self.size_px = _image_size(self._pending[1])
 
-    def _load(self, path: Path) -> np.ndarray:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise SourceError(f"{path}: cannot be read as an image (corrupt or unsupported)")
-        return _as_bgr(image, str(path))
+    def _next_readable(self) -> tuple[int, np.ndarray] | None:
+        """(index, image) of the next readable image from `_next_index` on, or None at the end."""
+        while self._next_index < len(self._paths):
+            index, path = self._next_index, self._paths[self._next_index]
+            self._next_index += 1
+            try:
+                return index, _as_bgr(read_image(path), str(path))
+            except (FileNotFoundError, SourceError) as error:
+                if self._on_unreadable == "fail":
+                    raise SourceError(f"{path}: frame {index} of {self.name} is missing or unreadable") from error
+                self.skipped_paths.append(path)
+                logger.warning("%s: frame %d skipped, the image cannot be read (%d skipped so far)",
+                               path, index, len(self.skipped_paths))
+        return None
 
     def read(self, timeout_s: float | None = None) -> Frame | None:
-        if self._next_index >= len(self._paths):
-            return None
         started = time.perf_counter()
-        path = self._paths[self._next_index]
-        image = self._load(path)
-        index = self._next_index
-        self._next_index += 1
+        if self._pending is not None:
+            found, self._pending = self._pending, None
+        else:
+            found = self._next_readable()
+        if found is None:
+            return None
+        index, image = found
         timestamp_s = index / self.fps if self.fps > 0 else float(index)
         self.last_read_s = time.perf_counter() - started
-        return Frame(index=index, timestamp_s=timestamp_s, image=image, source=self.name, path=str(path))
+        return Frame(index=index, timestamp_s=timestamp_s, image=image, source=self.name,
+                     path=str(self._paths[index]))
 
     def close(self) -> None:
-        self._paths = []
+        self._pending = None
+        self._next_index = len(self._paths)
 
-    def __enter__(self) -> "ImageFolderSource":
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class ImageFolderSource(ImageListSource):
+    """The images of a folder, sorted by file name (see `ImageListSource`; unreadable ones are skipped)."""
+
+    def __init__(self, folder: str | Path, fps: float = 30.0, max_frames: int | None = None,
+                 on_unreadable: str = "skip") -> None:
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise FileNotFoundError(f"image folder not found: {self.folder}")
+        super().__init__(list_images(self.folder), name=str(folder), fps=fps, max_frames=max_frames,
+                         on_unreadable=on_unreadable)
 
 
 class Capture(Protocol):

@@ -1,11 +1,15 @@
 """Result writers: pose JSON, CSV, COCO results, PoseTrack18 predictions, annotated video.
 
 Every sink has `write(result: FrameResult)` and `close(complete: bool)`. It
-writes to a temporary name next to the final one (`<name>.json.part`,
-`<name>.part.mp4`: OpenCV picks the container from the extension) and renames
-to the final name only in `close(complete=True)`, so a file with its final name
-is always whole. `close(complete=False)` (a stop, an error, Ctrl-C) flushes and
-closes what was written and leaves it under the temporary name.
+writes through the one atomic writer of `core.io`: to a temporary name next to
+the final one (`<name>.json.part`, `<name>.part.mp4`: OpenCV picks the
+container from the extension), renamed to the final name only in
+`close(complete=True)` and only when every write, the flush and the close
+succeeded (a video must read back with every frame), so a file with its final
+name is always whole. A failed write raises an OSError naming the file ("no
+space left on <path>" on a full disk) and removes that `.part` file.
+`close(complete=False)` (a stop, an error, Ctrl-C) closes what was written and
+leaves it under the temporary name.
 
 The JSON, CSV and COCO writers stream: each frame is written when it arrives.
 The PoseTrack18 writer keeps the video's poses and writes them at the end (the
@@ -15,16 +19,14 @@ format is one document). Formats are described in docs/output_format.md.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
-import os
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
-from core.io import part_path
+from core.io import AtomicTextFile, AtomicVideoWriter
 from core.types import Frame, FrameResult
 
 logger = logging.getLogger(__name__)
@@ -52,29 +54,32 @@ def image_id(frame: Frame) -> int:
 
 
 class _TextSink:
-    """A text file written under its temporary name, renamed when complete."""
+    """A text file streamed through `core.io.AtomicTextFile`, renamed when complete."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path) -> None:
         self.path = Path(path)
-        self.part = part_path(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: io.TextIOBase | None = open(self.part, "w", encoding="utf-8", newline="")
+        self._file: AtomicTextFile | None = AtomicTextFile(self.path, newline="")
+        self.part = self._file.part
         self.frames_written = 0
 
     def _finish(self, complete: bool) -> None:
         """Write whatever closes the document (subclasses)."""
 
     def close(self, complete: bool) -> None:
-        if self._file is None:
+        out = self._file
+        if out is None:
             return
         try:
             self._finish(complete)
+        except BaseException:
+            out.abandon(keep=False)
+            raise
         finally:
-            self._file.close()
             self._file = None
         if complete:
-            os.replace(self.part, self.path)
+            out.commit()
         else:
+            out.abandon(keep=True)
             logger.warning("%s left incomplete (%d frames)", self.part, self.frames_written)
 
 
@@ -87,11 +92,17 @@ class JsonPosesSink(_TextSink):
         keypoint_names: names of the K keypoints, in array order.
         skeleton: 0-based (a, b) keypoint pairs, for readers that draw.
         fps: frame rate of the input (0 when unknown).
+        coverage: called at the close; returns what the source could not
+            deliver: {"frames_decoded", "frames_announced"} for a truncated
+            video (the file then says `"complete": false`), {"skipped_frames":
+            [paths]} for unreadable images; {} when the whole input was read.
     """
 
     def __init__(self, path, *, source: str = "", keypoint_names: Sequence[str] = (),
-                 skeleton: Sequence[tuple[int, int]] = (), fps: float = 0.0) -> None:
+                 skeleton: Sequence[tuple[int, int]] = (), fps: float = 0.0,
+                 coverage: Callable[[], dict] | None = None) -> None:
         super().__init__(path)
+        self._coverage = coverage
         self._header = {"format": POSES_FORMAT, "version": POSES_FORMAT_VERSION, "source": str(source),
                         "fps": float(fps), "keypoint_names": list(keypoint_names),
                         "skeleton": [list(map(int, edge)) for edge in skeleton]}
@@ -130,8 +141,11 @@ class JsonPosesSink(_TextSink):
     def _finish(self, complete: bool) -> None:
         if not self._started:
             self._start(None, None)
-        self._file.write(f'\n], "num_frames": {self.frames_written}, "dropped_frames": {self._dropped_frames}, '
-                         f'"complete": {json.dumps(bool(complete))}}}\n')
+        coverage = self._coverage() if self._coverage is not None else {}
+        whole = complete and "frames_announced" not in coverage
+        extra = "".join(f", {json.dumps(key)}: {json.dumps(value)}" for key, value in coverage.items())
+        self._file.write(f'\n], "num_frames": {self.frames_written}, "dropped_frames": {self._dropped_frames}'
+                         f'{extra}, "complete": {json.dumps(bool(whole))}}}\n')
 
 
 class CsvPosesSink(_TextSink):
@@ -210,7 +224,6 @@ class PoseTrack18Sink:
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from error
         self.path = Path(path)
-        self.part = part_path(self.path)
         self._video_name = video_name
         self._frames: list = []
         self.frames_written = 0
@@ -231,13 +244,17 @@ class PoseTrack18Sink:
             return
         frames, self._frames = self._frames, None
         document = posetrack18_prediction_document(frames, keypoint_layout=self._layout)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.part, "w", encoding="utf-8") as out:
+        out = AtomicTextFile(self.path)
+        try:
             json.dump(document, out)
+        except BaseException:
+            out.abandon(keep=False)
+            raise
         if complete:
-            os.replace(self.part, self.path)
+            out.commit()
         else:
-            logger.warning("%s left incomplete (%d frames)", self.part, self.frames_written)
+            out.abandon(keep=True)
+            logger.warning("%s left incomplete (%d frames)", out.part, self.frames_written)
 
 
 class VideoSink:
@@ -253,49 +270,40 @@ class VideoSink:
     def __init__(self, path, *, fps: float = 0.0, skeleton: Sequence[tuple[int, int]] = (),
                  keypoint_threshold: float = 0.3) -> None:
         self.path = Path(path)
-        self.part = part_path(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fps = float(fps) if fps and fps > 0 else 30.0
+        self._video = AtomicVideoWriter(self.path, fps=float(fps) if fps and fps > 0 else 30.0, fourcc="mp4v")
+        self.part = self._video.part
         self._skeleton = tuple(tuple(edge) for edge in skeleton)
         self._keypoint_threshold = keypoint_threshold
-        self._writer = None
-        self._size: tuple[int, int] | None = None
         self._closed = False
-        self.frames_written = 0
 
-    def _open(self, size: tuple[int, int]):
-        import cv2  # noqa: PLC0415
-
-        writer = cv2.VideoWriter(str(self.part), cv2.VideoWriter_fourcc(*"mp4v"), self._fps, size)
-        if not writer.isOpened():
-            raise OSError(f"{self.part}: OpenCV cannot write an mp4 video here (codec or permission problem)")
-        return writer
+    @property
+    def frames_written(self) -> int:
+        return self._video.frames_written
 
     def write(self, result: FrameResult) -> None:
         from pipeline.drawing import draw_poses  # noqa: PLC0415 - supervision is imported only when drawing
 
         size = result.frame.size_px
-        if self._writer is None:
-            self._writer, self._size = self._open(size), size
-        elif size != self._size:
+        if not self._video.is_open:
+            self._video.open(size)
+        elif size != self._video.size_px:
+            width, height = self._video.size_px
             raise ValueError(f"{self.path}: frame {result.frame.index} is {size[0]}x{size[1]}, "
-                             f"the video is {self._size[0]}x{self._size[1]}")
+                             f"the video is {width}x{height}")
         poses = result.poses
         image = draw_poses(result.frame.image, poses.keypoints, poses.scores, self._skeleton,
                            track_ids=poses.track_ids, boxes=poses.boxes, keypoint_threshold=self._keypoint_threshold)
-        self._writer.write(image)
-        self.frames_written += 1
+        self._video.write(image)
 
     def close(self, complete: bool) -> None:
         if self._closed:
             return
         self._closed = True
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-        elif complete:
+        if not complete:
+            self._video.abandon(keep=True)
+            if self.part.exists():
+                logger.warning("%s left incomplete (%d frames)", self.part, self.frames_written)
+            return
+        if not self._video.is_open:
             raise ValueError(f"{self.path}: no frames to write")
-        if complete:
-            os.replace(self.part, self.path)
-        elif self.part.exists():
-            logger.warning("%s left incomplete (%d frames)", self.part, self.frames_written)
+        self._video.commit()
