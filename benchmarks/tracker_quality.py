@@ -84,7 +84,7 @@ def save_figure(rows: list[SceneMetrics], example_scene, path: Path) -> None:
     tracker = PoseTracker(flow=True)
     frame_index = len(example_scene.frames) // 2
     for frame in example_scene.frames[: frame_index + 1]:
-        result = tracker.update_full(frame.keypoints, frame.boxes, frame.scores, frame.image)
+        result = tracker.update(frame.keypoints, frame.boxes, frame.scores, frame.image)
     axes[2].imshow(frame.image[..., ::-1])
     colours = plt.get_cmap("tab10")
     for track_id, keypoints, propagated in zip(result.track_ids, result.keypoints, result.propagated):

@@ -99,8 +99,7 @@ def predict_video(annotation_path: Path, root: Path, box_source, estimator, trac
         keypoints = np.asarray(keypoints, np.float32).reshape(len(detections), -1, 2)
         scores = np.asarray(scores, np.float32).reshape(len(detections), -1)
         with_scores = np.concatenate([keypoints, scores[..., None]], axis=-1)
-        track_ids = np.asarray(tracker.update(with_scores, boxes=detections.boxes, scores=detections.scores,
-                                              frame=image), np.int64).reshape(-1)
+        track_ids = tracker.update(with_scores, boxes=detections.boxes, scores=detections.scores, frame=image).ids
         keep = track_ids >= 0
         untracked += int((~keep).sum())
         frames.append((image_info, (keypoints[keep], scores[keep], track_ids[keep], detections.boxes[keep])))

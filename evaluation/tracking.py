@@ -16,7 +16,7 @@ import numpy as np
 
 from tracker.similarity import box_areas, oks_matrix
 from evaluation.scenes import Scene
-from tracker.tracker import PoseTracker, TrackerOptions
+from tracker import PoseTracker, TrackerOptions
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +67,7 @@ def evaluate_scene(scene: Scene, make_tracker: Callable[[], PoseTracker], option
     for frame in scene.frames:
         if use_images and frame.image is None:
             raise ValueError(f"scene {scene.name!r} was not rendered; build it with render=True for flow")
-        result = tracker.update_full(frame.keypoints, frame.boxes, frame.scores,
-                                     frame.image if use_images else None)
+        result = tracker.update(frame.keypoints, frame.boxes, frame.scores, frame.image if use_images else None)
         distance = pose_distance(frame.gt_keypoints, frame.gt_boxes, result.keypoints, result.boxes)
         accumulator.update(frame.gt_ids.tolist(), result.track_ids.tolist(), distance)
     host = mm.metrics.create()

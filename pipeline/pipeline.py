@@ -136,28 +136,18 @@ class _TrackedBoxes:
 
 
 def _tracked(tracker, poses: Poses, image: np.ndarray) -> TrackedPoses:
-    """Run the tracker on one frame's poses.
-
-    A tracker with `update_full` (tracker.PoseTracker) gives its output poses,
-    which may be smoothed or include flow-recovered people (detection_index -1);
-    otherwise `update` gives (N,) IDs for the input poses.
-    """
+    """Run the tracker on one frame's poses: its `TrackingResult` gives the output
+    poses, which may be smoothed or include flow-recovered people (detection_index -1)."""
     count = len(poses)
     if tracker is None:
         return TrackedPoses(poses.keypoints, poses.scores, poses.boxes, poses.box_scores,
                             np.full(count, -1, np.int64), np.arange(count, dtype=np.int64))
-    if hasattr(tracker, "update_full"):
-        output = tracker.update_full(poses.keypoints_with_scores(), boxes=poses.boxes, scores=poses.box_scores,
-                                     frame=image)
-        keypoints = np.asarray(output.keypoints, np.float32).reshape(-1, poses.num_keypoints, 3)
-        return TrackedPoses(keypoints[..., :2], keypoints[..., 2], output.boxes, output.scores,
-                            output.track_ids, output.detection_index)
-    track_ids = np.asarray(tracker.update(poses.keypoints_with_scores(), boxes=poses.boxes,
-                                          scores=poses.box_scores, frame=image), np.int64).reshape(-1)
-    if len(track_ids) != count:
-        raise ValueError(f"tracker returned {len(track_ids)} IDs for {count} poses")
-    return TrackedPoses(poses.keypoints, poses.scores, poses.boxes, poses.box_scores,
-                        track_ids, np.arange(count, dtype=np.int64))
+    output = tracker.update(poses.keypoints_with_scores(), boxes=poses.boxes, scores=poses.box_scores, frame=image)
+    if len(output.ids) != count:
+        raise ValueError(f"tracker returned {len(output.ids)} IDs for {count} poses")
+    keypoints = np.asarray(output.keypoints, np.float32).reshape(-1, poses.num_keypoints, 3)
+    return TrackedPoses(keypoints[..., :2], keypoints[..., 2], output.boxes, output.scores,
+                        output.track_ids, output.detection_index)
 
 
 class Pipeline:
@@ -171,7 +161,7 @@ class Pipeline:
         estimator: `estimator.estimate_many(images, boxes_per_image)` ->
             list of ((N, K, 2) float32 px, (N, K) float32), one batch for all crops.
         tracker: `tracker.update(keypoints (N, K, 3), boxes=, scores=, frame=)`
-            returning (N,) track IDs or `TrackedPoses`; None gives IDs of -1.
+            returning a `tracker.TrackingResult`; None gives IDs of -1.
         live: the frame policy; None picks it from the source.
         queue_size: capacity of each channel between stages (file mode).
         pose_batch_frames: most frames whose crops go into one pose batch

@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from core.types import Detections, Frame
+from tracker import TrackingResult
 
 NUM_JOINTS = 17
 
@@ -145,7 +146,7 @@ class FakeTracker:
         self.updates += 1
         if self.sleep_s:
             time.sleep(self.sleep_s)
-        return np.arange(1, len(keypoints) + 1, dtype=np.int64)
+        return TrackingResult.of_inputs(keypoints, np.arange(1, len(keypoints) + 1), boxes, scores)
 
     def reset(self) -> None:
         self.updates = 0

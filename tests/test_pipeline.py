@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import dataclasses
 import threading
 import time
 
@@ -13,6 +14,7 @@ from pipeline.capture import LiveSource
 from pipeline.pipeline import Pipeline, PipelineError, live_in_flight_limit
 from pipeline.stages import boxes_from_keypoints
 from tests.pipeline_fakes import FakeCamera, FakeDetector, FakeEstimator, FakeTracker, ListSource
+from tracker import TrackingResult
 
 
 def pipeline_threads() -> list[threading.Thread]:
@@ -133,7 +135,8 @@ def test_a_failed_run_returns_only_after_a_slow_model_call_has_finished():
 def test_tracker_returning_wrong_number_of_ids_is_a_tracking_error():
     class BadTracker:
         def update(self, keypoints, boxes=None, scores=None, frame=None):
-            return np.zeros(len(keypoints) + 1, np.int64)
+            result = TrackingResult.of_inputs(keypoints, np.zeros(len(keypoints), np.int64), boxes, scores)
+            return dataclasses.replace(result, ids=np.zeros(len(keypoints) + 1, np.int64))
 
     with pytest.raises(PipelineError, match="tracking.*3 IDs for 2 poses"):
         list(Pipeline(ListSource(3), FakeDetector(people=2), FakeEstimator(), BadTracker()).run())

@@ -51,7 +51,7 @@ def test_flow_recovers_a_person_the_detector_missed():
         for t, hip in enumerate(positions):
             image, pose = _frame(background, person, hip)
             poses = np.stack([other]) if t == missing_frame else np.stack([pose, other])
-            outputs.append((tracker.update_full(poses, frame=image), pose))
+            outputs.append((tracker.update(poses, frame=image), pose))
         return outputs
 
     outputs = run(PoseTracker(flow=True))
@@ -78,12 +78,12 @@ def test_a_recovered_pose_covered_by_a_detection_is_suppressed():
     def run(tracker, score):
         for t in range(3):
             image, pose = _frame(background, person, (200 + 4 * t, 180))
-            tracker.update_full(pose[None], frame=image)
+            tracker.update(pose[None], frame=image)
         image, pose = _frame(background, person, (212, 180))
         # The same person, detected 3 px off: OKS about 0.9, too far for this
         # strict tracker to match (threshold 0.97), but the same person for the NMS.
         pose[:, 0] += 3.0
-        return tracker.update_full(pose[None], scores=[score], frame=image)
+        return tracker.update(pose[None], scores=[score], frame=image)
 
     result = run(PoseTracker(flow=True, similarity_threshold=0.97), score=0.9)
     assert result.track_ids.tolist() == [2] and not result.propagated.any()
@@ -95,7 +95,7 @@ def test_a_recovered_pose_covered_by_a_detection_is_suppressed():
 def test_flow_without_frames_falls_back_to_motion_only():
     tracker = PoseTracker(flow=True)
     for t in range(4):
-        ids = tracker.update(standing_pose((100 + 4 * t, 200))[None])
+        ids = tracker.update(standing_pose((100 + 4 * t, 200))[None]).ids
     assert ids.tolist() == [1]
 
 

@@ -27,7 +27,7 @@ def walk(tracker, start_xs, frames, speed=4.0, y=200.0, skip=None):
     history = []
     for t in range(frames):
         visible = [i for i in range(len(start_xs)) if i not in skip.get(t, ())]
-        ids = tracker.update(people(*[(start_xs[i] + speed * t, y) for i in visible]))
+        ids = tracker.update(people(*[(start_xs[i] + speed * t, y) for i in visible])).ids
         history.append(dict(zip(visible, ids.tolist())))
     return history
 
@@ -44,8 +44,8 @@ def test_birth_gives_new_ids_starting_at_one_and_keeps_them():
 
 def test_ids_follow_the_person_not_the_input_order():
     tracker = PoseTracker()
-    first = tracker.update(people((100, 200), (400, 200)))
-    second = tracker.update(people((404, 200), (104, 200)))
+    first = tracker.update(people((100, 200), (400, 200))).ids
+    second = tracker.update(people((404, 200), (104, 200))).ids
     assert second.tolist() == first[::-1].tolist()
 
 
@@ -77,7 +77,7 @@ def test_death_after_max_age_and_ids_are_never_reused():
     assert sorted(t.track_id for t in tracker.tracks) == [1, 2]  # lost for 3 frames: still kept
     tracker.update(people((400, 200)))
     assert [t.track_id for t in tracker.tracks] == [2]  # 4th miss: removed
-    ids = tracker.update(people((100, 200), (400, 200)))
+    ids = tracker.update(people((100, 200), (400, 200))).ids
     assert ids.tolist() == [3, 2]  # same place, but the old ID is gone for good
 
 
@@ -87,7 +87,7 @@ def test_ids_are_unique_over_many_births_and_deaths():
     seen_alive = {}
     for t in range(60):
         centres = [(x, 200) for x in rng.choice(np.arange(60, 600, 90), size=rng.integers(0, 5), replace=False)]
-        ids = tracker.update(people(*centres))
+        ids = tracker.update(people(*centres)).ids
         assert len(set(ids.tolist())) == len(ids)
         for track_id in ids.tolist():
             seen_alive.setdefault(track_id, t)
@@ -99,25 +99,25 @@ def test_reset_starts_a_new_video():
     walk(tracker, [100, 300], 3)
     tracker.reset()
     assert tracker.tracks == [] and tracker.frame_count == 0
-    assert tracker.update(people((100, 200))).tolist() == [1]
+    assert tracker.update(people((100, 200))).ids.tolist() == [1]
 
 
 def test_two_trackers_do_not_share_an_id_counter():
     first, second = PoseTracker(), PoseTracker()
     first.update(people((100, 200), (300, 200)))
-    assert second.update(people((100, 200))).tolist() == [1]
+    assert second.update(people((100, 200))).ids.tolist() == [1]
 
 
 def test_empty_frames_and_zero_people_shapes():
     tracker = PoseTracker()
     for empty in (np.zeros((0, 17, 3)), [], np.zeros((0,))):
-        ids = tracker.update(empty)
+        ids = tracker.update(empty).ids
         assert ids.shape == (0,) and ids.dtype == np.int64
-    result = tracker.update_full(np.zeros((0, 17, 3)), boxes=np.zeros((0, 4)), scores=np.zeros(0))
+    result = tracker.update(np.zeros((0, 17, 3)), boxes=np.zeros((0, 4)), scores=np.zeros(0))
     assert result.keypoints.shape == (0, 17, 3) and result.boxes.shape == (0, 4)
     assert result.track_ids.shape == (0,) and result.detection_index.shape == (0,)
     walk(tracker, [100], 3)
-    assert tracker.update(np.zeros((0, 17, 3))).shape == (0,)
+    assert tracker.update(np.zeros((0, 17, 3))).ids.shape == (0,)
     assert tracker.tracks[0].state == TrackState.LOST
 
 
@@ -151,35 +151,35 @@ def test_bad_options_raise():
 def test_other_keypoint_layouts_follow_the_sigmas():
     tracker = PoseTracker(sigmas=(0.1,) * 5)
     poses = people((100, 200))[:, :5]
-    assert tracker.update(poses).tolist() == [1]
+    assert tracker.update(poses).ids.tolist() == [1]
     with pytest.raises(ValueError, match=r"\(N, 5, 3\)"):
         tracker.update(people((100, 200)))
 
 
 def test_low_score_detections_never_start_tracks_but_continue_them():
     tracker = PoseTracker(min_score=0.5)
-    assert tracker.update(people((100, 200)), scores=[0.3]).tolist() == [-1]
+    assert tracker.update(people((100, 200)), scores=[0.3]).ids.tolist() == [-1]
     assert tracker.tracks == []
     tracker.update(people((100, 200)), scores=[0.9])
-    assert tracker.update(people((104, 200)), scores=[0.3]).tolist() == [1]  # ByteTrack-style second stage
+    assert tracker.update(people((104, 200)), scores=[0.3]).ids.tolist() == [1]  # ByteTrack-style second stage
     baseline = PoseTracker.simple_baseline()
     baseline.update(people((100, 200)), scores=[0.9])
-    assert baseline.update(people((104, 200)), scores=[0.3]).tolist() == [-1]
+    assert baseline.update(people((104, 200)), scores=[0.3]).ids.tolist() == [-1]
 
 
 def test_a_pose_with_too_few_confident_keypoints_does_not_start_a_track():
     pose = people((100, 200))
     pose[0, 2:, 2] = 0.05
-    assert PoseTracker().update(pose, scores=[0.9]).tolist() == [-1]
+    assert PoseTracker().update(pose, scores=[0.9]).ids.tolist() == [-1]
 
 
 def test_min_hits_holds_the_id_back_until_confirmed():
     tracker = PoseTracker(min_hits=3)
-    ids = [tracker.update(people((100 + 3 * t, 200))).tolist() for t in range(4)]
+    ids = [tracker.update(people((100 + 3 * t, 200))).ids.tolist() for t in range(4)]
     assert ids == [[-1], [-1], [1], [1]]
     tracker.update(people((500, 300)))  # a one-frame false positive ...
     tracker.update(people((112, 200)))
-    assert tracker.update(people((115, 200), (600, 100))).tolist() == [1, -1]
+    assert tracker.update(people((115, 200), (600, 100))).ids.tolist() == [1, -1]
     assert [t.track_id for t in tracker.tracks if t.state != TrackState.TENTATIVE] == [1]
 
 
@@ -189,7 +189,7 @@ def test_crossing_people_keep_their_ids_with_motion_but_not_without():
         history = []
         for t in range(40):
             a, b = (200 + 6 * t, 200), (443 - 6 * t, 203)
-            ids = tracker.update(people(a, b))
+            ids = tracker.update(people(a, b)).ids
             history.append(tuple(ids.tolist()))
         return history
     ours = run(PoseTracker())
@@ -198,11 +198,11 @@ def test_crossing_people_keep_their_ids_with_motion_but_not_without():
     assert set(baseline) != {(1, 2)}  # the baseline swaps identities at the crossing
 
 
-def test_update_full_returns_tracked_inputs_with_their_detection_index():
+def test_update_returns_tracked_inputs_with_their_detection_index():
     tracker = PoseTracker()
     tracker.update(people((100, 200)))
     poses = people((500, 100), (104, 200))
-    result = tracker.update_full(poses, scores=[0.2, 0.9])
+    result = tracker.update(poses, scores=[0.2, 0.9])
     assert result.ids.tolist() == [-1, 1]
     assert result.track_ids.tolist() == [1] and result.detection_index.tolist() == [1]
     np.testing.assert_array_equal(result.keypoints, poses[1:])
@@ -217,8 +217,8 @@ def test_one_euro_smoothing_reduces_jitter():
     for _ in range(60):
         noisy = truth.copy()
         noisy[..., :2] += rng.normal(0, 3.0, noisy[..., :2].shape)
-        smooth_out.append(smooth.update_full(noisy).keypoints[0, :, :2])
-        raw_out.append(raw.update_full(noisy).keypoints[0, :, :2])
+        smooth_out.append(smooth.update(noisy).keypoints[0, :, :2])
+        raw_out.append(raw.update(noisy).keypoints[0, :, :2])
     smooth_var = np.var(np.array(smooth_out[10:]), axis=0).mean()
     raw_var = np.var(np.array(raw_out[10:]), axis=0).mean()
     assert raw_var == pytest.approx(9.0, rel=0.3)

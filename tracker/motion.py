@@ -11,7 +11,37 @@ from __future__ import annotations
 
 import numpy as np
 
+from tracker.similarity import PoseSet
+
 MOTION_MODELS = ("none", "constant_velocity")
+
+
+def box_shift(shift: np.ndarray) -> np.ndarray:
+    """(..., 4) xyxy offset for an (..., 2) xy shift (np.tile is a slow Python wrapper)."""
+    return np.concatenate([shift, shift], axis=-1)
+
+
+def shift_boxes(boxes: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """(T, 4) xyxy boxes moved by (T, 2) xy shifts: both corners in one add."""
+    return (boxes.reshape(-1, 2, 2) + shift[:, None, :]).reshape(-1, 4)
+
+
+def predict_poses(last: PoseSet, boxes: np.ndarray, camera_shift: np.ndarray | None, velocity: np.ndarray | None,
+                  steps: np.ndarray | None) -> tuple[PoseSet, np.ndarray]:
+    """Predicted poses and (T, 4) boxes in this frame: each track's last observation
+    moved by the camera shift since it was observed and by its velocity.
+
+    camera_shift: (T, 2) px, or None without camera compensation.
+    velocity: (T, 2) px/frame and steps: (T,) frames of travel (`coast_steps` of
+        the frames since the observation), or None without a motion model.
+    With neither, the last poses and boxes themselves are returned (read-only from here on).
+    """
+    if camera_shift is None and velocity is None:
+        return last, boxes
+    shift = camera_shift
+    if velocity is not None:  # one frame of travel is exactly the velocity
+        shift = shift + velocity * steps[:, None]
+    return last.shifted(shift), shift_boxes(boxes, shift)
 
 
 def coast_steps(frames_ahead: np.ndarray, decay: float) -> np.ndarray:

@@ -81,3 +81,27 @@ class OneEuroFilter:
         )
         self._value, self._derivative = filtered[0], derivative[0]
         return self._value.copy()
+
+
+def smooth_tracks(table, rows: np.ndarray, gap: np.ndarray, camera_offset: np.ndarray,
+                  parameters: OneEuroParameters, fps: float) -> None:
+    """Advance the One-Euro filters of the updated tracks of a `tracks.TrackTable`.
+
+    rows: (M,) updated rows; gap: (M,) frames since each one's previous
+    observation. The filter runs on camera-compensated coordinates (the
+    keypoints minus the (2,) px camera offset): it removes the detector's
+    jitter but follows camera shake and pans without lag. A track on its
+    first detection starts at its raw pose.
+    """
+    compensated = table.keypoints[rows, :, :2] - camera_offset
+    if len(rows) == 0:
+        table.smooth_value[rows] = compensated
+        return
+    fresh = (table.hits[rows] <= 1) & (table.propagated[rows] == 0)
+    value, derivative = one_euro_step(
+        compensated, table.smooth_value[rows], table.smooth_derivative[rows],
+        gap.astype(np.float32) / np.float32(fps), parameters)
+    value[fresh] = compensated[fresh]
+    derivative[fresh] = 0.0
+    table.smooth_value[rows] = value
+    table.smooth_derivative[rows] = derivative
