@@ -28,7 +28,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+logger = logging.getLogger(__name__)
+
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
+_NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+# Below this many free bytes a video writer that failed is taken to have run out of space
+# (OpenCV's writer reports no error codes, so the free space is the evidence).
+_LOW_SPACE_BYTES = 1 << 20
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
