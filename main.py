@@ -10,7 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
+import threading
 
 # name -> (module, one-line help). Order is the order `--help` lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -38,6 +41,31 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+class _CtrlC:
+    """SIGINT policy for the command-line run: the first Ctrl-C stops cleanly, the second at once.
+
+    The first raises KeyboardInterrupt as Python does: the pipeline stops its
+    threads (after the model call in flight, which cannot be interrupted) and
+    the command returns 130 with partial outputs left as `.part` files. A
+    second one during that wait ends the process at once with status 130
+    through `os._exit`: an ordinary exit would finalise the interpreter under
+    a running torch call, which aborts ("terminate called without an active
+    exception", SIGABRT). The `.part` files stay on disk for the rerun.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, signum, frame) -> None:
+        self.count += 1
+        if self.count == 1:
+            raise KeyboardInterrupt
+        sys.stderr.write("second Ctrl-C: exiting now (partial outputs stay as .part files)\n")
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(130)
+
+
 def _requested_command(argv: list[str]) -> str | None:
     return next((arg for arg in argv if not arg.startswith("-")), None)
 
@@ -52,11 +80,17 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     module = importlib.import_module(COMMANDS[args.command][0])
+    previous = None
+    if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
+        previous = signal.signal(signal.SIGINT, _CtrlC())  # the GUI sets its own while its window is open
     try:
         return int(module.run(args) or 0)
     except KeyboardInterrupt:
         logging.getLogger("main").error("interrupted")
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 if __name__ == "__main__":

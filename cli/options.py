@@ -53,9 +53,10 @@ def add_pose_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--batch-size",
         type=positive_int,
-        default=32,
+        default=None,
         metavar="N",
-        help="person crops per network call (the flip test doubles it; default 32)",
+        help="person crops per network call (the flip test doubles it; default by device, measured with "
+        "benchmarks/pose_throughput.py: 8 on the CPU, where 32-crop calls are slower per crop, 64 on CUDA)",
     )
 
 
@@ -65,8 +66,8 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
         "--detector",
         metavar="NAME",
         default=None,
-        help="torchvision detection builder, e.g. fasterrcnn_resnet50_fpn_v2 or "
-        "fasterrcnn_mobilenet_v3_large_fpn (default 'auto': the first on CUDA, the second on the CPU)",
+        help="'fast' (ssdlite320_mobilenet_v3_large), 'accurate' (fasterrcnn_resnet50_fpn_v2) or any torchvision "
+        "detection builder, e.g. fasterrcnn_mobilenet_v3_large_320_fpn (default 'auto': accurate on CUDA, fast on the CPU)",
     )
     group.add_argument(
         "--det-weights",
@@ -181,3 +182,10 @@ def tracker_options(args: argparse.Namespace) -> dict:
     if args.track_flow:
         options["flow"] = True
     return options
+
+
+def add_profile_argument(parser: argparse.ArgumentParser) -> None:
+    """`--profile`: per-stage time per frame, queue waits and fps, printed at the end (and in the JSON output)."""
+    parser.add_argument("--profile", action="store_true",
+                        help="print per-stage ms per frame (capture, detection, crop, network, decode, tracking, "
+                        "sinks), queue waits and fps at the end; also written to the JSON output's \"profile\"")

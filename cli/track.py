@@ -17,6 +17,7 @@ import logging
 from cli.options import (
     add_detector_arguments,
     add_pose_arguments,
+    add_profile_argument,
     add_tracker_arguments,
     positive_int,
     tracker_options,
@@ -48,10 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--queue-size", type=positive_int, default=4, metavar="N",
                      help="frames buffered between two stages (default 4)")
     run.add_argument("--detect-every", type=positive_int, default=1, metavar="N",
-                     help="run the detector on every N-th frame; in between, boxes follow the tracked poses")
+                     help="run the detector on every N-th frame; in between, boxes follow the tracked poses "
+                     "(default 1: files get every frame detected)")
     run.add_argument("--keypoint-threshold", type=float, default=0.3, metavar="SCORE",
                      help="keypoints scoring below this are not drawn in the video (default 0.3)")
 
+    add_profile_argument(run)
     add_pose_arguments(parser)
     add_detector_arguments(parser)
 
@@ -97,7 +100,14 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress, accept_truncated=args.accept_truncated,
         pipeline_options={"pose_batch_frames": args.batch_frames, "queue_size": args.queue_size,
                           "detect_every": args.detect_every},
+        profile=args.profile,
     )
     for line in summary.lines():
         print(line)
+    from pipeline.profile import profile_lines  # noqa: PLC0415
+
+    for result in summary.results:
+        if result.profile is not None:
+            for line in profile_lines(result.profile, f"profile {result.name}"):
+                print(line)
     return summary.exit_status

@@ -9,7 +9,8 @@
   outputs atomically (`.part` + rename);
 - `core.posetrack_format`: the PoseTrack 2017/2018 reader and writer;
 - `core.environment`: the device and offline rules;
-- `core.lazy`: lazy package exports, so `import pose` does not load torch.
+- `core.lazy`: lazy package exports, so `import pose` does not load torch;
+- `core.state_dicts`: short summaries of weights files that do not fit a model.
 
 Imports only numpy, cv2 and the standard library; never another package of ours.
 """

@@ -35,8 +35,9 @@ import torchvision
 from torch import nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from core.types import Detections, Frame
 from core.environment import is_offline
+from core.state_dicts import state_dict_differences
+from core.types import Detections, Frame
 
 LOGGER = logging.getLogger(__name__)
 
@@ -179,15 +180,26 @@ def build_torchvision_model(
         path = fetch_pretrained_weights(name, offline=offline) if weights is None else Path(weights)
         state_dict = _load_state_dict_file(path)
         _freeze_batch_norms_like(model, state_dict)
-        try:
-            model.load_state_dict(state_dict, strict=True)
-        except RuntimeError as error:
-            raise DetectorWeightsError(
-                f"Detector weights {path} do not match torchvision's '{name}' "
-                f"(is it a state dict for that builder?): {error}"
-            ) from error
+        _check_fits(model, state_dict, path, name)
+        model.load_state_dict(state_dict, strict=True)
         LOGGER.info("detector %s: loaded %s", name, path)
     return model.eval()
+
+
+def _check_fits(model: nn.Module, state_dict: dict[str, torch.Tensor], path: Path, name: str) -> None:
+    """DetectorWeightsError with counts and the first few keys when `state_dict` does not fit `model`.
+
+    (torch's own message lists every key: 14.7 KB for a wrong builder.)
+    """
+    differences = state_dict_differences(
+        {key: tuple(value.shape) for key, value in model.state_dict().items()},
+        {key: tuple(value.shape) for key, value in state_dict.items()},
+    )
+    if differences:
+        raise DetectorWeightsError(
+            f"Detector weights {path} do not match torchvision's '{name}' "
+            f"(is it a state dict for that builder?): " + "; ".join(differences) + "."
+        )
 
 
 class TorchvisionDetector:
@@ -271,7 +283,7 @@ def build_detector(
     """A ready `TorchvisionDetector` for builder `name` (see `build_torchvision_model` for `weights`).
 
     `name` "auto" picks fasterrcnn_resnet50_fpn_v2 on CUDA and
-    fasterrcnn_mobilenet_v3_large_fpn on the CPU.
+    ssdlite320_mobilenet_v3_large on the CPU; "accurate" and "fast" name those two.
     """
     name = resolve_detector_name(name, device)
     # The model's own cut (strict `>`) sits just below ours (`>=`): it drops the
@@ -296,12 +308,18 @@ def build_detector(
     )
 
 
+# The defaults, by device. On the CPU a detector must cost no more than a third
+# of one HRNet-W32 crop's network time (benchmarks/detectors.py measures both in
+# one run): SSDlite320 does (about 20-40 ms a frame against about 110 ms a crop
+# on a 2-core CPU), Faster R-CNN MobileNetV3 at 800 px (about 1 s) does not.
+# "accurate" names the R-CNN that is the default on CUDA, one flag away on the CPU.
 ACCURATE_DEFAULT = "fasterrcnn_resnet50_fpn_v2"
-FAST_DEFAULT = "fasterrcnn_mobilenet_v3_large_fpn"
+FAST_DEFAULT = "ssdlite320_mobilenet_v3_large"
+DETECTOR_PRESETS = {"fast": FAST_DEFAULT, "accurate": ACCURATE_DEFAULT}
 
 
 def resolve_detector_name(name: str, device: str | torch.device) -> str:
-    """Turn "auto" into the accurate default on CUDA and the fast default elsewhere."""
-    if name != "auto":
-        return name
-    return ACCURATE_DEFAULT if torch.device(device).type == "cuda" else FAST_DEFAULT
+    """Turn "auto" into the accurate default on CUDA and the fast one elsewhere; "fast"/"accurate" into theirs."""
+    if name == "auto":
+        return ACCURATE_DEFAULT if torch.device(device).type == "cuda" else FAST_DEFAULT
+    return DETECTOR_PRESETS.get(name, name)

@@ -44,6 +44,7 @@ from pipeline.capture import (
 )
 from core.io import part_path, write_text_atomic
 from pipeline.pipeline import Pipeline, PipelineError
+from pipeline.profile import PipelineProfile
 from pipeline.sinks import CocoResultsSink, CsvPosesSink, JsonPosesSink, PoseTrack18Sink, VideoSink
 
 logger = logging.getLogger(__name__)
@@ -240,6 +241,8 @@ class TrackOptions:
         accept_truncated: an input that decodes fewer frames than it announces
             counts as done (its outputs are still marked `.truncated`).
         pipeline_options: extra `Pipeline` keyword arguments (queue_size, pose_batch_frames, detect_every).
+        profile: collect a `PipelineProfile` (`--profile`): in the JSON output
+            and in `VideoResult.profile`.
     """
 
     max_frames: int | None = None
@@ -247,6 +250,7 @@ class TrackOptions:
     progress: bool = True
     accept_truncated: bool = False
     pipeline_options: Mapping[str, object] = field(default_factory=dict)
+    profile: bool = False
 
 
 VIDEO_STATUSES = ("done", "truncated", "failed", "interrupted")
@@ -266,6 +270,7 @@ class VideoResult:
         reason: why it failed or is truncated ("" when done).
         frames_announced: frames the container announced (None when unknown).
         skipped_frames: unreadable images of a frame folder that were skipped.
+        profile: `PipelineProfile.as_dict()` of the run (`TrackOptions.profile`), else None.
     """
 
     name: str
@@ -275,6 +280,7 @@ class VideoResult:
     reason: str = ""
     frames_announced: int | None = None
     skipped_frames: int = 0
+    profile: dict | None = None
 
     def __post_init__(self) -> None:
         if self.status not in VIDEO_STATUSES:
@@ -376,7 +382,8 @@ def open_input(item: InputVideo, max_frames: int | None = None):
 
 
 def make_sinks(paths: dict[str, Path], *, source, keypoint_names: Sequence[str],
-               skeleton: Sequence[tuple[int, int]], video_name: str, keypoint_threshold: float = 0.3) -> list:
+               skeleton: Sequence[tuple[int, int]], video_name: str, keypoint_threshold: float = 0.3,
+               profile=None) -> list:
     """One sink per requested format; on a failure the ones already opened are closed as incomplete.
 
     The JSON sink asks the source at its close how much of the input was read
@@ -386,7 +393,7 @@ def make_sinks(paths: dict[str, Path], *, source, keypoint_names: Sequence[str],
     fps = float(getattr(source, "fps", 0.0))
     builders: dict[str, Callable[[Path], object]] = {
         "json": lambda path: JsonPosesSink(path, source=source.name, keypoint_names=keypoint_names,
-                                           skeleton=skeleton, fps=fps, coverage=lambda: source_coverage(source)),
+                                           skeleton=skeleton, fps=fps, coverage=lambda: source_coverage(source), profile=profile),
         "posetrack": lambda path: PoseTrack18Sink(path, keypoint_names=keypoint_names, video_name=video_name),
         "coco": lambda path: CocoResultsSink(path),
         "csv": lambda path: CsvPosesSink(path, keypoint_names=keypoint_names),
@@ -448,15 +455,17 @@ def track_video(item: InputVideo, paths: dict[str, Path], models: Models,
     markers = marker_paths(paths)
     frames = 0
     source = None
+    profile = PipelineProfile() if options.profile else None
     try:
         source = open_input(item, options.max_frames)
         sinks = make_sinks(paths, source=source, keypoint_names=tuple(getattr(models.estimator, "joint_names", ())),
                            skeleton=tuple(getattr(models.estimator, "skeleton", ())),
-                           video_name=Path(item.name).name, keypoint_threshold=options.keypoint_threshold)
+                           video_name=Path(item.name).name, keypoint_threshold=options.keypoint_threshold,
+                           profile=profile)
         if models.tracker is not None and hasattr(models.tracker, "reset"):
             models.tracker.reset()
         pipeline = Pipeline(source, models.detector, models.estimator, models.tracker, live=False, sinks=sinks,
-                            max_frames=options.max_frames, **dict(options.pipeline_options))
+                            max_frames=options.max_frames, profile=profile, **dict(options.pipeline_options))
         with tqdm(total=source.frame_count, unit="frame", desc=item.name, position=1, leave=False,
                   disable=not options.progress) as frames_bar:
             for _ in pipeline.run():
@@ -491,7 +500,8 @@ def track_video(item: InputVideo, paths: dict[str, Path], models: Models,
     _set_marker(markers["truncated"], truncated, reason + "\n")
     logger.info("%s: %d frames in %.1f s -> %s", item.name, frames, seconds, ", ".join(str(p) for p in paths.values()))
     status = "truncated" if truncated and not options.accept_truncated else "done"
-    return VideoResult(item.name, status, frames, seconds, reason, announced, skipped)
+    return VideoResult(item.name, status, frames, seconds, reason, announced, skipped,
+                       profile.as_dict() if profile is not None else None)
 
 
 def _reason(error: BaseException) -> str:
@@ -524,16 +534,19 @@ def run_batch(
     progress: bool = True,
     accept_truncated: bool = False,
     pipeline_options: dict | None = None,
+    profile: bool = False,
 ) -> BatchSummary:
     """Track every input with `track_video`; outputs in `out_dir`. Returns what was done, skipped and failed.
 
     The models are shared by all inputs. Ctrl-C stops the current input (its
     outputs stay temporary) and returns the summary marked interrupted.
+    `profile=True`: each `VideoResult.profile` (and JSON output) gets the run's profile.
     """
     summary = BatchSummary()
     models = Models(detector, estimator, tracker)
     options = TrackOptions(max_frames=max_frames, keypoint_threshold=keypoint_threshold, progress=progress,
-                           accept_truncated=accept_truncated, pipeline_options=dict(pipeline_options or {}))
+                           accept_truncated=accept_truncated, pipeline_options=dict(pipeline_options or {}),
+                           profile=profile)
     accept = ("trial",) if max_frames is not None else ()
     accept += ("truncated",) if accept_truncated else ()
     videos_bar = tqdm(total=len(inputs), unit="video", desc="videos", position=0, disable=not progress)

@@ -27,9 +27,19 @@ frame went through, else left under their temporary names. An exception is
 re-raised from `run()` as `PipelineError` naming the stage.
 
 `detect_every=N` runs the detector on every N-th frame only; the frames in
-between reuse the boxes of the previous frame's tracked poses. Those frames wait
+between reuse the boxes of the previous frame's tracked poses, so a person who
+enters is found at the next detector run, within N frames. Those frames wait
 for the tracker's result of the frame before them, so with N > 1 the pose stage
-takes one frame at a time.
+takes one frame at a time. The default is every frame for files (every frame
+is detected unless asked) and `LIVE_DETECT_EVERY` for live sources, where the
+detector's cost would otherwise cap the frame rate. Detection runs in its own
+thread, so the detector works on frame t+1 while the pose stage works on frame t.
+
+Timings: each `FrameResult.timings_s` holds the seconds of every stage for
+that frame, the pose stage split into "crop", "network" and "decode" when the
+estimator reports them (`last_timings_s`), and "wait_<stage>", the time the
+frame queued in front of that stage. `profile=PipelineProfile()` sums them
+over the run (`--profile`).
 """
 
 from __future__ import annotations
@@ -60,6 +70,8 @@ logger = logging.getLogger(__name__)
 
 STAGE_NAMES = ("capture", "detection", "pose", "tracking", "sinks")
 JOIN_TIMEOUT_S = 1.0
+LIVE_DETECT_EVERY = 5  # live sources: the detector on every 5th frame (boxes follow the poses in between)
+POSE_PARTS = ("crop", "network", "decode")  # the estimator's own split of the pose stage
 
 
 class PipelineError(RuntimeError):
@@ -167,9 +179,13 @@ class Pipeline:
         pose_batch_frames: most frames whose crops go into one pose batch
             (default 4 for files, 1 live, where batching only adds latency).
         detection_batch_frames: most frames per detector call.
-        detect_every: run the detector on every N-th frame only.
+        detect_every: run the detector on every N-th frame only; None: 1 for
+            files, `LIVE_DETECT_EVERY` for live sources.
         sinks: objects with `write(FrameResult)` and `close(complete: bool)`,
             run in their own thread.
+        profile: a `pipeline.profile.PipelineProfile` that gets every frame's
+            timings (after its sinks wrote it, so a sink holding the same
+            profile sees every frame by the time it is closed).
         max_frames: stop after this many frames.
         max_in_flight: live mode: fixed number of frames in flight instead of
             the adaptive limit.
@@ -177,9 +193,9 @@ class Pipeline:
 
     def __init__(self, source, detector, estimator, tracker=None, *, live: bool | None = None,
                  queue_size: int = 4, pose_batch_frames: int | None = None, detection_batch_frames: int = 1,
-                 detect_every: int = 1, sinks: Sequence = (), max_frames: int | None = None,
-                 max_in_flight: int | None = None) -> None:
-        if detect_every < 1:
+                 detect_every: int | None = None, sinks: Sequence = (), max_frames: int | None = None,
+                 max_in_flight: int | None = None, profile=None) -> None:
+        if detect_every is not None and detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {detect_every}")
         if queue_size < 1:
             raise ValueError(f"queue_size must be >= 1, got {queue_size}")
@@ -190,8 +206,11 @@ class Pipeline:
         self.detector = detector
         self.estimator = estimator
         self.tracker = tracker
+        if detect_every is None:
+            detect_every = LIVE_DETECT_EVERY if self.live else 1
         self.detect_every = int(detect_every)
         self.sinks = list(sinks)
+        self.profile = profile
         self.max_frames = max_frames
         if pose_batch_frames is None:
             pose_batch_frames = 1 if self.live else 4
@@ -212,7 +231,7 @@ class Pipeline:
         names = ["detection", "pose", "tracking"] + (["sinks"] if self.sinks else [])
         self._channels = [Channel(channel_size, name) for name in names] + [Channel(channel_size, "results")]
         works = {"detection": timed("detection", self._detect), "pose": timed("pose", self._estimate),
-                 "tracking": timed("tracking", self._track), "sinks": timed("sinks", self._write)}
+                 "tracking": timed("tracking", self._track), "sinks": self._write}
         batch = {"detection": self.detection_batch_frames, "pose": self.pose_batch_frames}
         self._threads: list[threading.Thread] = [
             threading.Thread(target=self._capture_loop, name="stage-capture", daemon=True)]
@@ -247,7 +266,8 @@ class Pipeline:
                     continue
                 if frame is None:
                     break
-                job = Job(frame=frame, started_s=frame.timestamp_s if self.live else started, sequence=sequence)
+                job = Job(frame=frame, started_s=frame.timestamp_s if self.live else started, sequence=sequence,
+                          queued_s=time.perf_counter())
                 job.timings_s["capture"] = float(getattr(self.source, "last_read_s", time.monotonic() - started))
                 job.dropped_frames = int(getattr(self.source, "dropped_frames", 0))
                 first.put(job, self._stop)
@@ -278,6 +298,7 @@ class Pipeline:
             if not isinstance(found, Detections):
                 raise TypeError(f"detector must return Detections per frame, got {type(found).__name__}")
             job.detections = found
+            job.detected = True
 
     def _estimate(self, jobs: list[Job]) -> None:
         for job in jobs:
@@ -292,9 +313,22 @@ class Pipeline:
                 raise ValueError(f"pose estimator returned {len(results)} results for {len(with_people)} frames")
             for job, (keypoints, scores) in zip(with_people, results):
                 job.untracked = Poses(keypoints, scores, job.detections.boxes, job.detections.scores)
+            self._share_pose_parts(with_people)
         for job in jobs:
             if job.untracked is None:
                 job.untracked = Poses.empty(self._num_joints)
+
+    def _share_pose_parts(self, jobs: list[Job]) -> None:
+        """Split the estimator's crop/network/decode seconds of one call among its frames, by crop count."""
+        parts = getattr(self.estimator, "last_timings_s", None)
+        if not isinstance(parts, dict):
+            return
+        crops = np.array([len(job.detections) for job in jobs], np.float64)
+        shares = crops / crops.sum()
+        for job, share in zip(jobs, shares):
+            for name in POSE_PARTS:
+                if name in parts:
+                    job.timings_s[name] = float(parts[name]) * float(share)
 
     def _track(self, jobs: list[Job]) -> None:
         for job in jobs:
@@ -303,9 +337,16 @@ class Pipeline:
 
     def _write(self, jobs: list[Job]) -> None:
         for job in jobs:
+            started = time.perf_counter()
             result = self._result(job)
             for sink in self.sinks:
                 sink.write(result)
+            job.timings_s["sinks"] = time.perf_counter() - started
+            self._add_to_profile(job)
+
+    def _add_to_profile(self, job: Job) -> None:
+        if self.profile is not None:
+            self.profile.add(job.timings_s, detected=job.detected)
 
     def _close_sinks(self, complete: bool) -> None:
         failures = []
@@ -345,6 +386,8 @@ class Pipeline:
         if self._started:
             raise RuntimeError("a Pipeline runs once; make a new one for another run")
         self._started = True
+        if self.profile is not None:
+            self.profile.start()
         for thread in self._threads:
             thread.start()
         results = self._channels[-1]
@@ -358,6 +401,8 @@ class Pipeline:
                     break
                 result = self._result(item)
                 result.timings_s["latency"] = time.monotonic() - item.started_s
+                if not self.sinks:
+                    self._add_to_profile(item)
                 if self._limit is not None:
                     self._limit.release()
                     self._update_live_limit(result.timings_s)

@@ -96,13 +96,16 @@ class JsonPosesSink(_TextSink):
             deliver: {"frames_decoded", "frames_announced"} for a truncated
             video (the file then says `"complete": false`), {"skipped_frames":
             [paths]} for unreadable images; {} when the whole input was read.
+        profile: a `pipeline.profile.PipelineProfile` filled by the pipeline
+            (`--profile`); its summary goes into the file's "profile" field.
     """
 
     def __init__(self, path, *, source: str = "", keypoint_names: Sequence[str] = (),
                  skeleton: Sequence[tuple[int, int]] = (), fps: float = 0.0,
-                 coverage: Callable[[], dict] | None = None) -> None:
+                 coverage: Callable[[], dict] | None = None, profile=None) -> None:
         super().__init__(path)
         self._coverage = coverage
+        self._profile = profile
         self._header = {"format": POSES_FORMAT, "version": POSES_FORMAT_VERSION, "source": str(source),
                         "fps": float(fps), "keypoint_names": list(keypoint_names),
                         "skeleton": [list(map(int, edge)) for edge in skeleton]}
@@ -142,6 +145,8 @@ class JsonPosesSink(_TextSink):
         if not self._started:
             self._start(None, None)
         coverage = self._coverage() if self._coverage is not None else {}
+        if self._profile is not None:
+            coverage = dict(coverage, profile=self._profile.as_dict())
         whole = complete and "frames_announced" not in coverage
         extra = "".join(f", {json.dumps(key)}: {json.dumps(value)}" for key, value in coverage.items())
         self._file.write(f'\n], "num_frames": {self.frames_written}, "dropped_frames": {self._dropped_frames}'

@@ -59,6 +59,10 @@ class Job:
         sequence: 0-based position among the frames this run took from its
             source (differs from `frame.index` when a live source dropped frames).
         result: the `FrameResult`, once built.
+        queued_s: `time.perf_counter()` when the job was put in front of its
+            next stage (gives the "wait_<stage>" timings).
+        detected: the detector ran on this frame (False on frames whose boxes
+            follow the tracked poses).
     """
 
     frame: Frame
@@ -70,6 +74,8 @@ class Job:
     timings_s: dict[str, float] = field(default_factory=dict)
     dropped_frames: int = 0
     result: Any = None
+    queued_s: float = 0.0
+    detected: bool = False
 
 
 class Channel:
@@ -198,8 +204,13 @@ class StageThread(threading.Thread):
                 at_end = batch[-1] is END
                 jobs = batch[:-1] if at_end else batch
                 if jobs:
+                    taken_s = time.perf_counter()
+                    for job in jobs:
+                        if job.queued_s > 0:
+                            job.timings_s[f"wait_{self.stage}"] = max(0.0, taken_s - job.queued_s)
                     self._work(jobs)
                     for job in jobs:
+                        job.queued_s = time.perf_counter()
                         self._outbox.put(job, self._stop_event)
                 if at_end:
                     self._finish(True)

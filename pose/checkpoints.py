@@ -26,6 +26,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from core.state_dicts import describe_keys
+
 logger = logging.getLogger(__name__)
 
 # Key prefix rewrites, applied in this order (after stripping DataParallel's "module.").
@@ -136,9 +138,7 @@ def infer_width_and_joints(state_dict: Mapping[str, torch.Tensor]) -> tuple[int,
 
 
 def _describe(keys: list[str], what: str) -> str:
-    shown = ", ".join(keys[:_LIST_LIMIT])
-    more = f", ... ({len(keys) - _LIST_LIMIT} more)" if len(keys) > _LIST_LIMIT else ""
-    return f"{len(keys)} {what} ({shown}{more})"
+    return describe_keys(keys, what, _LIST_LIMIT)
 
 
 def _architecture_hint(found: Mapping[str, torch.Tensor], model: nn.Module) -> str:

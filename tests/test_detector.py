@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import urllib.error
 
 import numpy as np
@@ -283,7 +284,10 @@ def test_half_precision_needs_cuda():
 
 def test_auto_name_and_unknown_name():
     assert tvd.resolve_detector_name("auto", "cuda:0") == "fasterrcnn_resnet50_fpn_v2"
-    assert tvd.resolve_detector_name("auto", "cpu") == "fasterrcnn_mobilenet_v3_large_fpn"
+    assert tvd.resolve_detector_name("auto", "cpu") == "ssdlite320_mobilenet_v3_large"
+    assert tvd.resolve_detector_name("accurate", "cpu") == "fasterrcnn_resnet50_fpn_v2"
+    assert tvd.resolve_detector_name("fast", "cuda") == "ssdlite320_mobilenet_v3_large"
+    assert tvd.resolve_detector_name(FAST, "cpu") == FAST
     assert "fasterrcnn_resnet50_fpn_v2" in tvd.supported_detector_names()
     with pytest.raises(ValueError, match="Unknown detector 'yolo'.*fasterrcnn_mobilenet_v3_large_fpn"):
         tvd.build_torchvision_model("yolo", weights="random")
@@ -386,7 +390,25 @@ def test_cli_builds_file_and_ground_truth_detectors(data_dir):
 
 
 def test_cli_network_detector_offline_error(empty_hub):
+    """The CPU default is SSDlite320; its real weights keep the torchvision download path and offline message."""
     args = parse(["--det-threshold", "0.3"])
     args.device, args.offline = "cpu", True
-    with pytest.raises(tvd.DetectorWeightsError, match="fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth"):
+    with pytest.raises(tvd.DetectorWeightsError, match="ssdlite320_mobilenet_v3_large_coco-a79551df.pth"):
         build_from_args(args)
+    args = parse(["--detector", "accurate"])
+    args.device, args.offline = "cpu", True
+    with pytest.raises(tvd.DetectorWeightsError, match="fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth"):
+        build_from_args(args)
+
+
+def test_weights_for_another_builder_are_summarised_not_listed(tmp_path):
+    """A wrong file gives counts and the first few keys (torch's message listed all of them: 14.7 KB)."""
+    wrong = tmp_path / "wrong.pt"
+    torch.save(torchvision.models.get_model(FAST, weights=None, weights_backbone=None).state_dict(), wrong)
+    with pytest.raises(tvd.DetectorWeightsError) as info:
+        tvd.build_torchvision_model("ssdlite320_mobilenet_v3_large", weights=wrong)
+    message = str(info.value)
+    assert len(message) < 1500, message
+    assert re.search(r"\d+ missing keys \(.*\.\.\. \(\d+ more\)\)", message)
+    assert re.search(r"\d+ unexpected keys \(backbone\.body\.", message)
+    assert "wrong.pt" in message and "ssdlite320_mobilenet_v3_large" in message

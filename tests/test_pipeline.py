@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from pipeline.capture import LiveSource
-from pipeline.pipeline import Pipeline, PipelineError, live_in_flight_limit
+from core.types import Detections
+from pipeline.pipeline import LIVE_DETECT_EVERY, Pipeline, PipelineError, live_in_flight_limit
+from pipeline.profile import PipelineProfile
 from pipeline.stages import boxes_from_keypoints
 from tests.pipeline_fakes import FakeCamera, FakeDetector, FakeEstimator, FakeTracker, ListSource
 from tracker import TrackingResult
@@ -196,7 +198,7 @@ def test_live_source_keeps_latency_low_and_counts_dropped_frames():
     source = LiveSource(lambda: camera, name="fake camera")
     detect_s, pose_s, track_s = 0.01, 0.02, 0.005
     pipeline = Pipeline(source, FakeDetector(sleep_s=detect_s), FakeEstimator(sleep_s=pose_s),
-                        FakeTracker(sleep_s=track_s))
+                        FakeTracker(sleep_s=track_s), detect_every=1)
     assert pipeline.live
     results = []
     for result in pipeline.run():
@@ -250,3 +252,71 @@ def test_bad_arguments_are_refused():
         Pipeline(ListSource(1), FakeDetector(), FakeEstimator(), detect_every=0)
     with pytest.raises(FileNotFoundError, match="no_such_video.mp4"):
         Pipeline("no_such_video.mp4", FakeDetector(), FakeEstimator())
+
+
+def test_live_sources_detect_every_few_frames_by_default_and_files_every_frame():
+    camera = FakeCamera(fps=200.0)
+    live = Pipeline(LiveSource(lambda: camera, name="fake camera"), FakeDetector(), FakeEstimator())
+    assert live.detect_every == LIVE_DETECT_EVERY > 1
+    live.stop()
+    live.source.close()
+    assert Pipeline(ListSource(1), FakeDetector(), FakeEstimator()).detect_every == 1
+
+
+class _PersonEntersDetector(FakeDetector):
+    """One person until `enters_at`, then a second one (away from the first)."""
+
+    def __init__(self, enters_at: int) -> None:
+        super().__init__(people=1)
+        self.enters_at = enters_at
+
+    def __call__(self, frames):
+        results = super().__call__(frames)
+        for position, frame in enumerate(frames):
+            if frame.index >= self.enters_at:
+                boxes = np.array([[4, 4, 12, 40], [40, 4, 52, 40]], np.float32)
+                results[position] = Detections(boxes, np.array([0.9, 0.8], np.float32))
+        return results
+
+
+@pytest.mark.parametrize("every", [1, 3, 5])
+@pytest.mark.parametrize("enters_at", [1, 7, 8])
+def test_a_new_person_is_found_within_detect_every_frames(every, enters_at):
+    results = list(Pipeline(ListSource(20), _PersonEntersDetector(enters_at), FakeEstimator(), FakeTracker(),
+                            detect_every=every).run())
+    counts = [len(result.poses) for result in results]
+    first_seen = counts.index(2)
+    assert enters_at <= first_seen < enters_at + every, counts
+    assert all(count == 2 for count in counts[first_seen:])  # then followed by the tracked poses
+
+
+class _TimedEstimator(FakeEstimator):
+    """Reports its own crop/network/decode split, as `pose.PoseEstimator` does."""
+
+    def estimate_many(self, images, boxes_per_image):
+        results = super().estimate_many(images, boxes_per_image)
+        self.last_timings_s = {"crop": 0.001, "network": 0.004, "decode": 0.0005}
+        return results
+
+
+def test_profile_sums_stage_times_queue_waits_and_fps():
+    profile = PipelineProfile()
+    results = list(Pipeline(ListSource(12), FakeDetector(sleep_s=0.01), _TimedEstimator(sleep_s=0.005),
+                            FakeTracker(), detect_every=3, pose_batch_frames=1, profile=profile).run())
+    assert len(results) == 12
+    summary = profile.as_dict()
+    assert summary["frames"] == 12 and summary["detected_frames"] == 4
+    stages = summary["stage_ms_per_frame"]
+    assert list(stages)[:4] == ["capture", "detection", "pose", "crop"]
+    # The detector ran on one frame in three: a third of its 10 ms call per frame, at least.
+    assert 10.0 / 3 <= stages["detection"] < 10.0
+    assert stages["network"] == pytest.approx(4.0) and stages["crop"] == pytest.approx(1.0)
+    assert stages["pose"] >= 5.0
+    assert set(summary["wait_ms_per_frame"]) == {"detection", "pose", "tracking"}
+    assert summary["fps"] > 0 and summary["wall_s"] > 0
+    for result in results:
+        assert result.timings_s["network"] == pytest.approx(0.004)
+        assert "wait_pose" in result.timings_s
+    text = "\n".join(profile.lines())
+    assert "12 frames (4 detected)" in text and "network" in text and "queue wait" in text
+

@@ -1,0 +1,103 @@
+"""Ctrl-C on `main.py track` (issue 14): the first stops cleanly, the second exits at once, never an abort.
+
+A subprocess runs `track` with the tiny test model and a pose stage slowed to
+a known call time (`tests/slow_track.py`). Times are checked loosely (the
+machine may be loaded); what must hold exactly is the exit status (130), no
+SIGABRT or "terminate called", and partial outputs left as `.part` files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).parent.parent
+DATA = Path(__file__).parent / "data"
+MODEL_ARGS = [
+    "--pose-config", str(DATA / "hrnet_reference" / "dev_tiny.yaml"),
+    "--pose-weights", str(DATA / "hrnet_reference" / "dev_tiny_state_dict.pt"),
+    "--device", "cpu", "--no-flip", "--no-progress",
+]
+FRAMES = 60
+
+
+@pytest.fixture(scope="module")
+def video_and_boxes(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ctrl_c")
+    video = folder / "walk.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (160, 120))
+    for index in range(FRAMES):
+        writer.write(np.full((120, 160, 3), (index * 4) % 256, np.uint8))
+    writer.release()
+    boxes = folder / "boxes.json"
+    boxes.write_text(json.dumps([{"image_id": i, "category_id": 1, "bbox": [40, 10, 50, 100], "score": 0.9}
+                                 for i in range(FRAMES)]))
+    return video, boxes
+
+
+def _start(tmp_path, video_and_boxes, call_s: float) -> tuple[subprocess.Popen, Path]:
+    video, boxes = video_and_boxes
+    out = tmp_path / "out"
+    command = [sys.executable, str(ROOT / "tests" / "slow_track.py"), str(call_s), "track", str(video),
+               "--out", str(out), "--det-file", str(boxes), "--det-image-key", "index", *MODEL_ARGS]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    part = out / "walk.json.part"
+    deadline = time.monotonic() + 120
+    while not part.exists():  # the models are built and the pipeline is running
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"track did not start: {process.communicate()}")
+        time.sleep(0.05)
+    time.sleep(2 * call_s)  # well inside the run: a pose call is in flight or about to be
+    return process, out
+
+
+def _finish(process: subprocess.Popen, timeout_s: float = 60) -> tuple[int, str]:
+    try:
+        _, stderr = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail("track did not exit after Ctrl-C")
+    return process.returncode, stderr
+
+
+def _assert_clean(returncode: int, stderr: str, out: Path) -> None:
+    assert returncode == 130, stderr
+    assert returncode != -signal.SIGABRT and "terminate called" not in stderr and "Aborted" not in stderr, stderr
+    assert (out / "walk.json.part").exists()  # left for the rerun, which redoes the video
+    assert not (out / "walk.json").exists()
+
+
+def test_one_ctrl_c_stops_after_the_call_in_flight(tmp_path, video_and_boxes):
+    call_s = 0.5
+    process, out = _start(tmp_path, video_and_boxes, call_s)
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    returncode, stderr = _finish(process)
+    _assert_clean(returncode, stderr, out)
+    assert "interrupted" in stderr
+    # 1 s of shutdown plus one call, with a wide margin for a loaded machine.
+    assert time.monotonic() - sent < 15 * (1.0 + call_s)
+
+
+def test_a_second_ctrl_c_exits_at_once_without_waiting_for_the_call(tmp_path, video_and_boxes):
+    call_s = 4.0  # the first Ctrl-C's shutdown waits for this call; the second must not
+    process, out = _start(tmp_path, video_and_boxes, call_s)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    returncode, stderr = _finish(process)
+    _assert_clean(returncode, stderr, out)
+    assert "second Ctrl-C" in stderr
+    assert time.monotonic() - sent < call_s  # did not wait for the call in flight

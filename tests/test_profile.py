@@ -1,0 +1,43 @@
+"""`track --profile`: the per-stage table printed at the end and the same numbers in the JSON output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import main
+
+DATA = Path(__file__).parent / "data"
+VIDEO = DATA / "posetrack18_mini" / "videos" / "000001_mpiinew_test" / "000001_mpiinew_test.mp4"
+MODEL_ARGS = [
+    "--pose-config", str(DATA / "hrnet_reference" / "dev_tiny.yaml"),
+    "--pose-weights", str(DATA / "hrnet_reference" / "dev_tiny_state_dict.pt"),
+    "--device", "cpu", "--no-flip", "--no-progress",
+]
+
+
+def test_track_profile_prints_stage_times_and_writes_them_into_the_json(tmp_path, capsys):
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps([{"image_id": i, "category_id": 1, "bbox": [300, 150, 200, 450], "score": 0.9}
+                                 for i in range(5)]))
+    out = tmp_path / "out"
+    argv = ["track", str(VIDEO), "--out", str(out), "--det-file", str(boxes), "--det-image-key", "index",
+            "--profile", *MODEL_ARGS]
+    assert main.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "profile 000001_mpiinew_test: 5 frames (5 detected)" in printed
+    for stage in ("capture", "detection", "pose", "crop", "network", "decode", "tracking", "sinks"):
+        assert f"\n  {stage} " in printed or f"\n    {stage} " in printed, (stage, printed)
+    profile = json.loads((out / "000001_mpiinew_test.json").read_text())["profile"]
+    assert profile["frames"] == 5 and profile["fps"] > 0
+    assert profile["stage_ms_per_frame"]["network"] > 0
+    assert set(profile["wait_ms_per_frame"]) >= {"detection", "pose", "tracking", "sinks"}
+
+
+def test_without_profile_the_json_has_no_profile_field(tmp_path):
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text("[]")
+    out = tmp_path / "out"
+    assert main.main(["track", str(VIDEO), "--out", str(out), "--det-file", str(boxes), "--det-image-key", "index",
+                      "--max-frames", "2", *MODEL_ARGS]) == 0
+    assert "profile" not in json.loads((out / "000001_mpiinew_test.json").read_text())
