@@ -105,52 +105,31 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     add_detector_arguments(parser)
 
 
-class _BoxSource:
-    """Person boxes for a frame: from a network (by image) or from a file / the GT (by PoseTrack image id)."""
+def _boxes(args: argparse.Namespace):
+    """Where the person boxes come from: None (each video's own GT), a box table or a detector network."""
+    if args.use_gt_boxes:
+        if args.det_file or args.gt_boxes or args.detector:
+            raise ValueError("--use-gt-boxes cannot be combined with --det-file, --gt-boxes or --detector")
+        return None
+    from detector import FileDetector, GroundTruthDetector  # noqa: PLC0415
 
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.per_video_gt = args.use_gt_boxes
-        self.by_id = None
-        self.network = None
-        if self.per_video_gt:
-            if args.det_file or args.gt_boxes or args.detector:
-                raise ValueError("--use-gt-boxes cannot be combined with --det-file, --gt-boxes or --detector")
-        elif args.det_file or args.gt_boxes:
-            from detector.file_detector import FileDetector  # noqa: PLC0415
-            from detector.ground_truth import GroundTruthDetector  # noqa: PLC0415
+    if args.gt_boxes:
+        return GroundTruthDetector(args.gt_boxes)
+    if args.det_file:
+        return FileDetector(args.det_file, score_threshold=args.det_threshold, min_box_size_px=args.det_min_size)
+    from pipeline.models import build_detector  # noqa: PLC0415 - torch only for a network
 
-            if args.gt_boxes:
-                self.by_id = GroundTruthDetector(args.gt_boxes)
-            else:
-                self.by_id = FileDetector(args.det_file, score_threshold=args.det_threshold,
-                                          min_box_size_px=args.det_min_size)
-        else:
-            from pipeline.models import build_detector  # noqa: PLC0415
-
-            self.network = build_detector(args)
-
-    def for_video(self, annotation_path: Path, video_format: str):
-        """A callable (frame, image id) -> Detections for one video."""
-        if self.per_video_gt:
-            if video_format != "2018":
-                raise ValueError(f"{annotation_path}: --use-gt-boxes needs PoseTrack 2018 annotations (with bbox)")
-            from detector.ground_truth import GroundTruthDetector  # noqa: PLC0415
-
-            source = GroundTruthDetector(annotation_path)
-            return lambda frame, image_id: source.detections_for_image_id(image_id)
-        if self.by_id is not None:
-            return lambda frame, image_id: self.by_id.detections_for_image_id(image_id)
-        return lambda frame, image_id: self.network([frame])[0]
+    return build_detector(args)
 
 
 def _run_videos(args: argparse.Namespace) -> int:
     from tqdm import tqdm  # noqa: PLC0415
 
-    from pipeline.batch import prepare_output_folder  # noqa: PLC0415
+    from pipeline.batch import is_complete, prepare_output_folder, remove_partial_files  # noqa: PLC0415
     from cli.options import tracker_options  # noqa: PLC0415 - light module, shared flag parsing
     from pipeline.models import build_estimator  # noqa: PLC0415
     from core.posetrack_format import PoseTrackFormatError, keypoint_layout_of  # noqa: PLC0415
-    from evaluation.posetrack_run import is_complete, predict_video, video_images  # noqa: PLC0415
+    from evaluation.posetrack_run import predict_video  # noqa: PLC0415
     from tracker import PoseTracker  # noqa: PLC0415
 
     root = Path(args.data)
@@ -163,8 +142,8 @@ def _run_videos(args: argparse.Namespace) -> int:
         files = files[: args.max_videos]
     try:
         estimator = build_estimator(args)
-        layout = keypoint_layout_of(estimator.joint_names)
-        box_source = _BoxSource(args)
+        keypoint_layout_of(estimator.joint_names)  # a model PoseTrack cannot take fails before any video
+        boxes = _boxes(args)
         tracker = PoseTracker(**tracker_options(args))
     except (FileNotFoundError, ValueError) as error:
         LOGGER.error("%s", error)
@@ -182,13 +161,14 @@ def _run_videos(args: argparse.Namespace) -> int:
     for path in tqdm(files, desc="videos", unit="video", disable=args.no_progress):
         output = out / path.name
         try:
-            if not args.overwrite and output.exists() and is_complete(output, len(video_images(path)[1])):
+            if not args.overwrite and is_complete([output]):
                 skipped += 1
                 continue
-            predict_video(path, root, box_source, estimator, tracker, args.joint_threshold, layout, output,
+            predict_video(path, root, boxes, estimator, tracker, args.joint_threshold, output,
                           progress=not args.no_progress)
         except (OSError, ValueError, PoseTrackFormatError) as error:
             failed += 1
+            remove_partial_files([output])
             LOGGER.error("video skipped: %s", error)
     LOGGER.info("%d videos: %d written, %d already complete, %d failed; predictions in %s",
                 len(files), len(files) - skipped - failed, skipped, failed, out)

@@ -66,10 +66,16 @@ class Detections:
     Attributes:
         boxes: (N, 4) float32 [x1, y1, x2, y2] in frame pixels.
         scores: (N,) float32 detector confidence in [0, 1].
+        boxes_xywh: (N, 4) float64 [x, y, w, h] pixels exactly as a box file
+            gave them (detection files, ground truth), or None (a network).
+            The pose stage crops from these when present, so evaluation runs
+            match the official code to the last bit (float32 xyxy would move
+            crop centres by ~1e-5 px).
     """
 
     boxes: np.ndarray
     scores: np.ndarray
+    boxes_xywh: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         boxes = _as_array("Detections.boxes", self.boxes, np.float32, (4,))
@@ -78,6 +84,11 @@ class Detections:
             raise ValueError(f"Detections: {len(boxes)} boxes but {len(scores)} scores")
         object.__setattr__(self, "boxes", boxes)
         object.__setattr__(self, "scores", scores)
+        if self.boxes_xywh is not None:
+            exact = _as_array("Detections.boxes_xywh", self.boxes_xywh, np.float64, (4,))
+            if len(exact) != len(boxes):
+                raise ValueError(f"Detections: {len(boxes)} boxes but {len(exact)} boxes_xywh")
+            object.__setattr__(self, "boxes_xywh", exact)
 
     @classmethod
     def empty(cls) -> "Detections":
@@ -87,7 +98,8 @@ class Detections:
         return len(self.boxes)
 
     def __getitem__(self, index) -> "Detections":
-        return Detections(self.boxes[index].reshape(-1, 4), np.atleast_1d(self.scores[index]))
+        exact = None if self.boxes_xywh is None else self.boxes_xywh[index].reshape(-1, 4)
+        return Detections(self.boxes[index].reshape(-1, 4), np.atleast_1d(self.scores[index]), exact)
 
 
 @dataclass(frozen=True)

@@ -202,7 +202,7 @@ class FileDetector:
 
     def detections_for_image_id(self, image_id: int) -> Detections:
         boxes, scores = self.boxes_xywh(image_id)
-        return Detections(xywh_to_xyxy(boxes), scores.astype(np.float32))
+        return Detections(xywh_to_xyxy(boxes), scores.astype(np.float32), boxes_xywh=boxes)
 
     def __call__(self, frames: Sequence[Frame]) -> list[Detections]:
         results = []

@@ -102,7 +102,7 @@ class GroundTruthDetector:
 
     def detections_for_image_id(self, image_id: int) -> Detections:
         boxes, scores = self.boxes_xywh(image_id)
-        return Detections(xywh_to_xyxy(boxes), scores.astype(np.float32))
+        return Detections(xywh_to_xyxy(boxes), scores.astype(np.float32), boxes_xywh=boxes)
 
     def __call__(self, frames: Sequence[Frame]) -> list[Detections]:
         return [self.detections_for_image_id(self.lookup(frame)) for frame in frames]

@@ -6,7 +6,9 @@ Prediction (`predict_coco`), FACTS section 9:
    only, score >= TEST.IMAGE_THRE, used as given in the file's [x, y, w, h] and
    in file order) or the ground-truth boxes (TEST.USE_GT_BBOX: cleaned, score 1);
 2. top-down HRNet with the flip test (the `PoseEstimator`), crops of many
-   images in shared batches;
+   images in shared batches: the images run through `pipeline.Pipeline`
+   (`evaluation.prediction`, the loop `track` uses) with the boxes as a
+   detector and a sink collecting each detection;
 3. per detection: keypoints [x, y, maxval], center, scale, area =
    prod(scale * 200) and the box score;
 4. rescoring (box score x mean of the maxvals > IN_VIS_THRE) and per-image
@@ -22,20 +24,20 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
+import math
+import numbers
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
-from detector.file_detector import read_json
+from core.io import read_json, write_json_atomic
+from evaluation.prediction import ListedImageBoxes, predict_listed_images
 from pose.nms import crop_area, evaluation_postprocess
 
 logger = logging.getLogger(__name__)
@@ -44,7 +46,6 @@ logger = logging.getLogger(__name__)
 STATS_NAMES = ("AP", "Ap .5", "AP .75", "AP (M)", "AP (L)", "AR", "AR .5", "AR .75", "AR (M)", "AR (L)")
 PERSON_CATEGORY_ID = 1
 COCO_NUM_JOINTS = 17
-_READ_WORKERS = 4  # image decoding threads; cv2 releases the GIL while decoding
 
 
 class BoxSource(Protocol):
@@ -52,6 +53,9 @@ class BoxSource(Protocol):
 
     def boxes_xywh(self, image_id: int) -> tuple[np.ndarray, np.ndarray]:
         """(N, 4) float64 [x, y, w, h] px and (N,) float64 scores."""
+
+    def detections_for_image_id(self, image_id: int):
+        """The same boxes as `core.types.Detections` (with `boxes_xywh`)."""
 
 
 @dataclass(frozen=True)
@@ -68,14 +72,6 @@ class CocoTestSettings:
         """Read them from an `ExperimentConfig`'s TEST section."""
         test = experiment.test
         return cls(float(test.image_thre), float(test.in_vis_thre), float(test.oks_thre), bool(test.soft_nms))
-
-
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """(H, W, 3) uint8 BGR, read like the official loader (EXIF orientation ignored)."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    if image is None:
-        raise FileNotFoundError(f"Cannot read image {path} (missing or not an image)")
-    return image
 
 
 def load_annotation(path: str | os.PathLike) -> dict:
@@ -107,20 +103,40 @@ def coco_ground_truth(annotation: dict):
     return coco
 
 
-def _chunks_by_crop_count(image_ids: Sequence[int], counts: Sequence[int], crops_per_chunk: int):
-    """Consecutive runs of images holding about `crops_per_chunk` crops (images with no crop skipped)."""
-    chunk: list[int] = []
-    total = 0
-    for image_id, count in zip(image_ids, counts):
-        if count == 0:
-            continue
-        chunk.append(image_id)
-        total += count
-        if total >= crops_per_chunk:
-            yield chunk
-            chunk, total = [], 0
-    if chunk:
-        yield chunk
+class _DetectionCollector:
+    """A pipeline sink keeping, per detection, what the official post-processing needs.
+
+    Frame i is image `image_ids[i]`; its poses come in the order of its boxes
+    (no tracker), whose exact [x, y, w, h] and scores the box table gives.
+    """
+
+    def __init__(self, estimator, boxes: BoxSource, image_ids: Sequence[int], progress_bar) -> None:
+        self._estimator = estimator
+        self._boxes = boxes
+        self._image_ids = list(image_ids)
+        self._bar = progress_bar
+        self.keypoints: list[np.ndarray] = []
+        self.centers: list[np.ndarray] = []
+        self.scales: list[np.ndarray] = []
+        self.box_scores: list[np.ndarray] = []
+        self.image_ids: list[np.ndarray] = []
+
+    def write(self, result) -> None:
+        image_id = self._image_ids[result.frame.index]
+        box_xywh, box_scores = self._boxes.boxes_xywh(image_id)
+        poses = result.poses
+        if len(poses) != len(box_xywh):
+            raise ValueError(f"image {image_id}: {len(poses)} poses for {len(box_xywh)} boxes")
+        centers, scales = self._estimator.centers_scales(box_xywh, box_format="xywh")
+        self.keypoints.append(poses.keypoints_with_scores())  # (N, 17, 3) x, y px, maxval
+        self.centers.append(centers)
+        self.scales.append(scales)
+        self.box_scores.append(box_scores)
+        self.image_ids.append(np.full(len(box_xywh), image_id, np.int64))
+        self._bar.update(len(box_xywh))
+
+    def close(self, complete: bool) -> None:
+        pass
 
 
 def predict_coco(
@@ -151,37 +167,27 @@ def predict_coco(
     if not images_dir.is_dir():
         raise FileNotFoundError(f"Image folder {images_dir} does not exist")
     file_names = {int(image["id"]): image["file_name"] for image in annotation["images"]}
-    image_ids = list(file_names)
-    image_boxes = {image_id: boxes.boxes_xywh(image_id) for image_id in image_ids}
-    counts = [len(image_boxes[image_id][0]) for image_id in image_ids]
-    logger.info("%d images, %d person boxes", len(image_ids), sum(counts))
-
-    keypoints, centers, scales, box_scores, detection_image_ids = [], [], [], [], []
-    # Several network batches per chunk keep the GPU fed while the next chunk's images decode.
-    crops_per_chunk = 4 * estimator.batch_size
-    with ThreadPoolExecutor(max_workers=_READ_WORKERS) as pool, tqdm(
-        total=sum(counts), unit="person", desc="COCO keypoints", disable=not progress
-    ) as bar:
-        for chunk in _chunks_by_crop_count(image_ids, counts, crops_per_chunk):
-            images = list(pool.map(read_image, [images_dir / file_names[image_id] for image_id in chunk]))
-            chunk_boxes = [image_boxes[image_id][0] for image_id in chunk]
-            estimates = estimator.estimate_many(images, chunk_boxes, box_format="xywh")
-            for image_id, box_xywh, (points, point_scores) in zip(chunk, chunk_boxes, estimates):
-                image_centers, image_scales = estimator.centers_scales(box_xywh, box_format="xywh")
-                keypoints.append(np.concatenate([points, point_scores[..., None]], axis=-1))
-                centers.append(image_centers)
-                scales.append(image_scales)
-                box_scores.append(image_boxes[image_id][1])
-                detection_image_ids.append(np.full(len(box_xywh), image_id, np.int64))
-                bar.update(len(box_xywh))
-    if not keypoints:
+    counts = {image_id: len(boxes.boxes_xywh(image_id)[0]) for image_id in file_names}
+    logger.info("%d images, %d person boxes", len(file_names), sum(counts.values()))
+    # Images without a box give no result: they are not even read, as in the official test.
+    image_ids = [image_id for image_id in file_names if counts[image_id]]
+    if not image_ids:
         return []
-    keypoints = np.concatenate(keypoints).astype(np.float32)
-    centers, scales = np.concatenate(centers), np.concatenate(scales)
-    detection_image_ids = np.concatenate(detection_image_ids)
+    # Frames whose crops share one estimate_many call: about 4 network batches,
+    # so the network is kept fed while the next images decode.
+    crops_per_image = sum(counts.values()) / len(image_ids)
+    frames_per_call = int(np.clip(round(4 * estimator.batch_size / crops_per_image), 1, 64))
+    with tqdm(total=sum(counts.values()), unit="person", desc="COCO keypoints", disable=not progress) as bar:
+        collector = _DetectionCollector(estimator, boxes, image_ids, bar)
+        predict_listed_images([images_dir / file_names[image_id] for image_id in image_ids], str(images_dir),
+                              ListedImageBoxes(boxes, image_ids), estimator, sinks=[collector], progress=False,
+                              pose_batch_frames=frames_per_call, queue_size=frames_per_call, exact_file_boxes=True)
+    keypoints = np.concatenate(collector.keypoints).astype(np.float32)
+    centers, scales = np.concatenate(collector.centers), np.concatenate(collector.scales)
+    detection_image_ids = np.concatenate(collector.image_ids)
     kept, kept_scores = evaluation_postprocess(
         keypoints,
-        np.concatenate(box_scores),
+        np.concatenate(collector.box_scores),
         crop_area(scales),
         detection_image_ids,
         in_vis_thre=settings.in_vis_thre,
@@ -203,11 +209,8 @@ def predict_coco(
 
 
 def write_results(results: list[dict], path: str | os.PathLike) -> Path:
-    """Write a COCO results list as JSON (parent folders created)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as stream:
-        json.dump(results, stream)
+    """Write a COCO results list as JSON through the atomic writer (parent folders created)."""
+    path = write_json_atomic(path, results)
     logger.info("wrote %d results to %s", len(results), path)
     return path
 

@@ -12,9 +12,13 @@ written per video to `OUT/<annotation file name>`, listing every GT image in
 GT order (poseval aligns frames by position): PoseTrack18 JSON for 2018 GT,
 annolist for 2017 GT.
 
-Resumable: a video whose output exists and lists all its frames is skipped
-(files are written to a temporary name and renamed, so an output that exists
-is complete). A video with a missing or unreadable frame, or a malformed
+Each video runs through `pipeline.Pipeline` (`evaluation.prediction`: the
+listed frames as the source, the boxes as a `detector.Detector`, a
+`pipeline.sinks.PoseTrackSink` writing the file), the loop `track` uses.
+
+Resumable: a video whose output exists is skipped (`pipeline.batch.is_complete`,
+the check `track` uses: outputs are written to a temporary name and renamed
+when whole). A video with a missing or unreadable frame, or a malformed
 annotation file, is reported and skipped; the exit status is then 1.
 
 People the tracker leaves untracked (ID -1, e.g. while a track waits for
@@ -29,15 +33,15 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
+from core.posetrack_format import PoseTrackFormatError
+from evaluation.prediction import ListedImageBoxes, predict_listed_images
+from pipeline.sinks import PoseTrackSink
 
-LOGGER = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def video_images(path: Path) -> tuple[str, list[dict]]:
     """("2018" | "2017", image entries with file_name and id) of one annotation file."""
-    from core.posetrack_format import PoseTrackFormatError  # noqa: PLC0415
-
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
@@ -59,54 +63,38 @@ def video_images(path: Path) -> tuple[str, list[dict]]:
     raise PoseTrackFormatError(f"{path}: neither 'images' (PoseTrack 2018) nor 'annolist' (PoseTrack 2017)")
 
 
-def is_complete(path: Path, num_images: int) -> bool:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, json.JSONDecodeError):
-        return False
-    listed = data.get("images", data.get("annolist")) if isinstance(data, dict) else None
-    return isinstance(listed, list) and len(listed) == num_images
+def video_detector(boxes, annotation_path: Path, video_format: str, images: list[dict]):
+    """The `detector.Detector` for one video's frames (frame i = `images[i]`).
+
+    `boxes`: None for the video's own GT boxes (`--use-gt-boxes`, 2018
+    annotations only); a box table looked up by PoseTrack image id (a
+    `FileDetector` or a `GroundTruthDetector` of one file for all videos); or
+    a detector network, which gets the frames themselves.
+    """
+    from detector import GroundTruthDetector  # noqa: PLC0415
+
+    if boxes is None:
+        if video_format != "2018":
+            raise ValueError(f"{annotation_path}: --use-gt-boxes needs PoseTrack 2018 annotations (with bbox)")
+        boxes = GroundTruthDetector(annotation_path)
+    if hasattr(boxes, "detections_for_image_id"):
+        return ListedImageBoxes(boxes, [image["id"] for image in images])
+    return boxes
 
 
-def predict_video(annotation_path: Path, root: Path, box_source, estimator, tracker,
-                  joint_threshold: float | None, layout: str, output: Path, progress: bool = True) -> int:
-    """Predict, track and write one video; returns the number of frames."""
-    import cv2  # noqa: PLC0415
-    from tqdm import tqdm  # noqa: PLC0415
+def predict_video(annotation_path: Path, root: Path, boxes, estimator, tracker,
+                  joint_threshold: float | None, output: Path, progress: bool = True) -> int:
+    """Predict, track and write one video through the pipeline; returns the number of frames.
 
-    from core.types import Frame  # noqa: PLC0415
-    from core.posetrack_format import (  # noqa: PLC0415
-        posetrack17_prediction_document,
-        posetrack18_prediction_document,
-        write_json_atomic,
-    )
-
+    `boxes`: see `video_detector`. People the tracker leaves untracked, or
+    recovers by optical flow, are not written (detected and tracked people
+    only, as before the pipeline ran this loop).
+    """
     video_format, images = video_images(annotation_path)
-    boxes_for = box_source.for_video(annotation_path, video_format)
+    detector = video_detector(boxes, annotation_path, video_format, images)
     tracker.reset()
-    frames = []
-    untracked = 0
-    for index, image_info in enumerate(tqdm(images, desc=annotation_path.stem, unit="frame", leave=False,
-                                            disable=not progress)):
-        image_path = root / image_info["file_name"]
-        image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise FileNotFoundError(f"{image_path}: frame {index} of {annotation_path.name} is missing or unreadable")
-        frame = Frame(index=index, timestamp_s=float(index), image=image, source=str(annotation_path), path=str(image_path))
-        detections = boxes_for(frame, image_info["id"])
-        keypoints, scores = estimator(image, detections.boxes)
-        keypoints = np.asarray(keypoints, np.float32).reshape(len(detections), -1, 2)
-        scores = np.asarray(scores, np.float32).reshape(len(detections), -1)
-        with_scores = np.concatenate([keypoints, scores[..., None]], axis=-1)
-        track_ids = tracker.update(with_scores, boxes=detections.boxes, scores=detections.scores, frame=image).ids
-        keep = track_ids >= 0
-        untracked += int((~keep).sum())
-        frames.append((image_info, (keypoints[keep], scores[keep], track_ids[keep], detections.boxes[keep])))
-    if untracked:
-        LOGGER.info("%s: %d untracked people not written", annotation_path.name, untracked)
-    build = posetrack18_prediction_document if video_format == "2018" else posetrack17_prediction_document
-    write_json_atomic(output, build(frames, keypoint_layout=layout, score_threshold=joint_threshold))
-    return len(images)
-
-
+    sink = PoseTrackSink(output, keypoint_names=estimator.joint_names, image_infos=images, version=video_format,
+                         score_threshold=joint_threshold, include_recovered=False)
+    paths = [root / image["file_name"] for image in images]
+    return predict_listed_images(paths, str(annotation_path), detector, estimator, tracker, sinks=[sink],
+                                 progress=progress)

@@ -45,7 +45,7 @@ from pipeline.capture import (
 from core.io import part_path, write_text_atomic
 from pipeline.pipeline import Pipeline, PipelineError
 from pipeline.profile import PipelineProfile
-from pipeline.sinks import CocoResultsSink, CsvPosesSink, JsonPosesSink, PoseTrack18Sink, VideoSink
+from pipeline.sinks import CocoResultsSink, CsvPosesSink, JsonPosesSink, PoseTrackSink, VideoSink
 
 logger = logging.getLogger(__name__)
 
@@ -394,7 +394,7 @@ def make_sinks(paths: dict[str, Path], *, source, keypoint_names: Sequence[str],
     builders: dict[str, Callable[[Path], object]] = {
         "json": lambda path: JsonPosesSink(path, source=source.name, keypoint_names=keypoint_names,
                                            skeleton=skeleton, fps=fps, coverage=lambda: source_coverage(source), profile=profile),
-        "posetrack": lambda path: PoseTrack18Sink(path, keypoint_names=keypoint_names, video_name=video_name),
+        "posetrack": lambda path: PoseTrackSink(path, keypoint_names=keypoint_names, video_name=video_name),
         "coco": lambda path: CocoResultsSink(path),
         "csv": lambda path: CsvPosesSink(path, keypoint_names=keypoint_names),
         "video": lambda path: VideoSink(path, fps=fps, skeleton=skeleton, keypoint_threshold=keypoint_threshold),

@@ -1,4 +1,4 @@
-"""Result writers: pose JSON, CSV, COCO results, PoseTrack18 predictions, annotated video.
+"""Result writers: pose JSON, CSV, COCO results, PoseTrack predictions, annotated video.
 
 Every sink has `write(result: FrameResult)` and `close(complete: bool)`. It
 writes through the one atomic writer of `core.io`: to a temporary name next to
@@ -12,7 +12,7 @@ space left on <path>" on a full disk) and removes that `.part` file.
 leaves it under the temporary name.
 
 The JSON, CSV and COCO writers stream: each frame is written when it arrives.
-The PoseTrack18 writer keeps the video's poses and writes them at the end (the
+The PoseTrack writer keeps the video's poses and writes them at the end (the
 format is one document). Formats are described in docs/output_format.md.
 """
 
@@ -212,43 +212,74 @@ class CocoResultsSink(_TextSink):
         self._file.write("\n]\n")
 
 
-class PoseTrack18Sink:
-    """A poseval-ready PoseTrack18 prediction file for one video (see core.posetrack_format).
+class PoseTrackSink:
+    """A poseval-ready PoseTrack prediction file for one video (see core.posetrack_format).
 
-    Frames are listed in order with `file_name` (the frame's image path, or
-    `<video>/<index:06d>.jpg` for a video file) and `id` = frame index. COCO
-    keypoints are mapped onto PoseTrack18 by name (the eyes have no PoseTrack
-    counterpart and are written missing). Poses without a track ID (-1) are left out.
+    Frames are listed in order. Without `image_infos` each gets `file_name`
+    (the frame's image path, or `<video>/<index:06d>.jpg` for a video file)
+    and `id` = frame index; with them (`posetrack run`: the GT's image
+    entries), frame i is written as `image_infos[i]`. COCO keypoints are mapped
+    onto PoseTrack18 by name (the eyes have no PoseTrack counterpart and are
+    written missing). Poses without a track ID (-1) are left out.
+
+    Args:
+        path: final file name.
+        keypoint_names: the model's joints (COCO or PoseTrack18 order).
+        video_name: used in generated file names.
+        image_infos: GT image entries, one per frame index.
+        version: "2018" (COCO-style) or "2017" (annolist) document.
+        score_threshold: joints scoring below it are written missing.
+        include_recovered: also write the poses the tracker recovered by
+            optical flow (`detection_index` -1); `posetrack run` writes
+            detected people only.
     """
 
-    def __init__(self, path, *, keypoint_names: Sequence[str], video_name: str) -> None:
+    def __init__(self, path, *, keypoint_names: Sequence[str], video_name: str = "",
+                 image_infos: Sequence[dict] | None = None, version: str = "2018",
+                 score_threshold: float | None = None, include_recovered: bool = True) -> None:
         from core.posetrack_format import keypoint_layout_of  # noqa: PLC0415
 
         try:
-            self._layout = keypoint_layout_of(keypoint_names)
+            self.layout = keypoint_layout_of(keypoint_names)
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from error
+        if version not in ("2018", "2017"):
+            raise ValueError(f"{path}: PoseTrack version must be '2018' or '2017', got {version!r}")
         self.path = Path(path)
         self._video_name = video_name
-        self._frames: list = []
+        self._image_infos = None if image_infos is None else list(image_infos)
+        self._version = version
+        self._score_threshold = score_threshold
+        self._include_recovered = include_recovered
+        self._frames: list | None = []
         self.frames_written = 0
 
-    def write(self, result: FrameResult) -> None:
-        frame, poses = result.frame, result.poses
+    def _image_info(self, frame) -> dict:
+        if self._image_infos is not None:
+            return self._image_infos[frame.index]
         file_name = frame.path if frame.path is not None else f"{self._video_name}/{frame.index:06d}.jpg"
+        return {"file_name": str(file_name), "id": int(frame.index), "frame_id": int(frame.index)}
+
+    def write(self, result: FrameResult) -> None:
+        poses = result.poses
         keep = poses.track_ids >= 0
-        image_info = {"file_name": str(file_name), "id": int(frame.index), "frame_id": int(frame.index)}
-        self._frames.append((image_info, (poses.keypoints[keep], poses.scores[keep], poses.track_ids[keep],
-                                          poses.boxes[keep])))
+        if not self._include_recovered:
+            keep &= poses.detection_index >= 0
+        self._frames.append((self._image_info(result.frame), (poses.keypoints[keep], poses.scores[keep],
+                                                              poses.track_ids[keep], poses.boxes[keep])))
         self.frames_written += 1
 
     def close(self, complete: bool) -> None:
-        from core.posetrack_format import posetrack18_prediction_document  # noqa: PLC0415
+        from core.posetrack_format import (  # noqa: PLC0415
+            posetrack17_prediction_document,
+            posetrack18_prediction_document,
+        )
 
         if self._frames is None:
             return
         frames, self._frames = self._frames, None
-        document = posetrack18_prediction_document(frames, keypoint_layout=self._layout)
+        build = posetrack18_prediction_document if self._version == "2018" else posetrack17_prediction_document
+        document = build(frames, keypoint_layout=self.layout, score_threshold=self._score_threshold)
         out = AtomicTextFile(self.path)
         try:
             json.dump(document, out)
