@@ -38,7 +38,7 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cli.options import add_pose_arguments
 
-    parser.add_argument("image", metavar="IMAGE", help="image file (read with OpenCV, EXIF orientation ignored like the official code)")
+    parser.add_argument("image", metavar="IMAGE", help="image file (read by core.io.read_image: EXIF orientation ignored, like the official code and every other command)")
     parser.add_argument(
         "--boxes",
         nargs="+",
@@ -59,30 +59,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_pose_arguments(parser)
 
 
-def read_image(path: str):
-    """(H, W, 3) uint8 BGR, as the official code reads it; ValueError/FileNotFoundError naming the file."""
-    import cv2
-
-    if Path(path).is_dir():
-        raise ValueError(f"image {path!r} is a folder, not an image file")
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"image {path!r} does not exist")
-    image = cv2.imread(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    if image is None:
-        raise ValueError(f"image {path!r} could not be read (not an image format OpenCV can decode)")
-    return image
-
-
 def run(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
+    from core.io import read_image, write_text_atomic
     from pipeline.drawing import draw_poses
     from pipeline.models import build_estimator
 
     try:
         image = read_image(args.image)
-    except (FileNotFoundError, ValueError) as error:
+    except (OSError, ValueError) as error:
         logger.error("%s", error)
         return 2
     if args.out and not cv2.haveImageWriter(args.out):
@@ -117,14 +104,18 @@ def run(args: argparse.Namespace) -> int:
             show_boxes=True,
         )
         try:
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            written = cv2.imwrite(args.out, drawn)
-        except (OSError, cv2.error) as error:
-            # OpenCV raises for an extension it has no writer for, returns False for an unwritable file.
-            written = False
-            logger.debug("writing %s: %s", args.out, error)
-        if not written:
-            logger.error("could not write %s (unknown image extension or unwritable folder)", args.out)
+            # Encoded in memory, then written by the one atomic writer: never a half image under its name.
+            encoded, data = cv2.imencode(Path(args.out).suffix, drawn)
+        except cv2.error as error:
+            encoded = False
+            logger.debug("encoding %s: %s", args.out, error)
+        if not encoded:
+            logger.error("could not write %s (OpenCV cannot encode that image extension)", args.out)
+            return 2
+        try:
+            write_text_atomic(args.out, data.tobytes())
+        except OSError as error:
+            logger.error("could not write %s: %s", args.out, error)
             return 2
         logger.info("wrote %s", args.out)
     return 0

@@ -40,11 +40,16 @@ _LOW_SPACE_BYTES = 1 << 20
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """(H, W, 3) uint8 BGR pixels of an image file, EXIF orientation ignored.
 
-    Raises FileNotFoundError naming the file when it is missing or not an image.
+    Raises, naming the file: FileNotFoundError when it does not exist,
+    IsADirectoryError for a folder, ValueError when OpenCV cannot decode it.
     """
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"image {os.fspath(path)} is a folder, not an image file")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"image {os.fspath(path)} does not exist")
     image = cv2.imread(os.fspath(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
-        raise FileNotFoundError(f"cannot read image {path} (missing or not an image)")
+        raise ValueError(f"image {os.fspath(path)} could not be read (not an image format OpenCV can decode)")
     return image
 
 
@@ -101,7 +106,7 @@ def commit_part(part: Path, path: Path) -> Path:
 
 
 class AtomicTextFile:
-    """A text file written under `part_path(path)` and renamed to `path` by `commit()`.
+    """A text (or, with `binary=True`, bytes) file written under `part_path(path)`, renamed to `path` by `commit()`.
 
     `write()` raises an OSError naming the file when the disk is full (or any
     write fails); `commit()` flushes, syncs and closes first and renames only
@@ -110,12 +115,15 @@ class AtomicTextFile:
     stop) or removes it.
     """
 
-    def __init__(self, path: str | os.PathLike, newline: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, newline: str | None = None, binary: bool = False) -> None:
         self.path = Path(path)
         self.part = part_path(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.part, "w", encoding="utf-8", newline=newline)  # noqa: SIM115 - owned, closed in commit/abandon
+            if binary:
+                self._file = open(self.part, "wb")  # noqa: SIM115 - owned, closed in commit/abandon
+            else:
+                self._file = open(self.part, "w", encoding="utf-8", newline=newline)  # noqa: SIM115
         except OSError as error:
             raise write_error(error, self.part) from error
 
@@ -123,7 +131,7 @@ class AtomicTextFile:
     def closed(self) -> bool:
         return self._file.closed
 
-    def write(self, text: str) -> int:
+    def write(self, text: str | bytes) -> int:
         try:
             return self._file.write(text)
         except OSError as error:
@@ -152,9 +160,9 @@ class AtomicTextFile:
             self.part.unlink(missing_ok=True)
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write `text` to `path` through the atomic writer (`path` is left as it was on an error)."""
-    out = AtomicTextFile(path)
+def write_text_atomic(path: str | os.PathLike, text: str | bytes) -> Path:
+    """Write `text` (str, or bytes) to `path` through the atomic writer (`path` is left as it was on an error)."""
+    out = AtomicTextFile(path, binary=isinstance(text, bytes))
     try:
         out.write(text)
     except BaseException:

@@ -234,11 +234,27 @@ def check_results(results: object, annotation: dict, source: str = "results") ->
     for position, result in enumerate(results):
         if not isinstance(result, dict) or not {"image_id", "category_id", "keypoints", "score"} <= set(result):
             raise ValueError(f"{source}: result {position} needs image_id, category_id, keypoints and score")
+        where = f"{source}: result {position} (image_id {result['image_id']!r})"
         if not isinstance(result["keypoints"], list) or len(result["keypoints"]) != num_values:
-            raise ValueError(f"{source}: result {position} keypoints must be a list of {num_values} numbers")
+            raise ValueError(f"{where}: keypoints must be a list of {num_values} numbers")
+        bad = next((index for index, value in enumerate(result["keypoints"]) if not _is_finite_number(value)), None)
+        if bad is not None:
+            raise ValueError(f"{where}: keypoints[{bad}] is {result['keypoints'][bad]!r}, not a finite number")
+        if not _is_finite_number(result["score"]):
+            raise ValueError(f"{where}: score is {result['score']!r}, not a finite number")
+        if not isinstance(result["image_id"], int) or isinstance(result["image_id"], bool):
+            raise ValueError(f"{where}: image_id must be an integer")
+        if result["category_id"] != PERSON_CATEGORY_ID:
+            # pycocotools would silently score such a result against nothing (AP 0.000).
+            raise ValueError(f"{where}: category_id is {result['category_id']!r}; keypoint results must be "
+                             f"of the person category ({PERSON_CATEGORY_ID})")
     unknown = sorted({result["image_id"] for result in results} - known_ids)
     if unknown:
         raise ValueError(f"{source}: {len(unknown)} image ids are not in the annotation file, e.g. {unknown[:5]}")
+
+
+def _is_finite_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _num_keypoints(annotation: dict) -> int:

@@ -206,7 +206,7 @@ class ImageListSource:
             self._next_index += 1
             try:
                 return index, _as_bgr(read_image(path), str(path))
-            except (FileNotFoundError, SourceError) as error:
+            except (OSError, ValueError, SourceError) as error:
                 if self._on_unreadable == "fail":
                     raise SourceError(f"{path}: frame {index} of {self.name} is missing or unreadable") from error
                 self.skipped_paths.append(path)
