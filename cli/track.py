@@ -1,4 +1,8 @@
-"""`main.py track INPUT`: track poses in a video, a folder of videos or a folder of frames.
+"""`main.py track INPUT`: track poses in a video, a folder of videos or frames, a camera or a stream.
+
+A camera index (`track 0`) or a stream URL (`track rtsp://host/path`) is
+recorded until Ctrl-C (which finishes the outputs), `--max-frames` or the end
+of the stream, into `OUT/<source>_<UTC start time>.*`.
 
 Writes per input `OUT/<relative path without extension>` + `.json` (per-frame
 poses with track IDs, docs/output_format.md), and on request `.posetrack.json`,
@@ -27,8 +31,9 @@ logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", metavar="INPUT", help="a video file, a folder of videos (searched recursively) "
-                        "or a folder of frames")
+    parser.add_argument("input", metavar="INPUT", help="a video file, a folder of videos (searched recursively), "
+                        "a folder of frames, a camera index (0) or a stream URL (rtsp://..., http://...): a "
+                        "camera or stream is recorded until Ctrl-C or --max-frames")
     parser.add_argument("--out", default="out", metavar="DIR", help="output folder (default: out)")
     parser.add_argument("--formats", default="json", metavar="LIST",
                         help="comma-separated outputs: json, posetrack, coco, csv, video (default: json)")
@@ -36,7 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="what to look for in a folder INPUT (default auto: videos, and image folders "
                         "without videos)")
     parser.add_argument("--max-frames", type=positive_int, default=None, metavar="N",
-                        help="stop each input after N frames (for trials)")
+                        help="stop each input after N frames (for trials; for a camera or stream, the recording length)")
+    parser.add_argument("--open-timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="how long a camera or stream may take to deliver its first frame (default 10)")
     parser.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs are already complete")
     parser.add_argument("--accept-truncated", action="store_true",
                         help="count a video that decodes fewer frames than it announces as done (exit 0) and "
@@ -97,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     summary = run_batch(
         inputs, args.out, formats, detector=detector, estimator=estimator, tracker=tracker,
         max_frames=args.max_frames, overwrite=args.overwrite, keypoint_threshold=args.keypoint_threshold,
-        progress=not args.no_progress, accept_truncated=args.accept_truncated,
+        progress=not args.no_progress, accept_truncated=args.accept_truncated, open_timeout_s=args.open_timeout,
         pipeline_options={"pose_batch_frames": args.batch_frames, "queue_size": args.queue_size,
                           "detect_every": args.detect_every},
         profile=args.profile,

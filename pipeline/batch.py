@@ -2,6 +2,10 @@
 
 Input discovery (`discover_inputs`):
 
+* a camera index ("0") or a stream URL ("rtsp://...", "http://..."): one live
+  input, recorded until Ctrl-C, `max_frames` or the end of the stream, named
+  after the source and the start time (`camera0_20261203T131500Z`), so a
+  recording never replaces another and is never skipped as already done;
 * a file: one video;
 * a folder: every video file below it (recursively, `VIDEO_EXTENSIONS`), and
   every folder below it (itself included) that holds images and no video
@@ -26,9 +30,14 @@ fails is logged with its name and reason and listed as failed; the others go on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
+import signal
+import threading
 import time
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Collection, Iterable, Mapping, Sequence
@@ -37,6 +46,8 @@ from tqdm import tqdm
 
 from pipeline.capture import (
     IMAGE_EXTENSIONS,
+    is_live_spec,
+    open_source,
     VIDEO_EXTENSIONS,
     ImageFolderSource,
     SourceError,
@@ -63,12 +74,13 @@ class InputVideo:
     """One unit of work: a video file or a folder of frames.
 
     Attributes:
-        path: the video file or frame folder.
+        path: the video file or frame folder; for a live input the spec as
+            given (a URL is kept as a string: a Path would fold its "//").
         name: output name, the path relative to INPUT without extension ("/" separated).
-        kind: "video" or "frames".
+        kind: "video", "frames" or "live" (a camera or a stream).
     """
 
-    path: Path
+    path: Path | str
     name: str
     kind: str
 
@@ -99,6 +111,8 @@ def discover_inputs(input_path: str | Path, input_type: str = "auto",
     """
     if input_type not in ("auto", "videos", "frames"):
         raise ValueError(f"input_type must be auto, videos or frames, got {input_type!r}")
+    if isinstance(input_path, str) and is_live_spec(input_path):
+        return [InputVideo(input_path, live_output_name(input_path), "live")]
     root = Path(input_path)
     if not root.exists():
         raise FileNotFoundError(f"input not found: {root}")
@@ -137,6 +151,18 @@ def discover_inputs(input_path: str | Path, input_type: str = "auto",
     return sorted(found, key=lambda item: item.name)
 
 
+def live_output_name(spec: str, started: datetime | None = None) -> str:
+    """Output name of a live recording: the source made file-safe, then the UTC start time.
+
+    "0" -> "camera0_20261203T131500Z"; "rtsp://cam.local:554/live" -> "rtsp_cam.local_554_live_2026...Z".
+    """
+    stamp = (started or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    if spec.isdigit():
+        return f"camera{int(spec)}_{stamp}"
+    safe = re.sub(r"[^A-Za-z0-9.\-]+", "_", spec.split("?")[0]).strip("_")
+    return f"{safe[:80]}_{stamp}"
+
+
 def parse_formats(text: str | Sequence[str]) -> tuple[str, ...]:
     """"json,csv,video" (or a list of such strings) -> ("json", "csv", "video"), checked, in given order."""
     items = [text] if isinstance(text, str) else list(text)
@@ -162,7 +188,7 @@ def output_paths(out_dir: str | Path, item: InputVideo, formats: Sequence[str]) 
 
 def check_outputs_spare_inputs(inputs: Sequence[InputVideo], out_dir: str | Path, formats: Sequence[str]) -> None:
     """ValueError naming the file when an output would replace an input (e.g. --out INPUT with video output)."""
-    input_files = {item.path.resolve() for item in inputs if item.kind == "video"}
+    input_files = {Path(item.path).resolve() for item in inputs if item.kind == "video"}
     for item in inputs:
         for path in output_paths(out_dir, item, formats).values():
             if path.resolve() in input_files:
@@ -235,7 +261,9 @@ class TrackOptions:
     """How one input is tracked and written.
 
     Attributes:
-        max_frames: stop each input after this many frames (a trial).
+        max_frames: stop each input after this many frames (a trial; for a
+            camera or stream, the length of the recording).
+        open_timeout_s: how long a camera or stream may take to deliver its first frame.
         keypoint_threshold: keypoints scoring below it are not drawn in the video.
         progress: show a per-frame progress bar.
         accept_truncated: an input that decodes fewer frames than it announces
@@ -246,6 +274,7 @@ class TrackOptions:
     """
 
     max_frames: int | None = None
+    open_timeout_s: float = 10.0
     keypoint_threshold: float = 0.3
     progress: bool = True
     accept_truncated: bool = False
@@ -374,8 +403,10 @@ EXIT_STATUSES = {
 }
 
 
-def open_input(item: InputVideo, max_frames: int | None = None):
-    """The file source of one input (raises SourceError/FileNotFoundError naming it when unreadable)."""
+def open_input(item: InputVideo, max_frames: int | None = None, open_timeout_s: float = 10.0):
+    """The source of one input (raises SourceError/FileNotFoundError naming it when unreadable)."""
+    if item.kind == "live":
+        return open_source(str(item.path), open_timeout_s=open_timeout_s)
     if item.kind == "frames":
         return ImageFolderSource(item.path, max_frames=max_frames)
     return VideoFileSource(item.path, max_frames=max_frames)
@@ -457,17 +488,20 @@ def track_video(item: InputVideo, paths: dict[str, Path], models: Models,
     source = None
     profile = PipelineProfile() if options.profile else None
     try:
-        source = open_input(item, options.max_frames)
+        source = open_input(item, options.max_frames, options.open_timeout_s)
+        if source.live:
+            source = _EndOnRequest(source)
         sinks = make_sinks(paths, source=source, keypoint_names=tuple(getattr(models.estimator, "joint_names", ())),
                            skeleton=tuple(getattr(models.estimator, "skeleton", ())),
                            video_name=Path(item.name).name, keypoint_threshold=options.keypoint_threshold,
                            profile=profile)
         if models.tracker is not None and hasattr(models.tracker, "reset"):
             models.tracker.reset()
-        pipeline = Pipeline(source, models.detector, models.estimator, models.tracker, live=False, sinks=sinks,
-                            max_frames=options.max_frames, profile=profile, **dict(options.pipeline_options))
+        pipeline = Pipeline(source, models.detector, models.estimator, models.tracker, live=source.live,
+                            sinks=sinks, max_frames=options.max_frames, profile=profile,
+                            **dict(options.pipeline_options))
         with tqdm(total=source.frame_count, unit="frame", desc=item.name, position=1, leave=False,
-                  disable=not options.progress) as frames_bar:
+                  disable=not options.progress) as frames_bar, _ctrl_c_ends(source):
             for _ in pipeline.run():
                 frames += 1
                 frames_bar.update(1)
@@ -489,7 +523,8 @@ def track_video(item: InputVideo, paths: dict[str, Path], models: Models,
     seconds = time.perf_counter() - started
     announced = getattr(source, "frames_announced", None)
     skipped = len(getattr(source, "skipped_paths", ()))
-    is_trial = options.max_frames is not None and frames >= options.max_frames
+    # A live recording is named after its start time: nothing to resume, no trial to redo.
+    is_trial = options.max_frames is not None and frames >= options.max_frames and item.kind != "live"
     _set_marker(markers["trial"], is_trial,
                 f"outputs cover only the first {options.max_frames} frames (--max-frames)\n")
     truncated = bool(getattr(source, "truncated", False))
@@ -502,6 +537,50 @@ def track_video(item: InputVideo, paths: dict[str, Path], models: Models,
     status = "truncated" if truncated and not options.accept_truncated else "done"
     return VideoResult(item.name, status, frames, seconds, reason, announced, skipped,
                        profile.as_dict() if profile is not None else None)
+
+
+class _EndOnRequest:
+    """A live source that ends (`read()` gives None) once `end()` was called.
+
+    Ctrl-C on a camera or stream then finishes the recording, so its outputs
+    get their final names, instead of abandoning it.
+    """
+
+    def __init__(self, source) -> None:
+        self._source = source
+        self._ended = threading.Event()
+
+    def end(self) -> None:
+        self._ended.set()
+
+    def read(self, timeout_s: float | None = None):
+        return None if self._ended.is_set() else self._source.read(timeout_s)
+
+    def close(self) -> None:
+        self._source.close()
+
+    def __getattr__(self, name: str):
+        return getattr(self._source, name)
+
+
+@contextlib.contextmanager
+def _ctrl_c_ends(source):
+    """While recording a live source in the main thread, the first Ctrl-C ends it (the next ones interrupt)."""
+    if not isinstance(source, _EndOnRequest) or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def end_recording(signum, frame) -> None:
+        signal.signal(signal.SIGINT, previous)  # a second Ctrl-C interrupts as usual
+        logger.warning("%s: Ctrl-C, finishing the recording (press Ctrl-C again to abandon it)", source.name)
+        source.end()
+
+    previous = signal.signal(signal.SIGINT, end_recording)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGINT) is end_recording:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _reason(error: BaseException) -> str:
@@ -533,6 +612,7 @@ def run_batch(
     keypoint_threshold: float = 0.3,
     progress: bool = True,
     accept_truncated: bool = False,
+    open_timeout_s: float = 10.0,
     pipeline_options: dict | None = None,
     profile: bool = False,
 ) -> BatchSummary:
@@ -544,7 +624,8 @@ def run_batch(
     """
     summary = BatchSummary()
     models = Models(detector, estimator, tracker)
-    options = TrackOptions(max_frames=max_frames, keypoint_threshold=keypoint_threshold, progress=progress,
+    options = TrackOptions(max_frames=max_frames, open_timeout_s=open_timeout_s,
+                           keypoint_threshold=keypoint_threshold, progress=progress,
                            accept_truncated=accept_truncated, pipeline_options=dict(pipeline_options or {}),
                            profile=profile)
     accept = ("trial",) if max_frames is not None else ()

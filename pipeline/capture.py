@@ -443,8 +443,15 @@ def is_stream_url(spec: str) -> bool:
     return spec.lower().startswith(STREAM_SCHEMES)
 
 
+def is_live_spec(spec: str | int) -> bool:
+    """A camera index ("0") or a stream URL: the `--source` strings that name live sources."""
+    text = str(spec)
+    return isinstance(spec, int) or text.isdigit() or is_stream_url(text)
+
+
 def open_source(spec: str | int | Path, *, live: bool | None = None, max_frames: int | None = None,
-                frame_folder_fps: float = 30.0) -> VideoFileSource | ImageFolderSource | LiveSource:
+                frame_folder_fps: float = 30.0,
+                open_timeout_s: float = 10.0) -> VideoFileSource | ImageFolderSource | LiveSource:
     """Open a camera index, stream URL, image folder or video file.
 
     Args:
@@ -454,17 +461,18 @@ def open_source(spec: str | int | Path, *, live: bool | None = None, max_frames:
             streams are live, files are not); True on a video file plays it at
             its frame rate with newest-frame-wins (for trials of the live mode).
         max_frames: stop a file source after this many frames.
+        open_timeout_s: how long a camera or stream may take to deliver its first frame.
     """
     text = str(spec)
     if isinstance(spec, int) or text.isdigit():
         index = int(text)
         if live is False:
             raise ValueError(f"camera {index} is a live source; it cannot be read with live=False")
-        return LiveSource(lambda: cv2.VideoCapture(index), name=f"camera {index}")
+        return LiveSource(lambda: cv2.VideoCapture(index), name=f"camera {index}", open_timeout_s=open_timeout_s)
     if is_stream_url(text):
         if live is False:
             raise ValueError(f"{text}: a stream is a live source; it cannot be read with live=False")
-        return LiveSource(lambda: cv2.VideoCapture(text), name=text, reconnect=True)
+        return LiveSource(lambda: cv2.VideoCapture(text), name=text, reconnect=True, open_timeout_s=open_timeout_s)
     path = Path(text)
     if path.is_dir():
         if live:
