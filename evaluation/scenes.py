@@ -33,7 +33,7 @@ _TEMPLATE = np.array([
 # Horizontal swing of each joint per unit of sin(gait phase), in heights.
 _SWING = np.array([0, 0, 0, 0, 0, 0, 0, -0.03, 0.03, -0.07, 0.07, 0, 0, 0.05, -0.05, 0.10, -0.10], np.float32)
 
-SCENARIOS = ("walking", "crossing", "occlusion", "enter_leave", "jitter", "crowd")
+SCENARIOS = ("walking", "crossing", "occlusion", "enter_leave", "jitter", "crowd", "still_reversing")
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,8 @@ class DetectorNoise:
     score_noise: std of the noise on the detection score.
     visible_confidence, occluded_confidence: ranges of keypoint confidence.
     min_visible_keypoints: fewer visible joints: not in ground truth, not detected.
+    pose_jitter: std of an offset shared by all joints of a detection, in heights
+        (a top-down estimator's pose moves with its detector box and heatmap grid).
     """
 
     keypoint_jitter: float = 0.008
@@ -59,6 +61,13 @@ class DetectorNoise:
     visible_confidence: tuple[float, float] = (0.6, 0.95)
     occluded_confidence: tuple[float, float] = (0.0, 0.25)
     min_visible_keypoints: int = 5
+    pose_jitter: float = 0.0
+
+
+# A scenario's own detector noise, where it differs from `DetectorNoise()`: the
+# looped still clip of issue 14 showed three people and nobody else, seen by a
+# top-down estimator whose whole pose jitters with its box (1% of the height here).
+_SCENARIO_NOISE = {"still_reversing": DetectorNoise(pose_jitter=0.01, false_positives_per_frame=0.0)}
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,15 @@ def _line(start, velocity, num_frames, first_frame=0, last_frame=None) -> np.nda
     return path.astype(np.float32)
 
 
+def _back_and_forth(start, drift, half_period: int, num_frames: int) -> np.ndarray:
+    """A clip played forward then backward, over and over: `start` + `drift` * a
+    triangle wave rising from 0 to 1 over `half_period` frames and back."""
+    t = np.arange(num_frames) % (2 * half_period)
+    ramp = np.minimum(t, 2 * half_period - t) / half_period
+    return (np.asarray(start, np.float32)[None] + ramp[:, None] * np.asarray(drift, np.float32)[None]).astype(
+        np.float32)
+
+
 def _script(name: str, rng: np.random.Generator, num_frames: int):
     """Walkers, pillars (x1, y1, x2, y2) and camera shake std (px) of a scenario."""
     walkers: list[tuple[float, np.ndarray]] = []
@@ -183,6 +201,11 @@ def _script(name: str, rng: np.random.Generator, num_frames: int):
             speed = rng.uniform(2.0, 5.0) * rng.choice([-1, 1])
             walkers.append((height, _bouncing_path(start, (speed, rng.uniform(-0.5, 0.5)), num_frames,
                                                    low=(30, 80), high=(610, 300))))
+    elif name == "still_reversing":
+        # Issue 14's clip: a short video looped forward then backward, three people
+        # who barely move (their boxes drift a few px, then drift back).
+        for start in ((160, 190), (330, 200), (500, 185)):
+            walkers.append((rng.uniform(110, 140), _back_and_forth(start, rng.uniform(-8, 8, 2), 4, num_frames)))
     else:
         raise ValueError(f"unknown scenario {name!r}; choose from {SCENARIOS}")
     return walkers, pillars, shake_px
@@ -271,8 +294,12 @@ def make_scene(
     noise: DetectorNoise | None = None,
     render: bool = False,
 ) -> Scene:
-    """Build a seeded scenario (one of `SCENARIOS`) as detections plus ground truth."""
-    noise = noise or DetectorNoise()
+    """Build a seeded scenario (one of `SCENARIOS`) as detections plus ground truth.
+
+    noise: the detector's errors; None for the scenario's own (`DetectorNoise()`
+    for most).
+    """
+    noise = noise or _SCENARIO_NOISE.get(name, DetectorNoise())
     rng = np.random.default_rng(seed)
     scripted, pillars, shake_std = _script(name, rng, num_frames)
     walkers = [_Walker(person_id, float(height), path, float(rng.uniform(0, 2 * np.pi)), int(rng.integers(1 << 30)))
@@ -314,6 +341,8 @@ def make_scene(
             visible = visibility[index] == 2
             jitter = np.where(visible, noise.keypoint_jitter, noise.occluded_jitter)[:, None] * heights[index]
             xy = poses[index] + rng.normal(0, 1, (17, 2)) * jitter
+            if noise.pose_jitter:  # (drawn only when on: the other scenes keep their random stream)
+                xy = xy + rng.normal(0, noise.pose_jitter * heights[index], 2)
             confidence = np.where(visible, rng.uniform(*noise.visible_confidence, 17),
                                   rng.uniform(*noise.occluded_confidence, 17))
             det_keypoints.append(np.concatenate([xy, confidence[:, None]], axis=1))

@@ -246,3 +246,46 @@ def test_tracker_imports_neither_torch_nor_cv2_without_flow():
             "import evaluation.scenes, evaluation.tracking;"
             "assert 'torch' not in sys.modules and 'cv2' not in sys.modules, sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def _still_trio(tracker, frames, seed=0, miss_every=0):
+    """Three people standing still with whole-pose jitter (1.5 px) and keypoint jitter;
+    every `miss_every`-th frame one of them is not detected. Returns the largest
+    velocity length seen after the first 100 frames and the set of IDs given."""
+    rng = np.random.default_rng(seed)
+    largest, ids = 0.0, set()
+    for t in range(frames):
+        present = [0, 1, 2] if not miss_every or t % miss_every else [1, 2]
+        poses = people(*[(150 + 170 * i, 200) for i in present])
+        poses[..., :2] += rng.normal(0, 1.5, (len(present), 1, 2)) + rng.normal(0, 1.0, poses[..., :2].shape)
+        ids |= set(tracker.update(poses).ids.tolist())
+        if t >= 100:
+            largest = max([largest] + [float(np.hypot(*track.velocity)) for track in tracker.tracks])
+    return largest, ids
+
+
+def test_velocity_of_a_still_person_stays_bounded_by_what_was_observed():
+    # With camera compensation a common error of all velocities is absorbed by the
+    # camera estimate; unbounded it drifts far beyond any observed motion.
+    bounded, bounded_ids = _still_trio(PoseTracker(), 600, miss_every=50)
+    unbounded, unbounded_ids = _still_trio(PoseTracker(velocity_bound_frames=0), 600, miss_every=50)
+    assert unbounded > 6.0 and len(unbounded_ids) > 3  # the tracker before the fix: it loses IDs
+    assert bounded < 4.0 and bounded_ids == {1, 2, 3}
+
+
+@pytest.mark.parametrize("speed", [1.5, 4.0, 12.0])
+def test_a_steady_walker_keeps_its_full_velocity(speed):
+    tracker = PoseTracker()  # one walker between two people standing (a still camera)
+    for t in range(12):
+        tracker.update(people((100 + speed * t, 200), (300, 150), (500, 250)))
+    np.testing.assert_allclose(tracker.tracks[0].velocity, [speed, 0.0], atol=1e-4)
+
+
+def test_bounded_velocity_shortens_only_what_exceeds_the_observed_motion():
+    from tracker.motion import bounded_velocity
+
+    velocity = np.array([[6.0, 8.0], [1.0, 0.0], [0.0, -3.0]], np.float32)
+    image_motion = np.array([[0.0, 1.0], [0.5, 0.0], [0.0, -2.5]], np.float32)
+    bounded = bounded_velocity(velocity, image_motion, margin_px=1.0)
+    np.testing.assert_allclose(bounded[0], [1.2, 1.6], rtol=1e-6)  # length 2 = 1 + margin, same direction
+    np.testing.assert_array_equal(bounded[1:], velocity[1:])  # within |motion| + margin: unchanged

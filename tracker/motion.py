@@ -5,6 +5,18 @@ small next to it and too noisy to extrapolate joint by joint). The velocity is
 an exponentially smoothed measurement, a one-state Kalman filter with a fixed
 gain; while a track coasts through misses its velocity decays, so a person who
 stops or turns behind an occluder is not pushed far away.
+
+The velocity is kept net of camera motion, and the camera's shift is itself
+estimated from the tracks' predictions: a common error of all velocities is
+then absorbed by the camera estimate and nothing pulls it back, so on a still
+scene with jittery poses it wanders without bound (issue 14: -113 px/frame
+after 500 frames of a looped clip, and every ID lost at the next missed
+detection). So a velocity is bounded by what the track was seen to move:
+its length is at most that of the average observed image displacement
+(`image_motion`: camera motion included, exponentially smoothed over about
+`velocity_bound_frames` frames) plus `velocity_bound_margin_px`. On a person
+who stands still or sways back and forth that average stays near the jitter;
+on a walker it is the walking speed, and the bound does not bite.
 """
 
 from __future__ import annotations
@@ -125,6 +137,20 @@ def translation_between(
     centre_shift = 0.5 * ((current_boxes[:, :2] + current_boxes[:, 2:])
                           - (previous_boxes[:, :2] + previous_boxes[:, 2:]))
     return np.where((count > 0)[:, None], keypoint_shift, centre_shift).astype(np.float32)
+
+
+def bounded_velocity(velocity: np.ndarray, image_motion: np.ndarray, margin_px: float) -> np.ndarray:
+    """(M, 2) float32 `velocity` shortened, where needed, to what the track was
+    seen to move: the length of `image_motion` (M, 2), its average observed
+    image displacement, plus `margin_px`. All px/frame; the direction is kept."""
+    speed = np.sqrt((velocity * velocity).sum(axis=1))
+    limit = np.sqrt((image_motion * image_motion).sum(axis=1)) + np.float32(margin_px)
+    over = speed > limit
+    if not over.any():
+        return velocity
+    bounded = velocity.copy()
+    bounded[over] *= (limit[over] / speed[over])[:, None]
+    return bounded
 
 
 def smooth_velocity(

@@ -55,7 +55,7 @@ def _option(default, help: str, *, choices: tuple[str, ...] | None = None, live:
 _UNIT_INTERVAL = ("oks_weight", "similarity_threshold", "min_score", "low_score_floor", "keypoint_threshold",
                   "velocity_gain", "coast_velocity_decay", "flow_nms_threshold")
 # Options that count frames or keypoints: integers >= 0.
-_COUNTS = ("max_age", "min_hits", "min_keypoints", "flow_max_frames", "flow_levels")
+_COUNTS = ("max_age", "min_hits", "min_keypoints", "velocity_bound_frames", "flow_max_frames", "flow_levels")
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,12 @@ class TrackerOptions:
         "against the last pose as it was).", choices=MOTION_MODELS, live=True)
     velocity_gain: float = _option(0.5, "Weight of a new velocity measurement, in [0, 1] (1: no smoothing).")
     coast_velocity_decay: float = _option(0.9, "Per-frame factor on the velocity while a track coasts.")
+    velocity_bound_frames: int = _option(
+        4, "A velocity is at most as long as the track's observed image displacement averaged over about "
+        "this many frames (plus velocity_bound_margin_px): a person standing still or swaying back and forth "
+        "is not extrapolated away (0: no bound).")
+    velocity_bound_margin_px: float = _option(
+        1.0, "Slack of that bound in px per frame (>= 0), so that a steady walker's velocity is never cut.")
     lost_scale_growth: float = _option(
         0.1, "A track missing m frames is compared with the OKS scale area * (1 + lost_scale_growth * m)^2: "
         "the longer it is gone, the less certain its predicted pose.")
@@ -137,6 +143,8 @@ class TrackerOptions:
         for name in _COUNTS:
             if getattr(self, name) < 0:
                 raise ValueError(f"TrackerOptions.{name} must be >= 0, got {getattr(self, name)}")
+        if self.velocity_bound_margin_px < 0:
+            raise ValueError(f"TrackerOptions.velocity_bound_margin_px must be >= 0, got {self.velocity_bound_margin_px}")
         if self.lost_scale_growth < 0 or self.fps <= 0 or self.flow_window_px < 3 or self.camera_search_scale < 1:
             raise ValueError("TrackerOptions: lost_scale_growth must be >= 0, fps > 0, flow_window_px >= 3 "
                              "and camera_search_scale >= 1")

@@ -40,7 +40,7 @@ import numpy as np
 from tracker.association import DetectionSet, MatchedPairs, associate
 from tracker.camera import CAMERA_ROUNDS, estimate_camera_shift
 from tracker.flow_recovery import propagate_tracks, recover_with_flow, with_flow
-from tracker.motion import box_shift, coast_steps, predict_poses, smooth_velocity
+from tracker.motion import box_shift, bounded_velocity, coast_steps, predict_poses, smooth_velocity
 from tracker.options import TrackerOptions
 from tracker.result import TrackingResult
 from tracker.similarity import COCO_SIGMAS, PoseSet, box_areas, boxes_from_keypoints, oks_exponent_factors
@@ -279,14 +279,7 @@ class PoseTracker:
         every_row = len(rows) == len(table)
         each = slice(None) if every_row else rows
         if options.motion == "constant_velocity":
-            measured = matched.translation_from(last, table.boxes)
-            if options.camera_compensation:  # else both offsets stay exactly 0
-                measured -= self._camera_offset - table.camera_at_update.take(rows, axis=0)
-            if gap is not None:
-                measured /= gap[rows, None].astype(np.float32)
-            table.velocity[rows] = smooth_velocity(table.velocity.take(rows, axis=0), measured,
-                                                   ~table.velocity_known.take(rows), options.velocity_gain)
-            table.velocity_known[each] = True
+            self._update_velocities(matched, last, gap, each)
         table.keypoints[rows] = detections.keypoints.take(columns, axis=0)
         table.boxes[rows] = detections.boxes.take(columns, axis=0)
         table.scores[rows] = detections.scores.take(columns)
@@ -297,6 +290,26 @@ class PoseTracker:
         if options.flow:  # only flow recovery counts propagated frames
             table.propagated[each] = 0
         table.confirm_matched(rows, options.min_hits, every_row)
+
+    def _update_velocities(self, matched: MatchedPairs, last: PoseSet, gap, each) -> None:
+        """New velocities of the matched tracks, from their last pose to their detection."""
+        options, table, rows = self.options, self._table, matched.rows
+        displacement = matched.translation_from(last, table.boxes)  # (M, 2) px in the image
+        measured = displacement  # net of camera motion
+        if options.camera_compensation:  # else both offsets stay exactly 0
+            measured = displacement - (self._camera_offset - table.camera_at_update.take(rows, axis=0))
+        if gap is not None:  # per frame
+            frames = gap[rows, None].astype(np.float32)
+            measured, displacement = measured / frames, displacement / frames
+        first = ~table.velocity_known.take(rows)
+        velocity = smooth_velocity(table.velocity.take(rows, axis=0), measured, first, options.velocity_gain)
+        if options.velocity_bound_frames > 0:
+            image_motion = smooth_velocity(table.image_motion.take(rows, axis=0), displacement, first,
+                                           1.0 / options.velocity_bound_frames)
+            table.image_motion[rows] = image_motion
+            velocity = bounded_velocity(velocity, image_motion, options.velocity_bound_margin_px)
+        table.velocity[rows] = velocity
+        table.velocity_known[each] = True
 
     def _result(self, track_rows, detection_columns, born_rows, born_columns, recovered_rows,
                 detections: DetectionSet) -> TrackingResult:

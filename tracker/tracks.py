@@ -79,6 +79,8 @@ class TrackTable:
     keypoints: (T, K, 3) float32 [x, y, confidence] px, the last observed pose.
     boxes: (T, 4) float32 xyxy px; scores: (T,) float32 detection score.
     velocity: (T, 2) float32 px/frame net of camera motion; velocity_known: (T,) bool.
+    image_motion: (T, 2) float32 px/frame, the slow average of the track's observed
+        image displacement (camera motion included), which bounds the velocity.
     age, hits, missed (frames since the last observation), propagated (flow-recovered
         frames in a row): (T,) int32. state: (T,) int8 `TrackState` values.
     smooth_value: (T, K, 2) float32 px, One-Euro state (camera-compensated);
@@ -93,6 +95,7 @@ class TrackTable:
     scores: np.ndarray
     velocity: np.ndarray
     velocity_known: np.ndarray
+    image_motion: np.ndarray
     age: np.ndarray
     hits: np.ndarray
     missed: np.ndarray
@@ -119,6 +122,7 @@ class TrackTable:
             scores=scores.astype(np.float32, copy=True),
             velocity=np.zeros((n, 2), np.float32),
             velocity_known=np.zeros(n, bool),
+            image_motion=np.zeros((n, 2), np.float32),
             age=np.zeros(n, np.int32),
             hits=np.ones(n, np.int32),
             missed=np.zeros(n, np.int32),
