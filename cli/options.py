@@ -113,36 +113,41 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--det-half", action="store_true", help="run the detector in half precision (CUDA only)")
 
 
+# Tracker options with their own flag (and its metavar); every other TrackerOptions
+# field goes through --tracker-option. Help texts and choices come from
+# tracker.OPTION_INFO, the defaults from TrackerOptions: written once, in the tracker.
+_TRACKER_FLAGS = {
+    "similarity": ("--track-similarity", None),
+    "matching": ("--track-matching", None),
+    "similarity_threshold": ("--track-threshold", "SIM"),
+    "max_age": ("--track-max-age", "FRAMES"),
+    "min_hits": ("--track-min-hits", "N"),
+    "min_score": ("--track-min-score", "SCORE"),
+    "smoothing": ("--track-smoothing", None),
+}
+
+
+def _flag_attribute(flag: str) -> str:
+    return flag.removeprefix("--").replace("-", "_")
+
+
 def add_tracker_arguments(parser: argparse.ArgumentParser):
     """The tracker flags (a few `tracker.TrackerOptions` fields, and `--tracker-option KEY=VALUE` for any other)."""
+    from tracker.options import OPTION_INFO, TrackerOptions  # noqa: PLC0415  (numpy: only for commands that track)
+
+    defaults = {field.name: field.default for field in dataclasses.fields(TrackerOptions)}
     track = parser.add_argument_group("tracker (tracker.PoseTracker options; defaults are the tracker's)")
-    track.add_argument("--track-similarity", choices=("oks", "iou", "mix"), default=None)
-    track.add_argument("--track-matching", choices=("greedy", "hungarian"), default=None)
-    track.add_argument("--track-threshold", type=float, default=None, metavar="SIM",
-                       help="lowest track-to-pose similarity that still matches")
-    track.add_argument("--track-max-age", type=int, default=None, metavar="FRAMES",
-                       help="frames a lost track is kept for re-identification")
-    track.add_argument("--track-min-hits", type=int, default=None, metavar="N",
-                       help="detections a new track needs before it gets an ID")
-    track.add_argument("--track-min-score", type=float, default=None, metavar="SCORE",
-                       help="lowest detection score that starts a track")
-    track.add_argument("--track-flow", action="store_true", help="optical-flow propagation of poses")
-    track.add_argument("--track-smoothing", choices=("none", "one_euro"), default=None)
+    for name, (flag, metavar) in _TRACKER_FLAGS.items():
+        info = OPTION_INFO[name]
+        track.add_argument(flag, dest=_flag_attribute(flag), choices=info.choices, default=None, metavar=metavar,
+                           type=None if info.choices else type(defaults[name]),
+                           help=f"{info.help} Default: {defaults[name]}.")
+    track.add_argument("--track-flow", action="store_true", help=OPTION_INFO["flow"].help)
+    others = ", ".join(name for name in OPTION_INFO if name not in _TRACKER_FLAGS and name != "flow")
     track.add_argument("--tracker-option", action="append", default=[], metavar="KEY=VALUE",
-                       help="any other tracker.TrackerOptions field, e.g. --tracker-option lost_scale_growth=0.2")
+                       help=f"any other tracker.TrackerOptions field ({others}), e.g. "
+                            "--tracker-option lost_scale_growth=0.2")
     return track
-
-
-# Tracker options with their own flags; every other TrackerOptions field via --tracker-option.
-_TRACKER_FLAGS = {
-    "similarity": "track_similarity",
-    "matching": "track_matching",
-    "similarity_threshold": "track_threshold",
-    "max_age": "track_max_age",
-    "min_hits": "track_min_hits",
-    "min_score": "track_min_score",
-    "smoothing": "track_smoothing",
-}
 
 
 def _parse_value(key: str, text: str, default):
@@ -175,8 +180,8 @@ def tracker_options(args: argparse.Namespace) -> dict:
             options[key] = _parse_value(key, value, defaults[key])
         except ValueError as error:
             raise ValueError(f"--tracker-option {item!r}: {error}") from error
-    for key, attribute in _TRACKER_FLAGS.items():
-        value = getattr(args, attribute, None)
+    for key, (flag, _) in _TRACKER_FLAGS.items():
+        value = getattr(args, _flag_attribute(flag), None)
         if value is not None:
             options[key] = value
     if args.track_flow:

@@ -38,3 +38,20 @@ def test_live_options_are_the_ones_worth_changing_while_watching():
     live = {name for name, info in OPTION_INFO.items() if info.live}
     assert live == {"similarity", "matching", "similarity_threshold", "max_age", "min_hits", "min_score",
                     "motion", "flow", "smoothing"}
+
+
+def test_the_command_line_flags_are_derived_from_the_table():
+    import argparse
+
+    from cli.options import add_tracker_arguments, tracker_options
+
+    parser = argparse.ArgumentParser()
+    add_tracker_arguments(parser)
+    actions = {action.dest: action for action in parser._actions}
+    assert actions["track_similarity"].choices == OPTION_INFO["similarity"].choices
+    assert actions["track_threshold"].help.startswith(OPTION_INFO["similarity_threshold"].help)
+    assert actions["track_flow"].help == OPTION_INFO["flow"].help
+    args = parser.parse_args(["--track-threshold", "0.4", "--track-smoothing", "one_euro",
+                              "--tracker-option", "velocity_bound_frames=0"])
+    assert tracker_options(args) == {"similarity_threshold": 0.4, "smoothing": "one_euro", "velocity_bound_frames": 0}
+    PoseTracker(**tracker_options(args))
