@@ -6,7 +6,6 @@ Heavy imports (scipy) happen inside `run`, so `--help` stays fast.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 
 LOGGER = logging.getLogger(__name__)
@@ -45,11 +44,13 @@ def run(args: argparse.Namespace) -> int:
           + (" (official code behaviour; the paper labels it Mean@0.1)" if not args.literal_low else ""))
     print(result.format_table(args.name))
     if args.json:
+        from core.io import write_json_atomic  # noqa: PLC0415
+
         try:
-            with open(args.json, "w", encoding="utf-8") as out:
-                json.dump({"summary": result.summary, "low_threshold": result.low_threshold,
-                           "pckh": dict(zip(result.joint_names, result.pckh.tolist())),
-                           "visible": dict(zip(result.joint_names, result.counts.tolist()))}, out, indent=1)
+            write_json_atomic(args.json, {"summary": result.summary, "low_threshold": result.low_threshold,
+                                          "pckh": dict(zip(result.joint_names, result.pckh.tolist())),
+                                          "visible": dict(zip(result.joint_names, result.counts.tolist()))},
+                              indent=1)
         except OSError as error:
             LOGGER.error("cannot write the results to %s: %s", args.json, error.strerror or error)
             return 2

@@ -14,7 +14,6 @@ Heavy modules are imported inside `run`, so `--help` stays fast.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
@@ -69,9 +68,10 @@ def _run_eval(args: argparse.Namespace) -> int:
     print(f"# videos: {metrics.num_videos}, evaluated frames: {metrics.num_frames}, MOT frames: {metrics.num_mot_frames}")
     print(metrics.format_tables())
     if args.json:
+        from core.io import write_json_atomic  # noqa: PLC0415
+
         try:
-            with open(args.json, "w", encoding="utf-8") as out:
-                json.dump(metrics.to_dict(), out, indent=1)
+            write_json_atomic(args.json, metrics.to_dict(), indent=1)
         except OSError as error:
             LOGGER.error("cannot write the metrics to %s: %s", args.json, error.strerror or error)
             return 2

@@ -171,7 +171,7 @@ def write_text_atomic(path: str | os.PathLike, text: str | bytes) -> Path:
     return out.commit()
 
 
-def write_json_atomic(path: str | os.PathLike, document) -> Path:
+def write_json_atomic(path: str | os.PathLike, document, indent: int | None = None) -> Path:
     """Write `document` as JSON to `path` through the atomic writer.
 
     On any error the `.part` file is removed and `path` is left as it was; a
@@ -179,7 +179,7 @@ def write_json_atomic(path: str | os.PathLike, document) -> Path:
     """
     out = AtomicTextFile(path)
     try:
-        json.dump(document, out)
+        json.dump(document, out, indent=indent)
     except BaseException:
         out.abandon(keep=False)
         raise

@@ -192,16 +192,17 @@ def _unavailable_message(entry: WeightsEntry, url: str | None, target: Path, rea
 
 
 def _download(url: str, target: Path, sha256_prefix: str | None, progress: bool) -> None:
-    """Stream `url` into `target`.part, check the hash, then rename into place."""
+    """Stream `url` into `target`.part through the atomic writer, check the hash, then rename into place."""
     from tqdm import tqdm  # only needed when a download actually happens
 
-    partial = target.with_name(target.name + ".part")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    from core.io import AtomicTextFile  # noqa: PLC0415 - core.io loads OpenCV, not needed unless downloading
+
+    sink = AtomicTextFile(target, binary=True)
     digest = hashlib.sha256()
     received = 0
     completed = False
     try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(partial, "wb") as sink:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
@@ -219,11 +220,11 @@ def _download(url: str, target: Path, sha256_prefix: str | None, progress: bool)
                 f"download from {url} is corrupt: expected SHA-256 starting with {sha256_prefix}, "
                 f"got {actual}; the partial file was deleted, try again (or use --mirror)"
             )
-        os.replace(partial, target)
+        sink.commit()
         completed = True
     finally:
         if not completed:
-            partial.unlink(missing_ok=True)
+            sink.abandon(keep=False)
 
 
 def resolve_weights(

@@ -13,7 +13,7 @@ import pytest
 
 import main
 from pipeline import capture
-from pipeline.batch import InputVideo, Models, TrackOptions, discover_inputs, output_paths, track_video
+from pipeline.batch import Models, TrackOptions, discover_inputs, output_paths, track_video
 from tests.pipeline_fakes import FakeCamera, FakeDetector, FakeEstimator, FakeTracker
 
 DATA = Path(__file__).parent / "data"
