@@ -508,8 +508,8 @@ def track_video(item: InputVideo, paths: dict[str, Path], models: Models,
     except KeyboardInterrupt:
         if source is not None:
             source.close()
-        logger.error("%s: interrupted after %d frames; outputs left as .part files (a rerun redoes it)",
-                     item.name, frames)
+        logger.error("%s: interrupted after %d frames; outputs left as .part files%s", item.name, frames,
+                     "" if item.kind == "live" else " (a rerun redoes it)")
         raise
     except (SourceError, PipelineError, OSError, ValueError) as error:
         if source is not None:
@@ -643,8 +643,9 @@ def run_batch(
             try:
                 result = track_video(item, paths, models, options)
             except KeyboardInterrupt:
+                left = "outputs left as .part files" + ("" if item.kind == "live" else ", a rerun redoes it")
                 summary.add(VideoResult(item.name, "interrupted", seconds=time.perf_counter() - started,
-                                        reason="Ctrl-C; outputs left as .part files, a rerun redoes it"))
+                                        reason=f"Ctrl-C; {left}"))
                 break
             summary.add(result)
             videos_bar.update(1)
