@@ -202,15 +202,30 @@ def test_a_full_disk_fails_the_video_that_hit_it_and_keeps_finished_outputs(tmp_
     inputs.mkdir()
     write_video(inputs / "v1.avi", 3)
     write_video(inputs / "v2.avi", 40, size=(320, 240))  # random pixels: its mp4 needs far more than 300 KB
+    write_video(inputs / "v3.avi", 3, seed=3)
     formats = ("json", "csv", "video")
     summary = batch(discover_inputs(inputs), small_disk, formats)
-    assert summary.done == ["v1"] and [name for name, _ in summary.failed] == ["v2"]
+    assert summary.done == ["v1", "v3"] and [name for name, _ in summary.failed] == ["v2"]
     assert "no space left on" in summary.failed[0][1] and "v2" in summary.failed[0][1]
     names = sorted(p.name for p in small_disk.iterdir())
-    assert names == ["v1.csv", "v1.json", "v1.mp4"]  # nothing of v2, no .part files
+    # Nothing of v2, no .part files; v2's removed leftovers freed the space v3 needed.
+    assert names == ["v1.csv", "v1.json", "v1.mp4", "v3.csv", "v3.json", "v3.mp4"]
     assert core.io.count_video_frames(small_disk / "v1.mp4") == 3
     rerun = batch(discover_inputs(inputs), small_disk, formats)
-    assert rerun.skipped == ["v1"] and [name for name, _ in rerun.failed] == ["v2"]
+    assert rerun.skipped == ["v1", "v3"] and [name for name, _ in rerun.failed] == ["v2"]
+
+
+class _UnopenableVideoWriter(_BrokenVideoWriter):
+    def isOpened(self) -> bool:
+        return False
+
+
+def test_a_video_writer_that_cannot_open_on_a_full_disk_says_so(tmp_path, monkeypatch):
+    video = write_video(tmp_path / "clip.avi", 3)
+    monkeypatch.setattr(core.io.cv2, "VideoWriter", _UnopenableVideoWriter)
+    monkeypatch.setattr(core.io.shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(1, 1, 0))
+    ((name, reason),) = batch(discover_inputs(video), tmp_path / "out", ("video",)).failed
+    assert "no space left on" in reason and "clip.part.mp4" in reason and "codec" not in reason
 
 
 # -- the unit of work -------------------------------------------------------------------------
