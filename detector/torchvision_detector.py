@@ -24,11 +24,13 @@ load strictly.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torchvision
@@ -246,15 +248,48 @@ class TorchvisionDetector:
         tensor = torch.from_numpy(np.ascontiguousarray(image_bgr)).to(self.device, non_blocking=True)
         return tensor.permute(2, 0, 1).flip(0).to(self.dtype).div_(255.0)
 
+    def network_input_size(self, height: int, width: int) -> tuple[int, int] | None:
+        """(height, width) the model's own transform resizes an image to, or None if it has none.
+
+        SSD/SSDlite: a fixed size; R-CNN, RetinaNet, FCOS: the shorter side to
+        `min_size` unless the longer one would pass `max_size` (torchvision's rule).
+        """
+        transform = getattr(self.model, "transform", None)
+        if transform is None or not hasattr(transform, "min_size"):
+            return None
+        if getattr(transform, "fixed_size", None) is not None:
+            fixed_width, fixed_height = transform.fixed_size
+            return int(fixed_height), int(fixed_width)
+        scale = min(float(transform.min_size[-1]) / min(height, width), float(transform.max_size) / max(height, width))
+        return int(math.floor(height * scale)), int(math.floor(width * scale))
+
+    def _prepare(self, image_bgr: np.ndarray) -> tuple[torch.Tensor, float, float]:
+        """The model input for one frame and the (x, y) factors from its pixels back to the frame's.
+
+        On the CPU the frame is first resized, as 8-bit pixels, to the size the
+        model's transform would give it (bilinear, as the transform does):
+        converting and normalising a 768x576 frame in float only for the model
+        to shrink it to 320x320 cost SSDlite about a third of its time.
+        """
+        height, width = image_bgr.shape[:2]
+        size = self.network_input_size(height, width) if self.device.type == "cpu" else None
+        if size is None or size == (height, width):
+            return self._to_tensor(image_bgr), 1.0, 1.0
+        resized = cv2.resize(image_bgr, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+        return self._to_tensor(resized), width / size[1], height / size[0]
+
     @torch.inference_mode()
     def __call__(self, frames: Sequence[Frame]) -> list[Detections]:
         if not frames:
             return []
-        outputs = self.model([self._to_tensor(frame.image) for frame in frames])
-        return [self._filter(output) for output in outputs]
+        prepared = [self._prepare(frame.image) for frame in frames]
+        outputs = self.model([tensor for tensor, _, _ in prepared])
+        return [self._filter(output, scale_x, scale_y) for output, (_, scale_x, scale_y) in zip(outputs, prepared)]
 
-    def _filter(self, output: dict[str, torch.Tensor]) -> Detections:
+    def _filter(self, output: dict[str, torch.Tensor], scale_x: float = 1.0, scale_y: float = 1.0) -> Detections:
         boxes = output["boxes"].float()
+        if scale_x != 1.0 or scale_y != 1.0:
+            boxes = boxes * boxes.new_tensor([scale_x, scale_y, scale_x, scale_y])
         scores = output["scores"].float()
         keep = (output["labels"] == PERSON_LABEL) & (scores >= self.score_threshold)
         if self.min_box_size_px > 0:

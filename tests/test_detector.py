@@ -412,3 +412,28 @@ def test_weights_for_another_builder_are_summarised_not_listed(tmp_path):
     assert re.search(r"\d+ missing keys \(.*\.\.\. \(\d+ more\)\)", message)
     assert re.search(r"\d+ unexpected keys \(backbone\.body\.", message)
     assert "wrong.pt" in message and "ssdlite320_mobilenet_v3_large" in message
+
+
+def test_cpu_frames_are_resized_to_the_network_size_first_and_boxes_come_back_in_frame_pixels():
+    """SSDlite shrinks every frame to 320x320: we do it on 8-bit pixels, then map the boxes back."""
+    model = FakeModel({"boxes": torch.tensor([[32.0, 64.0, 160.0, 320.0]]), "scores": torch.tensor([0.9]),
+                       "labels": torch.tensor([1])})
+    model.transform = torchvision.models.get_model("ssdlite320_mobilenet_v3_large", weights=None,
+                                                   weights_backbone=None).transform
+    detector = tvd.TorchvisionDetector(model, score_threshold=0.5)
+    image = np.zeros((576, 768, 3), np.uint8)
+    image[:288] = 255
+    found = detector([Frame(0, 0.0, image)])[0]
+    tensor = model.inputs[0]
+    assert tensor.shape == (3, 320, 320)
+    assert tensor[:, :150].eq(1.0).all() and tensor[:, 170:].eq(0.0).all()  # the same picture, smaller
+    np.testing.assert_allclose(found.boxes, [[32 * 2.4, 64 * 1.8, 160 * 2.4, 320 * 1.8]], rtol=1e-6)
+
+
+def test_network_input_size_follows_torchvision_resize_rule():
+    rcnn = tvd.build_torchvision_model(FAST, weights="random")
+    detector = tvd.TorchvisionDetector(rcnn)
+    assert detector.network_input_size(576, 768) == (800, 1066)
+    assert detector.network_input_size(100, 2000) == (66, 1333)  # the longer side caps it
+    image = torch.rand(3, 576, 768)
+    assert rcnn.transform.resize(image)[0].shape[-2:] == (800, 1066)
