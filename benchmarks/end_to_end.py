@@ -1,0 +1,202 @@
+"""End-to-end `track` speed on a real video: fps against the number of people, normalised by this run's conv ceiling.
+
+    .venv/bin/python benchmarks/end_to_end.py /path/to/vtest.avi               # 1 3 8 16 people, detect every 1 and 5
+    .venv/bin/python benchmarks/end_to_end.py VIDEO --people 1 8 --frames 10 --json e2e.json
+
+The video: OpenCV's sample `vtest.avi` (768x576, 795 frames; `samples/data/`
+in the OpenCV sources, Apache-2.0/BSD-3-Clause). At 8 MB it is not copied
+into the project; give its path (the project's shared data folder has it).
+
+What runs is the pipeline `track` builds with its defaults: HRNet-W32
+256x192 (seeded random weights with the flip test unless `--no-flip`; the
+cost does not depend on the weights), the CPU default batch (8 crops per
+call), `tracker.PoseTracker`, frames decoded from the file. The person count
+is fixed: the default detector (SSDlite320 on the CPU, random weights) runs
+on every `detect_every`-th frame for its real cost, and the pose stage gets
+exactly N person-sized boxes spread over the frame (`gpu_check.CountedDetector`);
+in between, boxes follow the tracked poses as in a real run.
+
+Machines differ 2-3x from day to day, so every fps is also given normalised:
+fps x 510 / (GFLOP/s of a 3x3 NHWC convolution measured in this run, before
+and after), 510 GFLOP/s being the reference machine's ceiling (issue 11).
+
+Also: the threaded pipeline against its slowest stage alone (the same frames
+through each stage on its own, one thread), for one setting (`--ratio-people`,
+detection every frame); the target is >= 0.9.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from gpu_check import CountedDetector  # noqa: E402
+
+REFERENCE_GFLOPS = 510.0  # the conv ceiling of the machine the issue's targets were set on
+
+
+def conv_ceiling_gflops(repeats: int = 5) -> float:
+    """GFLOP/s of a 3x3, 64->64 channel convolution on a (8, 64, 64, 48) channels_last batch (HRNet's staple)."""
+    import torch  # noqa: PLC0415
+
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1, bias=False).eval().to(memory_format=torch.channels_last)
+    batch = torch.randn(8, 64, 64, 48).contiguous(memory_format=torch.channels_last)
+    flops = 2 * 8 * 64 * 48 * 64 * 64 * 9
+    times = []
+    with torch.inference_mode():
+        conv(batch)
+        for _ in range(repeats):
+            started = time.perf_counter()
+            conv(batch)
+            times.append(time.perf_counter() - started)
+    return flops / min(times) / 1e9
+
+
+def in_thread(function):
+    """Run `function()` in a fresh thread (as pipeline stages run; torch's OpenMP team behaves differently in main)."""
+    box = {}
+    worker = threading.Thread(target=lambda: box.setdefault("value", function()))
+    worker.start()
+    worker.join()
+    return box["value"]
+
+
+def build(args):
+    import torch  # noqa: PLC0415
+
+    from detector.torchvision_detector import build_detector, resolve_detector_name  # noqa: PLC0415
+    from pipeline.models import default_batch_size  # noqa: PLC0415
+    from pose.estimator import PoseEstimator  # noqa: PLC0415
+
+    torch.manual_seed(0)
+    estimator = PoseEstimator.from_config(args.pose_config, weights=None, device="cpu", flip_test=not args.no_flip,
+                                          batch_size=args.batch_size or default_batch_size("cpu"))
+    name = resolve_detector_name(args.detector, "cpu")
+    return estimator, build_detector(name, weights="random", device="cpu"), name
+
+
+def run_track(video: Path, frames: int, detector, estimator, every: int) -> dict:
+    from pipeline.capture import VideoFileSource  # noqa: PLC0415
+    from pipeline.pipeline import Pipeline  # noqa: PLC0415
+    from pipeline.profile import PipelineProfile  # noqa: PLC0415
+    from tracker import PoseTracker  # noqa: PLC0415
+
+    profile = PipelineProfile()
+    pipeline = Pipeline(VideoFileSource(video, max_frames=frames), detector, estimator, PoseTracker(),
+                        detect_every=every, profile=profile)
+    started = time.perf_counter()
+    people = [len(result.poses) for result in pipeline.run()]
+    seconds = time.perf_counter() - started
+    return {"frames": len(people), "seconds": seconds, "fps": len(people) / seconds,
+            "mean_people": float(np.mean(people)), "profile": profile.as_dict()}
+
+
+def stages_alone(video: Path, frames: int, detector, estimator) -> dict:
+    """Seconds per frame of each stage run alone on the same frames."""
+    from core.types import Poses  # noqa: PLC0415
+    from pipeline.capture import VideoFileSource  # noqa: PLC0415
+    from tracker import PoseTracker  # noqa: PLC0415
+
+    started = time.perf_counter()
+    with VideoFileSource(video, max_frames=frames) as source:
+        decoded = []
+        while (frame := source.read()) is not None:
+            decoded.append(frame)
+    capture_s = (time.perf_counter() - started) / len(decoded)
+
+    def detect():
+        began = time.perf_counter()
+        found = [detector([frame])[0] for frame in decoded]
+        return (time.perf_counter() - began) / len(decoded), found
+
+    detection_s, found = in_thread(detect)
+
+    def estimate():
+        began = time.perf_counter()
+        results = [estimator.estimate_many([frame.image], [d.boxes])[0] for frame, d in zip(decoded, found)]
+        return (time.perf_counter() - began) / len(decoded), results
+
+    pose_s, results = in_thread(estimate)
+    tracker = PoseTracker()
+    poses = [Poses(k, s, d.boxes, d.scores) for (k, s), d in zip(results, found)]
+    began = time.perf_counter()
+    for item in poses:
+        tracker.update(item.keypoints_with_scores(), boxes=item.boxes, scores=item.box_scores)
+    tracking_s = (time.perf_counter() - began) / len(poses)
+    return {"capture": capture_s, "detection": detection_s, "pose": pose_s, "tracking": tracking_s}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("video", type=Path, help="vtest.avi (or any video)")
+    parser.add_argument("--frames", type=int, default=10, help="frames per setting (default 10)")
+    parser.add_argument("--people", type=int, nargs="+", default=[1, 3, 8, 16])
+    parser.add_argument("--detect-every", type=int, nargs="+", default=[1, 5])
+    parser.add_argument("--pose-config", default="coco/w32_256x192")
+    parser.add_argument("--detector", default="auto", help="the default detector (auto) or another name")
+    parser.add_argument("--batch-size", type=int, default=None, help="crops per network call (default: the CPU default)")
+    parser.add_argument("--no-flip", action="store_true")
+    parser.add_argument("--ratio-people", type=int, default=3, help="people for the pipeline/slowest-stage check")
+    parser.add_argument("--json", metavar="PATH")
+    args = parser.parse_args(argv)
+    if not args.video.is_file():
+        parser.error(f"video not found: {args.video}")
+    import cv2  # noqa: PLC0415
+
+    capture = cv2.VideoCapture(str(args.video))
+    width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    capture.release()
+    estimator, detector, detector_name = build(args)
+    ceilings = [conv_ceiling_gflops()]
+    estimator.estimate_many([np.zeros((height, width, 3), np.uint8)], [np.array([[0, 0, 100, 200]], np.float32)])
+    rows = []
+    for every in args.detect_every:
+        for people in args.people:
+            counted = CountedDetector(detector, people, width, height)
+            row = {"people": people, "detect_every": every, **run_track(args.video, args.frames, counted, estimator,
+                                                                        every)}
+            rows.append(row)
+            print(f"  {people:>2} people, detect every {every}: {row['fps']:.2f} fps", flush=True)
+    counted = CountedDetector(detector, args.ratio_people, width, height)
+    alone = stages_alone(args.video, args.frames, counted, estimator)
+    threaded = run_track(args.video, args.frames, counted, estimator, 1)
+    ceilings.append(conv_ceiling_gflops())
+    ceiling = statistics.fmean(ceilings)
+    scale = REFERENCE_GFLOPS / ceiling
+    slowest = max(alone, key=alone.get)
+    ratio = threaded["fps"] * alone[slowest]
+
+    print(f"\n# {args.video.name} {width}x{height}, {args.frames} frames per row, pose {args.pose_config} "
+          f"(flip {'off' if args.no_flip else 'on'}, {estimator.batch_size} crops per call), detector "
+          f"{detector_name}; conv ceiling {ceilings[0]:.0f} / {ceilings[1]:.0f} GFLOP/s (x{scale:.2f} to normalise)")
+    print(f"{'people':>6} {'detect every':>12} {'fps':>7} {'fps normalised':>15} {'detection ms/frame':>19} "
+          f"{'pose ms/frame':>14}")
+    for row in rows:
+        stages = row["profile"]["stage_ms_per_frame"]
+        print(f"{row['people']:>6} {row['detect_every']:>12} {row['fps']:>7.2f} {row['fps'] * scale:>15.2f} "
+              f"{stages.get('detection', 0):>19.1f} {stages.get('pose', 0):>14.1f}")
+    print(f"pipeline vs slowest stage alone ({args.ratio_people} people, detect every frame): stages alone ms/frame "
+          + ", ".join(f"{name} {1000 * seconds:.1f}" for name, seconds in alone.items())
+          + f"; slowest {slowest} {1 / alone[slowest]:.2f} fps; threaded {threaded['fps']:.2f} fps; ratio {ratio:.3f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "video": str(args.video), "frames": args.frames, "pose_config": args.pose_config,
+            "flip_test": not args.no_flip, "detector": detector_name, "batch_size": estimator.batch_size,
+            "conv_gflops": ceilings, "normalise_factor": scale, "rows": rows,
+            "stages_alone_s": alone, "threaded": threaded, "threaded_to_slowest_ratio": ratio}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
