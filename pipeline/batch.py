@@ -293,7 +293,9 @@ class VideoResult:
         name: the input's output name.
         status: "done", "truncated" (decoded fewer frames than announced;
             outputs written and marked, retried by a rerun unless accepted),
-            "failed" (no final outputs; `reason` says why) or "interrupted" (Ctrl-C).
+            "failed" (`reason` says why; its `.part` files are removed, and a
+            format that finished before another failed may exist, but a
+            rerun redoes the input) or "interrupted" (Ctrl-C).
         frames: frames tracked and written.
         seconds: wall time of the input, from opening it to its outputs' close.
         reason: why it failed or is truncated ("" when done).
