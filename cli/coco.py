@@ -21,7 +21,7 @@ import logging
 import os
 from pathlib import Path
 
-from cli.options import add_pose_arguments
+from cli.options import add_pose_arguments, add_profile_argument
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--arch", default=None, help="name of the table row (default: the pose config's name)")
     evaluate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_pose_arguments(evaluate)
+    add_profile_argument(evaluate)
 
 
 def _settings(args: argparse.Namespace, experiment):
@@ -66,6 +67,7 @@ def _predict(args: argparse.Namespace, annotation: dict) -> list[dict]:
     import pose  # noqa: PLC0415
     from detector import FileDetector, GroundTruthDetector  # noqa: PLC0415
     from pipeline.models import build_estimator  # noqa: PLC0415
+    from pipeline.profile import PipelineProfile  # noqa: PLC0415
     from evaluation.coco import predict_coco  # noqa: PLC0415
 
     if args.images is None:
@@ -80,7 +82,12 @@ def _predict(args: argparse.Namespace, annotation: dict) -> list[dict]:
     logger.info("test settings: %s", settings)
     estimator = build_estimator(args)
     logger.info("pose estimator: %s", estimator)
-    return predict_coco(estimator, annotation, args.images, boxes, settings, progress=not args.no_progress)
+    profile = PipelineProfile() if args.profile else None
+    results = predict_coco(estimator, annotation, args.images, boxes, settings, progress=not args.no_progress,
+                           profile=profile)
+    if profile is not None:
+        print("\n".join(profile.lines("profile")))
+    return results
 
 
 def _check_writable(path: str) -> None:

@@ -82,6 +82,7 @@ def _run_eval(args: argparse.Namespace) -> int:
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     from cli.options import add_detector_arguments  # noqa: PLC0415 - argparse-only modules
     from cli.options import add_pose_arguments  # noqa: PLC0415
+    from cli.options import add_profile_argument  # noqa: PLC0415
 
     parser.add_argument("--data", required=True, metavar="ROOT",
                         help="PoseTrack root: annotations/<split>/*.json and the frame folders their file names point to")
@@ -103,6 +104,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                           help="any tracker.TrackerOptions field, e.g. --tracker-option min_hits=1")
     add_pose_arguments(parser)
     add_detector_arguments(parser)
+    add_profile_argument(parser)
 
 
 def _boxes(args: argparse.Namespace):
@@ -127,6 +129,7 @@ def _run_videos(args: argparse.Namespace) -> int:
 
     from pipeline.batch import is_complete, prepare_output_folder, remove_partial_files  # noqa: PLC0415
     from cli.options import tracker_options  # noqa: PLC0415 - light module, shared flag parsing
+    from pipeline.profile import PipelineProfile  # noqa: PLC0415
     from pipeline.models import build_estimator  # noqa: PLC0415
     from core.posetrack_format import PoseTrackFormatError, keypoint_layout_of  # noqa: PLC0415
     from evaluation.posetrack_run import predict_video  # noqa: PLC0415
@@ -158,6 +161,7 @@ def _run_videos(args: argparse.Namespace) -> int:
         LOGGER.error("%s", error)
         return 2
     failed = skipped = 0
+    profile = PipelineProfile() if args.profile else None
     for path in tqdm(files, desc="videos", unit="video", disable=args.no_progress):
         output = out / path.name
         try:
@@ -165,11 +169,13 @@ def _run_videos(args: argparse.Namespace) -> int:
                 skipped += 1
                 continue
             predict_video(path, root, boxes, estimator, tracker, args.joint_threshold, output,
-                          progress=not args.no_progress)
+                          progress=not args.no_progress, profile=profile)
         except (OSError, ValueError, PoseTrackFormatError) as error:
             failed += 1
             remove_partial_files([output])
             LOGGER.error("video skipped: %s", error)
     LOGGER.info("%d videos: %d written, %d already complete, %d failed; predictions in %s",
                 len(files), len(files) - skipped - failed, skipped, failed, out)
+    if profile is not None:
+        print("\n".join(profile.lines("profile (all videos)")))
     return 1 if failed else 0

@@ -146,6 +146,7 @@ def predict_coco(
     boxes: BoxSource,
     settings: CocoTestSettings = CocoTestSettings(),
     progress: bool = True,
+    profile=None,
 ) -> list[dict]:
     """Run the official test-time pipeline on every image of `annotation`; return the results list.
 
@@ -156,6 +157,7 @@ def predict_coco(
         boxes: per-image person boxes in [x, y, w, h] px (already filtered by
             TEST.IMAGE_THRE, in the order the official code would see them).
         settings: IN_VIS_THRE, OKS_THRE, SOFT_NMS for the post-processing.
+        profile: a `pipeline.profile.PipelineProfile` for the run's stage times (`--profile`).
 
     Returns:
         COCO keypoint results, one dict per kept detection, images in
@@ -181,7 +183,8 @@ def predict_coco(
         collector = _DetectionCollector(estimator, boxes, image_ids, bar)
         predict_listed_images([images_dir / file_names[image_id] for image_id in image_ids], str(images_dir),
                               ListedImageBoxes(boxes, image_ids), estimator, sinks=[collector], progress=False,
-                              pose_batch_frames=frames_per_call, queue_size=frames_per_call, exact_file_boxes=True)
+                              pose_batch_frames=frames_per_call, queue_size=frames_per_call, exact_file_boxes=True,
+                              profile=profile)
     keypoints = np.concatenate(collector.keypoints).astype(np.float32)
     centers, scales = np.concatenate(collector.centers), np.concatenate(collector.scales)
     detection_image_ids = np.concatenate(collector.image_ids)

@@ -83,8 +83,10 @@ def video_detector(boxes, annotation_path: Path, video_format: str, images: list
 
 
 def predict_video(annotation_path: Path, root: Path, boxes, estimator, tracker,
-                  joint_threshold: float | None, output: Path, progress: bool = True) -> int:
+                  joint_threshold: float | None, output: Path, progress: bool = True, profile=None) -> int:
     """Predict, track and write one video through the pipeline; returns the number of frames.
+
+    `profile`: a `pipeline.profile.PipelineProfile` that adds this video's stage times (`--profile`).
 
     `boxes`: see `video_detector`. People the tracker leaves untracked, or
     recovers by optical flow, are not written (detected and tracked people
@@ -97,4 +99,4 @@ def predict_video(annotation_path: Path, root: Path, boxes, estimator, tracker,
                          score_threshold=joint_threshold, include_recovered=False)
     paths = [root / image["file_name"] for image in images]
     return predict_listed_images(paths, str(annotation_path), detector, estimator, tracker, sinks=[sink],
-                                 progress=progress)
+                                 progress=progress, profile=profile)

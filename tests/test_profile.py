@@ -41,3 +41,13 @@ def test_without_profile_the_json_has_no_profile_field(tmp_path):
     assert main.main(["track", str(VIDEO), "--out", str(out), "--det-file", str(boxes), "--det-image-key", "index",
                       "--max-frames", "2", *MODEL_ARGS]) == 0
     assert "profile" not in json.loads((out / "000001_mpiinew_test.json").read_text())
+
+
+def test_coco_eval_profile_prints_the_stage_table(tmp_path, capsys):
+    coco = DATA / "coco_mini"
+    status = main.main(["coco", "eval", "--ann", str(coco / "test_coco.json"), "--images", str(coco), "--gt-boxes",
+                        "--profile", *MODEL_ARGS[:-2], "--no-progress"])
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "profile: " in printed and "detected" in printed
+    assert "\n    network " in printed and "\n  pose " in printed
