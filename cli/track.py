@@ -51,13 +51,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     run = parser.add_argument_group("pipeline")
-    run.add_argument("--batch-frames", type=positive_int, default=4, metavar="N",
-                     help="frames whose person crops go through the pose network together when queued (default 4)")
+    run.add_argument("--batch-frames", type=positive_int, default=None, metavar="N",
+                     help="frames whose person crops go through the pose network together when queued (default: "
+                     "up to 4, while their crops fit one network call of --batch-size)")
     run.add_argument("--queue-size", type=positive_int, default=4, metavar="N",
                      help="frames buffered between two stages (default 4)")
-    run.add_argument("--detect-every", type=positive_int, default=1, metavar="N",
-                     help="run the detector on every N-th frame; in between, boxes follow the tracked poses "
-                     "(default 1: files get every frame detected)")
+    run.add_argument("--detect-every", type=positive_int, default=None, metavar="N",
+                     help="run the detector on every N-th frame; in between, boxes follow the tracked poses, and "
+                     "a new person is found within N frames (default: every frame for files, every 5th for "
+                     "cameras and streams)")
     run.add_argument("--keypoint-threshold", type=float, default=0.3, metavar="SCORE",
                      help="keypoints scoring below this are not drawn in the video (default 0.3)")
 

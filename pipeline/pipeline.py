@@ -176,8 +176,10 @@ class Pipeline:
             returning a `tracker.TrackingResult`; None gives IDs of -1.
         live: the frame policy; None picks it from the source.
         queue_size: capacity of each channel between stages (file mode).
-        pose_batch_frames: most frames whose crops go into one pose batch
-            (default 4 for files, 1 live, where batching only adds latency).
+        pose_batch_frames: most frames whose crops go into one pose batch.
+            None (the default): 1 live, where batching only adds latency; for
+            files up to 4 queued frames, and only while their crops fit one
+            network call (`estimator.batch_size`), where merging helps.
         detection_batch_frames: most frames per detector call.
         detect_every: run the detector on every N-th frame only; None: 1 for
             files, `LIVE_DETECT_EVERY` for live sources.
@@ -217,6 +219,7 @@ class Pipeline:
         self.profile = profile
         self.max_frames = max_frames
         self.exact_file_boxes = bool(exact_file_boxes)
+        self._fill_calls = pose_batch_frames is None
         if pose_batch_frames is None:
             pose_batch_frames = 1 if self.live else 4
         # Frames that skip the detector need the tracker's result of the frame before.
@@ -243,7 +246,7 @@ class Pipeline:
         for position, name in enumerate(names):
             self._threads.append(StageThread(
                 name, works[name], self._channels[position], self._channels[position + 1], self._stop,
-                self._errors, batch_max=batch.get(name, 1),
+                self._errors, batch_max=batch.get(name, 1), accept=self._fits_one_call if name == "pose" and self._fill_calls else None,
                 on_finish=self._close_sinks if name == "sinks" else None))
         self._started = False
         self._shutdown_lock = threading.Lock()
@@ -327,6 +330,19 @@ class Pipeline:
         for job in jobs:
             if job.untracked is None:
                 job.untracked = Poses.empty(self._num_joints)
+
+    def _fits_one_call(self, batch: list[Job], job: Job) -> bool:
+        """Batch policy: a queued frame joins a pose batch only while all their crops fit one network call.
+
+        Merging frames helps only to fill a call (`estimator.batch_size` crops):
+        once a frame has that many people alone, another frame in the same
+        call adds latency and no throughput.
+        """
+        crops_per_call = getattr(self.estimator, "batch_size", None)
+        if crops_per_call is None:
+            return True
+        crops = sum(len(item.detections) for item in batch if item.detections is not None)
+        return job.detections is not None and crops + len(job.detections) <= int(crops_per_call)
 
     def _share_pose_parts(self, jobs: list[Job]) -> None:
         """Split the estimator's crop/network/decode seconds of one call among its frames, by crop count."""

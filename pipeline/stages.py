@@ -121,8 +121,13 @@ class Channel:
     def put_end(self, stop: threading.Event) -> None:
         self.put(END, stop)
 
-    def get_batch(self, max_items: int, stop: threading.Event) -> list:
-        """Wait for at least one item; return up to `max_items` already queued, stopping at `END`."""
+    def get_batch(self, max_items: int, stop: threading.Event,
+                  accept: Callable[[list, Any], bool] | None = None) -> list:
+        """Wait for at least one item; return up to `max_items` already queued, stopping at `END`.
+
+        `accept(batch, item)`: whether a queued item may join the batch so far
+        (the first item always does; `END` always does).
+        """
         with self._condition:
             self._waiting_getters += 1
             self._condition.notify_all()
@@ -132,6 +137,8 @@ class Channel:
                 self._waiting_getters -= 1
             batch = []
             while self._items and len(batch) < max_items:
+                if accept is not None and batch and self._items[0] is not END and not accept(batch, self._items[0]):
+                    break
                 item = self._items.popleft()
                 batch.append(item)
                 if item is END:
@@ -173,6 +180,8 @@ class StageThread(threading.Thread):
         name: the stage's name, used in errors and timings.
         work: the stage's job; called with 1..`batch_max` jobs.
         batch_max: how many queued jobs one call may take.
+        accept: `accept(batch, job)`, whether a further queued job joins the
+            batch (see `Channel.get_batch`); None takes up to `batch_max`.
         on_finish: called once in this thread when it ends, with True after
             `END` went through (before `END` is passed on: sinks rename their
             files there) and False when it stopped early or failed.
@@ -180,6 +189,7 @@ class StageThread(threading.Thread):
 
     def __init__(self, name: str, work: Callable[[list[Job]], None], inbox: Channel, outbox: Channel,
                  stop: threading.Event, errors: StageErrors, batch_max: int = 1,
+                 accept: Callable[[list, Any], bool] | None = None,
                  on_finish: Callable[[bool], None] | None = None) -> None:
         super().__init__(name=f"stage-{name}", daemon=True)
         self.stage = name
@@ -189,6 +199,7 @@ class StageThread(threading.Thread):
         self._stop_event = stop
         self._errors = errors
         self._batch_max = max(1, int(batch_max))
+        self._accept = accept
         self._on_finish = on_finish
         self._finished = False
 
@@ -200,7 +211,7 @@ class StageThread(threading.Thread):
     def run(self) -> None:
         try:
             while True:
-                batch = self._inbox.get_batch(self._batch_max, self._stop_event)
+                batch = self._inbox.get_batch(self._batch_max, self._stop_event, self._accept)
                 at_end = batch[-1] is END
                 jobs = batch[:-1] if at_end else batch
                 if jobs:

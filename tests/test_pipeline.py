@@ -320,3 +320,33 @@ def test_profile_sums_stage_times_queue_waits_and_fps():
     text = "\n".join(profile.lines())
     assert "12 frames (4 detected)" in text and "network" in text and "queue wait" in text
 
+
+
+class _BatchedEstimator(FakeEstimator):
+    """A FakeEstimator with a network call size, as `pose.PoseEstimator.batch_size`; records crops per call."""
+
+    def __init__(self, batch_size: int, sleep_s: float = 0.0) -> None:
+        super().__init__(sleep_s=sleep_s)
+        self.batch_size = batch_size
+        self.crops_per_call: list[int] = []
+
+    def estimate_many(self, images, boxes_per_image):
+        self.crops_per_call.append(sum(len(boxes) for boxes in boxes_per_image))
+        return super().estimate_many(images, boxes_per_image)
+
+
+@pytest.mark.parametrize("people, batch_size, most_frames", [(2, 8, 4), (3, 8, 2), (8, 8, 1), (10, 8, 1)])
+def test_queued_frames_share_a_pose_call_only_while_their_crops_fit_one_call(people, batch_size, most_frames):
+    estimator = _BatchedEstimator(batch_size, sleep_s=0.05)
+    results = list(Pipeline(ListSource(12), FakeDetector(people=people), estimator, queue_size=8).run())
+    assert len(results) == 12
+    assert max(estimator.batch_sizes) == most_frames
+    assert all(crops <= max(batch_size, people) for crops in estimator.crops_per_call)
+    if most_frames > 1:
+        assert len(estimator.batch_sizes) < 12  # frames were merged
+
+
+def test_an_explicit_frame_count_batches_frames_whatever_their_crops():
+    estimator = _BatchedEstimator(8, sleep_s=0.05)
+    list(Pipeline(ListSource(12), FakeDetector(people=8), estimator, queue_size=8, pose_batch_frames=4).run())
+    assert max(estimator.batch_sizes) > 1
