@@ -74,6 +74,7 @@ def detector_s(name: str, device: str, frame: Frame, repeats: int) -> float:
 
     torch.manual_seed(0)
     detector = build_detector(name, weights="random", device=device)
+    detector.cpu_threads = torch.get_num_threads()  # alone, as the crop is timed: all cores (the pipeline gives it half)
     return median_s(lambda: detector([frame]), repeats)
 
 

@@ -437,3 +437,18 @@ def test_network_input_size_follows_torchvision_resize_rule():
     assert detector.network_input_size(100, 2000) == (66, 1333)  # the longer side caps it
     image = torch.rand(3, 576, 768)
     assert rcnn.transform.resize(image)[0].shape[-2:] == (800, 1066)
+
+
+def test_cpu_calls_use_their_own_thread_count_and_restore_the_callers():
+    seen = []
+
+    class CountingModel(FakeModel):
+        def forward(self, images):
+            seen.append(torch.get_num_threads())
+            return super().forward(images)
+
+    before = torch.get_num_threads()
+    model = CountingModel({"boxes": torch.zeros(0, 4), "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.int64)})
+    tvd.TorchvisionDetector(model, cpu_threads=1)([Frame(0, 0.0, np.zeros((4, 6, 3), np.uint8))])
+    assert seen == [1] and torch.get_num_threads() == before
+    assert tvd.TorchvisionDetector(FakeModel({})).cpu_threads == max(1, before // 2)
