@@ -26,7 +26,7 @@ def _probability(text: str) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cli.options import add_detector_arguments
-    from cli.options import add_pose_arguments, positive_int
+    from cli.options import add_pose_arguments, add_profile_argument, positive_int
 
     parser.add_argument("--source", default="0",
                         help="camera index, video file, folder of frames or stream URL (default: camera 0)")
@@ -42,6 +42,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="quit (status 0) after N frames were shown; for docs and automated checks")
     add_pose_arguments(parser)
     add_detector_arguments(parser)
+    add_profile_argument(parser)
+
+
+def profiled_pipeline_factory(profile):
+    """The window's pipeline factory, with every run's frames added to `profile` (`gui --profile`)."""
+    from app.worker import default_pipeline_factory  # noqa: PLC0415 - Qt loads with the command
+
+    def factory(source, detector, estimator, tracker):
+        pipeline = default_pipeline_factory(source, detector, estimator, tracker)
+        pipeline.profile = profile
+        return pipeline
+
+    return factory
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,6 +76,13 @@ def run(args: argparse.Namespace) -> int:
         show_boxes=args.show_boxes,
         show_trails=args.show_trails,
     )
+    profile = None
+    extra = {}
+    if getattr(args, "profile", False):
+        from pipeline.profile import PipelineProfile  # noqa: PLC0415
+
+        profile = PipelineProfile()
+        extra["pipeline_factory"] = profiled_pipeline_factory(profile)
     window = MainWindow(
         args,
         args.source,
@@ -70,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         settings=settings,
         exit_after_frames=args.exit_after_frames,
         screenshot=args.screenshot,
+        **extra,
     )
     window.resize(1280, 720)
     window.show()
@@ -85,3 +106,5 @@ def run(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous_handler)
         window.stop_worker()
+        if profile is not None:
+            print("\n".join(profile.lines("profile (all sources shown)")))

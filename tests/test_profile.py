@@ -51,3 +51,15 @@ def test_coco_eval_profile_prints_the_stage_table(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "profile: " in printed and "detected" in printed
     assert "\n    network " in printed and "\n  pose " in printed
+
+
+def test_gui_profile_prints_the_frames_it_showed(tmp_path, capsys, qapp):
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps([{"image_id": i, "category_id": 1, "bbox": [300, 150, 200, 450], "score": 0.9}
+                                 for i in range(5)]))
+    status = main.main(["gui", "--source", str(VIDEO), "--det-file", str(boxes), "--det-image-key", "index",
+                        "--output-dir", str(tmp_path / "out"), "--exit-after-frames", "2", "--profile",
+                        *MODEL_ARGS[:-1]])
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "profile (all sources shown): " in printed and "\n    network " in printed
