@@ -350,3 +350,29 @@ def test_an_explicit_frame_count_batches_frames_whatever_their_crops():
     estimator = _BatchedEstimator(8, sleep_s=0.05)
     list(Pipeline(ListSource(12), FakeDetector(people=8), estimator, queue_size=8, pose_batch_frames=4).run())
     assert max(estimator.batch_sizes) > 1
+
+
+class _BodyLikeEstimator(FakeEstimator):
+    """Keypoints inside the box as a body's joints are (the box is their extent plus 10% each side)."""
+
+    def estimate_many(self, images, boxes_per_image):
+        results = []
+        for (keypoints, scores), boxes in zip(super().estimate_many(images, boxes_per_image), boxes_per_image):
+            boxes = np.asarray(boxes, np.float32).reshape(-1, 1, 4)
+            centers = (boxes[..., :2] + boxes[..., 2:]) / 2
+            results.append((centers + (keypoints - centers) / 1.2, scores))
+        return results
+
+
+def test_a_new_person_found_by_a_detector_run_stays_between_runs_with_the_real_tracker():
+    from tracker import PoseTracker
+
+    every, enters_at = 5, 7
+    results = list(Pipeline(ListSource(20), _PersonEntersDetector(enters_at), _BodyLikeEstimator(), PoseTracker(),
+                            detect_every=every).run())
+    counts = [len(result.poses) for result in results]
+    first_seen = counts.index(2)
+    assert enters_at <= first_seen < enters_at + every, counts
+    assert all(count == 2 for count in counts[first_seen:]), counts
+    ids = {int(i) for result in results[first_seen:] for i in result.poses.track_ids}
+    assert len(ids) == 2  # the same two people throughout, followed by their tracked poses
