@@ -1,7 +1,9 @@
 """The control panel: source, playback, live thresholds, tracker options, model, outputs.
 
-It only emits signals; the main window decides what they do. Tracker options
-are a chosen few of `tracker.TrackerOptions`, with the tracker's own defaults.
+It only emits signals; the main window decides what they do. The tracker
+options it offers are the `tracker.TrackerOptions` fields marked live in
+`tracker.OPTION_INFO`, with their defaults, choices and help: one definition
+for the command line and the window.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -24,15 +26,18 @@ from PyQt6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QSlider,
     QSpinBox,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from app.model_loader import ModelRequest
 from app.settings import ViewSettings
+from app.video_view import MessageLabel
 
-LOG = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v);;All files (*)"
 
@@ -45,58 +50,46 @@ class TrackerOption:
         name: the `tracker.TrackerOptions` field.
         default: its default (bool, int, float or str).
         choices: the allowed values of a text option (None for numbers and switches).
+        help: what it does (the widget's tooltip).
     """
 
     name: str
     default: Any
     choices: tuple[str, ...] | None = None
+    help: str = ""
 
     @property
     def label(self) -> str:
         return self.name.replace("_", " ")
 
 
-# The tracker options worth changing while watching, in display order; text
-# options list their values (the tracker rejects anything else with a message).
-EDITABLE_TRACKER_OPTIONS: dict[str, tuple[str, ...] | None] = {
-    "similarity": ("oks", "iou", "mix"),
-    "matching": ("greedy", "hungarian"),
-    "similarity_threshold": None,
-    "max_age": None,
-    "min_hits": None,
-    "min_score": None,
-    "motion": ("constant_velocity", "none"),
-    "flow": None,
-    "smoothing": ("none", "one_euro"),
-}
-
-
 def tracker_options_of(options_class: Any) -> list[TrackerOption]:
-    """The editable options of a dataclass of tracker options, with its defaults.
+    """The live-editable options of a tracker options dataclass, in field order.
 
-    Options the class does not have are left out, so an older or newer
-    tracker still gets a panel with whatever applies.
+    Each field's `OptionInfo` (in its metadata under "info", as
+    `tracker.TrackerOptions` declares them) says whether it is live, its
+    choices and help; fields without one, or with a default the panel has no
+    widget for, are left out.
     """
     if options_class is None or not dataclasses.is_dataclass(options_class):
         return []
-    defaults = {}
-    for item in dataclasses.fields(options_class):
-        if item.default is not dataclasses.MISSING:
-            defaults[item.name] = item.default
     options = []
-    for name, choices in EDITABLE_TRACKER_OPTIONS.items():
-        default = defaults.get(name)
-        if isinstance(default, (bool, int, float)) or (isinstance(default, str) and choices and default in choices):
-            options.append(TrackerOption(name, default, choices if isinstance(default, str) else None))
+    for item in dataclasses.fields(options_class):
+        info = item.metadata.get("info")
+        if info is None or not info.live or item.default is dataclasses.MISSING:
+            continue
+        default = item.default
+        if isinstance(default, str) and not (info.choices and default in info.choices):
+            continue
+        if isinstance(default, (bool, int, float, str)):
+            options.append(TrackerOption(item.name, default, info.choices if isinstance(default, str) else None,
+                                         info.help))
     return options
 
 
 def default_tracker_options_class() -> Any:
-    try:
-        from tracker import TrackerOptions
-    except ImportError as error:
-        LOG.warning("tracker options unavailable: %s", error)
-        return None
+    from tracker import TrackerOptions  # noqa: PLC0415 - the tracker package loads numpy and OpenCV
+
     return TrackerOptions
 
 
@@ -116,9 +109,10 @@ class ControlPanel(QWidget):
         source_requested(str): open this source (camera index, file or URL).
         pause_toggled(bool): True to pause.
         step_requested(): one frame forward (files, while paused).
+        step_back_requested(): one frame back (files).
+        seek_requested(int): go to this frame (files).
         settings_changed(dict): `ViewSettings` fields that changed.
-        model_requested(str, str): load the pose model with this config ("" for
-            the one matching the weights) and these weights (registry name or path).
+        model_requested(ModelRequest): load these models ("" fields: as before).
         record_toggled(bool): start (True) or stop recording.
         snapshot_requested(), export_requested().
     """
@@ -126,14 +120,17 @@ class ControlPanel(QWidget):
     source_requested = pyqtSignal(str)
     pause_toggled = pyqtSignal(bool)
     step_requested = pyqtSignal()
+    step_back_requested = pyqtSignal()
+    seek_requested = pyqtSignal(int)
     settings_changed = pyqtSignal(dict)
-    model_requested = pyqtSignal(str, str)
+    model_requested = pyqtSignal(object)
     record_toggled = pyqtSignal(bool)
     snapshot_requested = pyqtSignal()
     export_requested = pyqtSignal()
 
     def __init__(self, settings: ViewSettings, model_choices: list[str], current_weights: str, current_config: str,
-                 tracker_options: list[TrackerOption], parent: QWidget | None = None) -> None:
+                 tracker_options: list[TrackerOption], current_detector: str = "auto",
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._tracker_widgets: dict[str, QWidget] = {}
         layout = QVBoxLayout(self)
@@ -145,10 +142,11 @@ class ControlPanel(QWidget):
         self.tabs.addTab(self._display_group(settings), "Display")
         if tracker_options:
             self.tabs.addTab(self._tracker_group(tracker_options, settings.tracker_options), "Tracker")
-        self.tabs.addTab(self._model_group(model_choices, current_weights, current_config), "Model")
+        self.tabs.addTab(self._model_group(model_choices, current_weights, current_config, current_detector), "Model")
         layout.addWidget(self.tabs)
         layout.addStretch(1)
         self.setMaximumWidth(360)
+        self.set_source_state(loaded=False, seekable=False)
 
     # ---- groups ---------------------------------------------------------------------
 
@@ -179,16 +177,35 @@ class ControlPanel(QWidget):
 
     def _playback_group(self) -> QGroupBox:
         group = QGroupBox("Playback")
-        row = QHBoxLayout(group)
+        column = QVBoxLayout(group)
+        row = QHBoxLayout()
         self.pause_button = QPushButton("Pause")
         self.pause_button.setCheckable(True)
+        self.pause_button.setToolTip("Pause / play (Space)")
         self.pause_button.toggled.connect(self._pause_toggled)
-        self.step_button = QPushButton("Step")
-        self.step_button.setToolTip("One frame forward (files, while paused)")
+        self.step_back_button = QPushButton("◀ Step")
+        self.step_back_button.setToolTip("One frame back (files; Left). The tracker restarts there: IDs restart.")
+        self.step_back_button.clicked.connect(self.step_back_requested)
+        self.step_button = QPushButton("Step ▶")
+        self.step_button.setToolTip("One frame forward (files, while paused; Right)")
         self.step_button.clicked.connect(self.step_requested)
-        self.step_button.setEnabled(False)
         row.addWidget(self.pause_button)
+        row.addWidget(self.step_back_button)
         row.addWidget(self.step_button)
+        column.addLayout(row)
+        # The timeline of a file: drag to seek; the pipeline restarts at the frame let go on.
+        row = QHBoxLayout()
+        self.timeline = QSlider(Qt.Orientation.Horizontal)
+        self.timeline.setRange(0, 0)
+        self.timeline.setToolTip("Frame of the file (drag to seek; tracking restarts there)")
+        self.timeline.sliderReleased.connect(lambda: self.seek_requested.emit(self.timeline.value()))
+        self.timeline.actionTriggered.connect(self._timeline_action)
+        self.frame_label = QLabel("frame –")
+        self.frame_label.setMinimumWidth(self.frame_label.fontMetrics().horizontalAdvance("frame 000000 / 000000"))
+        self.frame_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        row.addWidget(self.timeline, 1)
+        row.addWidget(self.frame_label)
+        column.addLayout(row)
         return group
 
     def _display_group(self, settings: ViewSettings) -> QWidget:
@@ -223,8 +240,7 @@ class ControlPanel(QWidget):
     def _tracker_group(self, options: list[TrackerOption], current: dict[str, Any]) -> QWidget:
         group = QWidget()
         form = QFormLayout(group)
-        note = QLabel("A change starts a new tracker: IDs restart.")
-        note.setWordWrap(True)
+        note = MessageLabel("A change starts a new tracker: IDs restart.")
         form.addRow(note)
         for option in options:
             value = current.get(option.name, option.default)
@@ -249,13 +265,16 @@ class ControlPanel(QWidget):
                 widget.setSingleStep(0.05)
                 widget.setValue(float(value))
                 widget.valueChanged.connect(self._tracker_option_changed)
+            widget.setToolTip(option.help)
             self._tracker_widgets[option.name] = widget
             form.addRow(option.label, widget)
         return group
 
-    def _model_group(self, choices: list[str], current_weights: str, current_config: str) -> QWidget:
+    def _model_group(self, choices: list[str], current_weights: str, current_config: str,
+                     current_detector: str) -> QWidget:
         group = QWidget()
         layout = QVBoxLayout(group)
+        layout.addWidget(QLabel("Pose model"))
         self.model_weights = QComboBox()
         self.model_weights.setEditable(True)
         # Long checkpoint paths must not widen the panel.
@@ -276,10 +295,24 @@ class ControlPanel(QWidget):
         browse.clicked.connect(self._choose_config)
         weights = QPushButton("Weights…")
         weights.clicked.connect(self._choose_weights)
-        self.load_model_button = QPushButton("Load")
-        self.load_model_button.clicked.connect(self._request_model)
         row.addWidget(browse)
         row.addWidget(weights)
+        layout.addLayout(row)
+        layout.addWidget(QLabel("Person detector"))
+        self.detector = QComboBox()
+        self.detector.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.detector.setMinimumContentsLength(20)
+        self.detector.setToolTip("A torchvision detector ('auto': by device), or boxes read from a detection file")
+        self.set_detector_choices([], current_detector)
+        layout.addWidget(self.detector)
+        row = QHBoxLayout()
+        detections = QPushButton("Detections file…")
+        detections.setToolTip("Boxes from a COCO-results JSON (image_id = frame index) instead of a network")
+        detections.clicked.connect(self._choose_detections)
+        self.load_model_button = QPushButton("Load")
+        self.load_model_button.setToolTip("Load the chosen pose model and detector; the current ones run meanwhile")
+        self.load_model_button.clicked.connect(self._request_model)
+        row.addWidget(detections)
         row.addWidget(self.load_model_button)
         layout.addLayout(row)
         self.model_progress = QProgressBar()
@@ -287,8 +320,7 @@ class ControlPanel(QWidget):
         self.model_progress.setTextVisible(True)
         self.model_progress.hide()
         layout.addWidget(self.model_progress)
-        self.model_status = QLabel("")
-        self.model_status.setWordWrap(True)
+        self.model_status = MessageLabel("")
         layout.addWidget(self.model_status)
         return group
 
@@ -320,12 +352,45 @@ class ControlPanel(QWidget):
                 values[name] = widget.value()
         return values
 
+    def set_detector_choices(self, names: list[str], current: str) -> None:
+        """Offer "auto", the network detectors `names` and the detection file in use, with `current` selected."""
+        self.detector.blockSignals(True)
+        self.detector.clear()
+        for name in dict.fromkeys(["auto", *names, current]):
+            self.detector.addItem(name)
+        self.detector.setCurrentText(current)
+        self.detector.blockSignals(False)
+
+    def set_source_state(self, *, loaded: bool, seekable: bool, frame_count: int | None = None) -> None:
+        """Enable what applies: pause needs a source, stepping back and the timeline a file."""
+        self.pause_button.setEnabled(loaded)
+        self.step_back_button.setEnabled(loaded and seekable)
+        self.timeline.setEnabled(loaded and seekable and bool(frame_count))
+        self.timeline.blockSignals(True)
+        self.timeline.setRange(0, max(0, (frame_count or 1) - 1))
+        self.timeline.blockSignals(False)
+        self._frame_count = frame_count
+        self._seekable = loaded and seekable
+        self.set_step_enabled(self._seekable and self.pause_button.isChecked())
+        if not loaded:
+            self.frame_label.setText("frame –")
+
+    def set_position(self, index: int) -> None:
+        """Show that frame `index` is on screen (the slider follows unless it is being dragged)."""
+        total = f" / {self._frame_count}" if self._frame_count else ""
+        self.frame_label.setText(f"frame {index}{total}")
+        if not self.timeline.isSliderDown():
+            self.timeline.blockSignals(True)
+            self.timeline.setValue(index)
+            self.timeline.blockSignals(False)
+
     def set_paused(self, paused: bool) -> None:
         """Reflect the pause state without emitting `pause_toggled` again."""
         self.pause_button.blockSignals(True)
         self.pause_button.setChecked(paused)
         self.pause_button.setText("Play" if paused else "Pause")
         self.pause_button.blockSignals(False)
+        self.set_step_enabled(getattr(self, "_seekable", False) and paused)
 
     def set_step_enabled(self, enabled: bool) -> None:
         self.step_button.setEnabled(enabled)
@@ -363,11 +428,20 @@ class ControlPanel(QWidget):
         self.pause_button.setText("Play" if paused else "Pause")
         self.pause_toggled.emit(paused)
 
+    def _timeline_action(self, action: int) -> None:
+        # Clicks on the groove and keyboard steps seek at once; a drag seeks when let go.
+        if action != QSlider.SliderAction.SliderMove.value and not self.timeline.isSliderDown():
+            self.seek_requested.emit(self.timeline.sliderPosition())
+
     def _tracker_option_changed(self, *_: Any) -> None:
         self.settings_changed.emit({"tracker_options": self.tracker_options()})
 
     def _request_model(self) -> None:
-        self.model_requested.emit(self.model_config.text().strip(), self.model_weights.currentText().strip())
+        detector = self.detector.currentText()
+        det_file = detector.removeprefix("file: ") if detector.startswith("file: ") else ""
+        self.model_requested.emit(ModelRequest(
+            pose_config=self.model_config.text().strip(), pose_weights=self.model_weights.currentText().strip(),
+            detector="" if det_file or detector.startswith("ground truth: ") else detector, det_file=det_file))
 
     def _choose_config(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "HRNet experiment config", "", "YAML (*.yaml *.yml)")
@@ -378,3 +452,11 @@ class ControlPanel(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "HRNet weights", "", "Weights (*.pth *.pt *.pth.tar);;All files (*)")
         if path:
             self.model_weights.setCurrentText(path)
+
+    def _choose_detections(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Person detections (COCO results)", "", "JSON (*.json)")
+        if path:
+            choice = f"file: {path}"
+            if self.detector.findText(choice) < 0:
+                self.detector.addItem(choice)
+            self.detector.setCurrentText(choice)

@@ -1,9 +1,17 @@
 """The main window: video view, control panel, status line, error banner, shortcuts.
 
-The window owns at most one `PipelineWorker` (the running source) and one
-`ModelLoader`. It only paints and routes requests: opening a source stops the
-old worker and starts a new one; a newly loaded model is handed to the
-running worker (same joints) or restarts it (different joints).
+The window owns at most one running `PipelineWorker` (the source on screen)
+and one `ModelLoader`. It only paints and routes requests: opening a source
+(or seeking in a file) stops the old worker and starts a new one; a newly
+loaded model is handed to the running worker (same joints) or restarts it
+(different joints).
+
+Nothing here waits for a thread. A stopped worker is kept (referenced, never
+destroyed) until its `finished` signal arrives, and the next worker starts only
+then, so two pipelines never share the models. Closing hides the window at
+once, stops everything and closes for real when the last thread has ended
+(`shutdown_finished`); `exec_window` runs the event loop until then, so the
+process never exits, or destroys a QThread, while a model call is in flight.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import argparse
 import datetime
 import logging
 import os
+import signal
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,20 +28,43 @@ import cv2
 import numpy as np
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
-from PyQt6.QtWidgets import QApplication, QHBoxLayout, QLabel, QMainWindow, QProgressBar, QPushButton, QScrollArea, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
+    QHBoxLayout,
+    QLineEdit,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.controls import ControlPanel, TrackerOption
-from app.model_loader import ModelLoader, Models, with_pose_model
+from app.model_loader import ModelLoader, ModelRequest, Models, describe_detector, with_models
 from app.settings import SharedSettings, ViewSettings
-from app.video_view import VideoView
-from app.worker import STAGES, PipelineFactory, PipelineWorker, TrackerFactory, VideoFrame, default_pipeline_factory, default_tracker_factory
-from pipeline.capture import is_stream_url
+from app.video_view import ElidedLabel, MessageLabel, VideoView
+from app.worker import (
+    STAGES,
+    PipelineFactory,
+    PipelineWorker,
+    TrackerFactory,
+    VideoFrame,
+    default_pipeline_factory,
+    default_tracker_factory,
+)
 from core.types import Detections, Frame, FrameResult
+from pipeline.capture import IMAGE_EXTENSIONS, is_stream_url, list_images
 
-LOG = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
-STOP_TIMEOUT_S = 1.0
 DEFAULT_RECORDING_FPS = 30.0
+# How often a closing window looks whether its threads have ended.
+_SHUTDOWN_POLL_MS = 50
+# Shortcuts without a modifier that a text field would otherwise lose as typing.
+_TYPING_WIDGETS = (QLineEdit, QAbstractSpinBox, QComboBox)
 
 
 def source_kind(source: str) -> str:
@@ -54,13 +86,19 @@ def check_source(source: str) -> str | None:
     return None
 
 
-def file_fps(source: str) -> float:
-    """The frame rate a video file announces (0 when unknown or not a video file)."""
-    if source_kind(source) != "file" or not Path(source).is_file():
-        return 0.0
+def file_info(source: str) -> tuple[float, int | None]:
+    """(frame rate, frame count) of a video file or image folder; (0, None) when unknown or live."""
+    if source_kind(source) != "file":
+        return 0.0, None
+    path = Path(source)
+    if path.is_dir():
+        return 0.0, len(list_images(path)) or None
+    if not path.is_file() or path.suffix.lower() in IMAGE_EXTENSIONS:
+        return 0.0, None
     capture = cv2.VideoCapture(source)
     try:
-        return float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        return float(capture.get(cv2.CAP_PROP_FPS) or 0.0), count if count > 0 else None
     finally:
         capture.release()
 
@@ -89,16 +127,18 @@ class MainWindow(QMainWindow):
         settings: initial live options.
         loader: builds models in the background (tests pass one with a fake builder).
         pipeline_factory, tracker_factory: the seams to the pipeline and tracker.
-        tracker_options: the editable tracker options (None: from `tracker.PoseTracker`).
+        tracker_options: the editable tracker options (None: the live ones of `tracker.TrackerOptions`).
         model_choices: weights names offered in the model list (None: the registry).
         exit_after_frames: quit (status 0) after this many frames were shown.
         screenshot: with `exit_after_frames`, save a picture of the window here first.
 
     Signals:
         frame_displayed(VideoFrame): a frame was handed to the view (for tools and tests).
+        shutdown_finished(): the window was closed and every thread it started has ended.
     """
 
     frame_displayed = pyqtSignal(object)
+    shutdown_finished = pyqtSignal()
 
     def __init__(
         self,
@@ -118,6 +158,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("hrtrack: pose tracking")
         self._model_args = model_args
+        self._requested_args = model_args
         self._output_dir = Path(output_dir)
         self._settings = SharedSettings(settings or ViewSettings())
         self._pipeline_factory = pipeline_factory
@@ -125,25 +166,36 @@ class MainWindow(QMainWindow):
         self._exit_after_frames = exit_after_frames
         self._screenshot = Path(screenshot) if screenshot else None
         self._finishing = False
+        self.exit_status = 0
 
         self.models: Models | None = None
         self.worker: PipelineWorker | None = None
+        # Stopped workers still finishing a call, and the worker that starts once they are done.
+        self._retired: list[PipelineWorker] = []
+        self._waiting_worker: PipelineWorker | None = None
+        self._closing = False
+        self.is_shut_down = False
         self.source: str | None = None
         self._pending_source = source
         self._source_fps = 0.0
+        self._frame_count: int | None = None
         self._recording = False
+        self._detector_names_known = False
         self.frames_shown = 0
         self.last_frame: VideoFrame | None = None
         self.pose_history: list[FrameResult] = []
 
         if tracker_options is None:
-            from app.controls import default_tracker_options_class, tracker_options_of
+            from app.controls import default_tracker_options_class, tracker_options_of  # noqa: PLC0415
 
             tracker_options = tracker_options_of(default_tracker_options_class())
         if model_choices is None:
             model_choices = _registry_names()
         self._build_ui(model_choices, tracker_options)
         self._build_actions()
+        self._shutdown_poll = QTimer(self)
+        self._shutdown_poll.setInterval(_SHUTDOWN_POLL_MS)
+        self._shutdown_poll.timeout.connect(self._check_shutdown)
 
         self._loader = loader or ModelLoader(parent=self)
         self._loader.progress.connect(self._on_model_progress)
@@ -156,8 +208,7 @@ class MainWindow(QMainWindow):
 
     def _build_ui(self, model_choices: list[str], tracker_options: list[TrackerOption]) -> None:
         self.view = VideoView()
-        self.error_banner = QLabel()
-        self.error_banner.setWordWrap(True)
+        self.error_banner = MessageLabel()
         self.error_banner.setStyleSheet("background: #b00020; color: white; padding: 6px; font-weight: bold;")
         dismiss = QPushButton("Dismiss")
         dismiss.clicked.connect(self.clear_error)
@@ -174,12 +225,13 @@ class MainWindow(QMainWindow):
             current_weights=str(getattr(args, "pose_weights", None) or ""),
             current_config=str(getattr(args, "pose_config", None) or ""),
             tracker_options=tracker_options,
+            current_detector=describe_detector(args),
         )
-        scroll = QScrollArea()
-        scroll.setWidget(self.controls)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(self.controls.sizeHint().width() + 20)
+        self.panel = QScrollArea()
+        self.panel.setWidget(self.controls)
+        self.panel.setWidgetResizable(True)
+        self.panel.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.panel.setMinimumWidth(self.controls.sizeHint().width() + 20)
 
         left = QWidget()
         column = QVBoxLayout(left)
@@ -189,47 +241,69 @@ class MainWindow(QMainWindow):
         central = QWidget()
         layout = QHBoxLayout(central)
         layout.addWidget(left, 1)
-        layout.addWidget(scroll)
+        layout.addWidget(self.panel)
         self.setCentralWidget(central)
 
-        self.status_label = QLabel("starting")
+        # Elided: a long status (an error, a long path) never widens the window.
+        self.status_label = ElidedLabel("starting")
         self.statusBar().addWidget(self.status_label, 1)
         # Model loading shows here too, whichever tab of the panel is open.
         self.load_progress = QProgressBar()
         self.load_progress.setRange(0, 100)
-        self.load_progress.setMaximumWidth(220)
         self.load_progress.setFormat("loading model %p%")
+        # Wide enough for its whole text at 100 %, with room for the bar's frame.
+        self.load_progress.setMinimumWidth(self.load_progress.fontMetrics().horizontalAdvance("loading model 100%") + 40)
         self.load_progress.hide()
         self.statusBar().addPermanentWidget(self.load_progress)
 
         self.controls.source_requested.connect(self.open_source)
         self.controls.pause_toggled.connect(self.set_paused)
         self.controls.step_requested.connect(self.step)
+        self.controls.step_back_requested.connect(self.step_back)
+        self.controls.seek_requested.connect(self.seek)
         self.controls.settings_changed.connect(self.update_settings)
-        self.controls.model_requested.connect(self.request_model)
+        self.controls.model_requested.connect(self.request_models)
         self.controls.record_toggled.connect(self.set_recording)
         self.controls.snapshot_requested.connect(self.save_snapshot)
         self.controls.export_requested.connect(self.export_poses)
 
     def _build_actions(self) -> None:
-        def action(text: str, keys: str | QKeySequence.StandardKey, slot: Callable[[], Any]) -> QAction:
+        def action(text: str, keys: str, slot: Callable[[], Any]) -> QAction:
             act = QAction(text, self)
             act.setShortcut(QKeySequence(keys))
-            # Window-wide, so the shortcut works whichever control has the focus.
+            # Window-wide, so the shortcut works whichever control has the focus
+            # (except keys a text field is typing: see `_shortcut`).
             act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            act.triggered.connect(slot)
+            act.triggered.connect(self._shortcut(slot, plain_key=len(keys) == 1 or keys in ("Space", "Left", "Right")))
             self.addAction(act)
             return act
 
         self.actions_by_name = {
             "pause": action("Pause / play", "Space", self.toggle_pause),
             "step": action("Step one frame", "Right", self.step),
+            "step_back": action("Step one frame back", "Left", self.step_back),
             "record": action("Record", "R", self.toggle_recording),
             "snapshot": action("Snapshot", "S", self.save_snapshot),
             "export": action("Export poses", "E", self.export_poses),
             "open": action("Open file", "O", self.controls.choose_file),
             "quit": action("Quit", "Q", self.close),
         }
+
+    def _shortcut(self, slot: Callable[[], Any], plain_key: bool) -> Callable[[], None]:
+        """`slot`, except that a key without modifier goes to a text field that has the focus.
+
+        Window-wide shortcuts win over the focused widget, so without this
+        typing "rtsp://…" in the URL field would start a recording (R) and
+        save snapshots (S), and Space or an arrow in a number field would
+        pause or step the video.
+        """
+        def triggered() -> None:
+            focus = QApplication.focusWidget()
+            if plain_key and isinstance(focus, _TYPING_WIDGETS) and self.isAncestorOf(focus):
+                return
+            slot()
+
+        return triggered
 
     # ---- models ---------------------------------------------------------------------
 
@@ -243,17 +317,30 @@ class MainWindow(QMainWindow):
         self.load_progress.setToolTip(step)
         self.load_progress.show()
 
-    def request_model(self, pose_config: str, pose_weights: str) -> None:
-        """Load another pose model in the background; the current one runs until it is ready."""
-        if not pose_config and not pose_weights:
-            self.show_error("Choose a pose model (weights name or path) first.")
+    def request_models(self, request: ModelRequest) -> None:
+        """Load other models in the background; the current ones run until they are ready."""
+        if self._closing:
             return
-        self._requested_args = with_pose_model(self._model_args, pose_config or None, pose_weights or None)
+        if not (request.pose_config or request.pose_weights or request.detector or request.det_file):
+            self.show_error("Choose a pose model (weights name or path) or a detector first.")
+            return
+        self._requested_args = with_models(self._model_args, request)
         self._load_models(self._requested_args)
+
+    def request_model(self, pose_config: str, pose_weights: str) -> None:
+        """Load another pose model (the detector stays); see `request_models`."""
+        self.request_models(ModelRequest(pose_config=pose_config, pose_weights=pose_weights))
+
+    def _offer_detectors(self) -> None:
+        """Fill the detector list once torch is loaded (the first model load imports it anyway)."""
+        if not self._detector_names_known:
+            self._detector_names_known = True
+            self.controls.set_detector_choices(_detector_names(), describe_detector(self._model_args))
 
     def _on_models_loaded(self, models: Models) -> None:
         previous, self.models = self.models, models
-        self._model_args = getattr(self, "_requested_args", self._model_args)
+        self._model_args = self._requested_args
+        self._offer_detectors()
         self.controls.model_done(f"Running {models.label} on {models.device}")
         self.load_progress.hide()
         if previous is None:
@@ -262,8 +349,9 @@ class MainWindow(QMainWindow):
                 self.open_source(source)
             else:
                 self.view.set_message("Open a camera, a file or a URL")
-        elif self.worker is not None and self.worker.isRunning():
-            if previous.num_joints == models.num_joints:
+                self.status_label.setText("ready: open a camera, a file or a URL")
+        elif self.worker is not None:
+            if previous.num_joints == models.num_joints and self.worker.isRunning():
                 self.worker.set_models(models)
             else:
                 # Another skeleton: the tracker and the pipeline must start over.
@@ -271,37 +359,50 @@ class MainWindow(QMainWindow):
 
     def _on_models_failed(self, message: str) -> None:
         running = f" Still running {self.models.label}." if self.models else ""
+        self._offer_detectors()
         self.controls.model_done(message)
         self.load_progress.hide()
         self.show_error(message + running)
         if self.models is None:
-            self.view.clear("No model loaded")
+            self.view.clear("No model loaded: choose another model or detector in the Model tab")
+            self.status_label.setText(f"no model loaded: {message}")
             self._finish_if_scripted(failed=True)
 
     # ---- source and playback --------------------------------------------------------
 
-    def open_source(self, source: str) -> None:
-        """Stop what is running and start `source` (camera index, file, folder or URL)."""
+    def open_source(self, source: str, start_index: int = 0) -> None:
+        """Stop what is running and start `source` (camera index, file, folder or URL) at frame `start_index`.
+
+        The old frame leaves the screen at once (unless this is a seek in the
+        same file, where it stays until the new one arrives); paused or not,
+        the new source's first frame is shown.
+        """
+        if self._closing:
+            return
         if self.models is None:
             self._pending_source = source
             return
+        seeking = source == self.source and start_index > 0 and self.last_frame is not None
         self.stop_worker()
         problem = check_source(source)
         if problem:
             self.show_error(problem)
             self.view.clear("No video")
+            self.status_label.setText(f"failed: {problem}")
+            self.controls.set_source_state(loaded=False, seekable=False)
             self._finish_if_scripted(failed=True)
             return
         self.clear_error()
         self.source = source
-        self._source_fps = file_fps(source)
+        if not seeking:
+            self._source_fps, self._frame_count = file_info(source)
         self.frames_shown = 0
-        self.last_frame = None
         self.pose_history = []
+        paused = self.controls.pause_button.isChecked()
         worker = PipelineWorker(
             source, self.models, self._settings,
             pipeline_factory=self._pipeline_factory, tracker_factory=self._tracker_factory,
-            start_paused=self.controls.pause_button.isChecked(), parent=self,
+            start_index=start_index, start_paused=paused, parent=self,
         )
         worker.frame_ready.connect(self._on_frame)
         worker.failed.connect(self._on_worker_failed)
@@ -309,52 +410,94 @@ class MainWindow(QMainWindow):
         worker.recording_changed.connect(self._on_recording_changed)
         worker.finished.connect(self._on_worker_finished)
         self.worker = worker
-        self.controls.set_step_enabled(source_kind(source) == "file" and self.controls.pause_button.isChecked())
-        self.view.set_message(f"Opening {source}…")
-        self.status_label.setText(f"opening {source}")
-        worker.start()
+        self.controls.set_source_state(loaded=True, seekable=source_kind(source) == "file",
+                                       frame_count=self._frame_count)
+        if not seeking:
+            self.last_frame = None
+            self.view.clear(f"Opening {source}…")
+        if self._retired:
+            # The previous source is still finishing a model call: start when it is done.
+            self._waiting_worker = worker
+            self.status_label.setText(f"stopping the previous source, then opening {source}…")
+        else:
+            self.status_label.setText(f"seeking to frame {start_index}…" if seeking else f"opening {source}…")
+            worker.start()
 
     def stop_worker(self) -> None:
+        """Stop the running worker without waiting: it is kept until its thread has ended."""
         worker, self.worker = self.worker, None
         if worker is None:
             return
-        for signal in (worker.frame_ready, worker.failed, worker.source_ended):
-            signal.disconnect()
-        if not worker.stop_and_wait(STOP_TIMEOUT_S):
-            # Still finishing a call: keep the QThread alive past this window
-            # (destroying a running QThread aborts the process); it deletes itself.
-            worker.setParent(QApplication.instance())
-            worker.finished.connect(worker.deleteLater)
+        for signal_ in (worker.frame_ready, worker.failed, worker.source_ended):
+            signal_.disconnect()
+        if worker is self._waiting_worker:
+            # Never started: nothing to wait for.
+            self._waiting_worker = None
+            worker.deleteLater()
+            return
+        worker.stop()
+        # Its `finished` signal removes it (a finished thread's signal is still queued).
+        self._retired.append(worker)
         # Recording ends with the worker (its "saved" signal still arrives).
         self._set_recording_state(False)
 
     def _on_worker_finished(self) -> None:
         worker = self.sender()
+        if worker in self._retired:
+            self._retired.remove(worker)
         if worker is self.worker:
             self.worker = None
             self._set_recording_state(False)
         # Queued signals it sent before finishing are already in the event queue.
         worker.deleteLater()
+        waiting = self._waiting_worker
+        if waiting is not None and not self._retired:
+            self._waiting_worker = None
+            self.status_label.setText(f"opening {waiting.source}…")
+            waiting.start()
+        self._check_shutdown()
 
     def set_paused(self, paused: bool) -> None:
         self.controls.set_paused(paused)
         if self.worker is not None:
             self.worker.set_paused(paused)
-        self.controls.set_step_enabled(paused and self.source is not None and source_kind(self.source) == "file")
         if paused:
             self.status_label.setText("paused — " + self.status_label.text().removeprefix("paused — "))
+        else:
+            self.status_label.setText(self.status_label.text().removeprefix("paused — "))
 
     def toggle_pause(self) -> None:
-        self.set_paused(not self.controls.pause_button.isChecked())
+        if self.controls.pause_button.isEnabled():
+            self.set_paused(not self.controls.pause_button.isChecked())
+
+    def _is_file(self) -> bool:
+        return self.source is not None and source_kind(self.source) == "file"
 
     def step(self) -> None:
         """One frame forward (files only): pauses first when playing."""
-        if self.worker is None or self.source is None or source_kind(self.source) != "file":
+        if self.worker is None or not self._is_file():
             return
         if not self.controls.pause_button.isChecked():
             self.set_paused(True)
             return
         self.worker.step()
+
+    def step_back(self) -> None:
+        """One frame back (files only), paused: the file reopens there."""
+        if not self._is_file() or self.last_frame is None:
+            return
+        self.set_paused(True)
+        self.seek(self.last_frame.index - 1)
+
+    def seek(self, index: int) -> None:
+        """Show frame `index` of the file (the pipeline and the tracker restart there: IDs restart)."""
+        if not self._is_file() or self.models is None:
+            return
+        last = self._frame_count - 1 if self._frame_count else index
+        index = max(0, min(int(index), last))
+        if self.last_frame is not None and index == self.last_frame.index and self.worker is not None:
+            return
+        self.open_source(self.source, start_index=index)
 
     def update_settings(self, changes: dict[str, Any]) -> None:
         try:
@@ -370,9 +513,10 @@ class MainWindow(QMainWindow):
 
     def _on_frame(self, frame: VideoFrame) -> None:
         worker = self.sender()
-        self.view.set_frame(frame.image, frame.buffer)
+        self.view.set_frame(frame.image)
         self.last_frame = frame
         self.status_label.setText(self._status_text(frame))
+        self.controls.set_position(frame.index)
         if frame.redraw:
             worker.frame_shown()
             return
@@ -386,6 +530,7 @@ class MainWindow(QMainWindow):
         self.frame_displayed.emit(frame)
 
     def _status_text(self, frame: VideoFrame) -> str:
+        """The live profile: fps, milliseconds per stage of this frame, and what is on screen."""
         latency = " · ".join(f"{stage} {frame.timings_ms.get(stage, 0.0):.1f}" for stage in STAGES)
         paused = "paused — " if self.controls.pause_button.isChecked() else ""
         recording = " | ● REC" if self._recording else ""
@@ -395,6 +540,9 @@ class MainWindow(QMainWindow):
 
     def _on_worker_failed(self, message: str) -> None:
         self.show_error(message)
+        # The status line says so too, and keeps saying it when the banner's
+        # temporary copy in the status bar expires.
+        self.status_label.setText(f"failed: {message}")
         if self.last_frame is None:
             self.view.clear("No video")
         self._finish_if_scripted(failed=True)
@@ -461,7 +609,7 @@ class MainWindow(QMainWindow):
 
     def export_poses(self) -> Path | None:
         """Write the tracked poses shown so far as `hrtrack.poses` JSON (docs/output_format.md)."""
-        from pipeline.sinks import JsonPosesSink
+        from pipeline.sinks import JsonPosesSink  # noqa: PLC0415 - only when exporting
 
         if not self.pose_history:
             self.show_error("No poses to export yet.")
@@ -484,13 +632,13 @@ class MainWindow(QMainWindow):
     # ---- errors, scripted runs, closing ---------------------------------------------
 
     def show_error(self, message: str) -> None:
-        LOG.warning("%s", message)
+        logger.warning("%s", message)
         self.error_banner.setText(message)
         self._error_row.show()
         self.statusBar().showMessage(message, 10000)
 
     def clear_error(self) -> None:
-        self.error_banner.clear()
+        self.error_banner.setText("")
         self._error_row.hide()
 
     @property
@@ -509,22 +657,92 @@ class MainWindow(QMainWindow):
         if self._screenshot is not None:
             self._screenshot.parent.mkdir(parents=True, exist_ok=True)
             if not self.grab().save(str(self._screenshot)):
-                LOG.error("could not write the screenshot %s", self._screenshot)
+                logger.error("could not write the screenshot %s", self._screenshot)
                 status = 1
             else:
-                LOG.info("screenshot saved: %s (%d frames shown)", self._screenshot, self.frames_shown)
+                logger.info("screenshot saved: %s (%d frames shown)", self._screenshot, self.frames_shown)
+        self.exit_status = status
         self.close()
-        QApplication.exit(status)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt naming)
+        """Hide at once, stop accepting work, and close for real once every thread has ended."""
+        if self.is_shut_down:
+            event.accept()
+            return
+        event.ignore()
+        if not self._closing:
+            self._closing = True
+            self._loader.cancel()
+            self.stop_worker()
+            if self._waiting_worker is not None:
+                self._waiting_worker.deleteLater()
+                self._waiting_worker = None
+            self.controls.setEnabled(False)
+            self.status_label.setText("stopping… (waiting for the model call in progress)")
+            self.hide()
+            self._shutdown_poll.start()
+            if self._retired:
+                logger.info("closing: waiting for %d pipeline(s) to finish their model call", len(self._retired))
+        self._check_shutdown()
+
+    def _check_shutdown(self) -> None:
+        if not self._closing or self.is_shut_down:
+            return
+        if self._retired or self.worker is not None or self._loader.is_loading():
+            return
+        self._shutdown_poll.stop()
+        self.is_shut_down = True
+        self.close()
+        self.shutdown_finished.emit()
+
+    def wait_until_stopped(self) -> None:
+        """Block until every thread of the window has ended (after the event loop stopped early)."""
         self._loader.cancel()
         self.stop_worker()
-        event.accept()
+        for worker in list(self._retired):
+            worker.wait()
+        self._loader.wait(timeout_s=3600.0)
+
+
+def exec_window(window: MainWindow) -> int:
+    """Run the event loop until `window` is closed and all its threads have ended; returns the exit status.
+
+    The loop keeps running after the window is hidden, so the window stays
+    responsive while a model call finishes and the process never exits (or
+    destroys a QThread) under a running call. Ctrl+C in the terminal closes the
+    window the same way.
+    """
+    app = QApplication.instance()
+    app.setQuitOnLastWindowClosed(False)
+    window.shutdown_finished.connect(lambda: app.exit(window.exit_status))
+    previous_handler = signal.signal(signal.SIGINT, lambda *_: window.close())
+    # Lets Python run its signal handler while Qt's event loop holds the main thread.
+    heartbeat = QTimer()
+    heartbeat.timeout.connect(lambda: None)
+    heartbeat.start(200)
+    try:
+        status = int(app.exec())
+    finally:
+        heartbeat.stop()
+        signal.signal(signal.SIGINT, previous_handler)
+        if not window.is_shut_down:
+            window.wait_until_stopped()
+    return status
+
+
+def _detector_names() -> list[str]:
+    """The torchvision detectors the detector package can build (torch is loaded by now)."""
+    try:
+        from detector import supported_detector_names  # noqa: PLC0415 - imports torch and torchvision
+    except ImportError as error:
+        logger.warning("network detectors unavailable: %s", error)
+        return []
+    return supported_detector_names()
 
 
 def _registry_names() -> list[str]:
     try:
-        from pose.weights import REGISTRY
+        from pose.weights import REGISTRY  # noqa: PLC0415 - the list of weights names, once
     except ImportError:
         return []
     return list(REGISTRY)

@@ -7,7 +7,7 @@ ones keep running, then hands them over with a signal.
 
 The models are described by an `argparse.Namespace` holding the options of
 `cli.options.add_pose_arguments` and
-`cli.detector_options.add_detector_arguments`, so the window builds exactly
+`cli.options.add_detector_arguments`, so the window builds exactly
 what `track` would build from the same command line.
 """
 
@@ -24,7 +24,9 @@ from typing import Any, Callable
 import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
 
-LOG = logging.getLogger(__name__)
+from app.errors import explain_load_error
+
+logger = logging.getLogger(__name__)
 
 # progress(percent 0..100, what is happening)
 ProgressCallback = Callable[[int, str], None]
@@ -60,21 +62,58 @@ def describe_model(args: argparse.Namespace) -> str:
     return str(name or "default").replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".yaml")
 
 
-def with_pose_model(args: argparse.Namespace, pose_config: str | None, pose_weights: str | None) -> argparse.Namespace:
-    """A copy of `args` selecting another pose model (the rest unchanged).
+@dataclass(frozen=True)
+class ModelRequest:
+    """The models the person picked in the window ("" for "as before").
+
+    Attributes:
+        pose_config: an official-schema YAML path or config name.
+        pose_weights: a registry name or a checkpoint path.
+        detector: "auto" or a torchvision builder name (a network detector).
+        det_file: a COCO-results detection file to read boxes from instead.
+    """
+
+    pose_config: str = ""
+    pose_weights: str = ""
+    detector: str = ""
+    det_file: str = ""
+
+
+def with_models(args: argparse.Namespace, request: ModelRequest) -> argparse.Namespace:
+    """A copy of `args` selecting the models of `request` (the rest unchanged).
 
     Without a config, a registry weights name brings its own config; other
-    weights keep the current config.
+    weights keep the current config. A detection file replaces the network
+    detector and the other way round; weights given for one network do not
+    follow a change to another.
     """
     new_args = copy.copy(args)
-    if not pose_config and pose_weights:
-        from pose.weights import REGISTRY
+    pose_config, pose_weights = request.pose_config or None, request.pose_weights or None
+    if pose_config or pose_weights:
+        if not pose_config and pose_weights:
+            from pose.weights import REGISTRY  # noqa: PLC0415 - only when a model is chosen
 
-        entry = REGISTRY.get(pose_weights)
-        pose_config = entry.config if entry is not None else getattr(args, "pose_config", None)
-    new_args.pose_config = pose_config or getattr(args, "pose_config", None)
-    new_args.pose_weights = pose_weights or None
+            entry = REGISTRY.get(pose_weights)
+            pose_config = entry.config if entry is not None else getattr(args, "pose_config", None)
+        new_args.pose_config = pose_config or getattr(args, "pose_config", None)
+        new_args.pose_weights = pose_weights
+    if request.det_file:
+        new_args.det_file, new_args.gt_boxes, new_args.detector, new_args.det_weights = request.det_file, None, None, None
+    elif request.detector:
+        name = None if request.detector == "auto" else request.detector
+        if name != getattr(args, "detector", None) or getattr(args, "det_file", None) or getattr(args, "gt_boxes", None):
+            new_args.det_weights = None
+        new_args.detector, new_args.det_file, new_args.gt_boxes = name, None, None
     return new_args
+
+
+def describe_detector(args: argparse.Namespace) -> str:
+    """The detector the options select, as the detector list in the window names it."""
+    if getattr(args, "det_file", None):
+        return f"file: {args.det_file}"
+    if getattr(args, "gt_boxes", None):
+        return f"ground truth: {args.gt_boxes}"
+    return getattr(args, "detector", None) or "auto"
 
 
 def model_device(estimator: Any, fallback: str | None) -> str:
@@ -90,8 +129,7 @@ def build_models(args: argparse.Namespace, progress: ProgressCallback) -> Models
     the new model does not stall the video on its first frame, and so that a
     GPU out-of-memory error shows up here rather than mid-video.
     """
-    from pipeline.models import build_detector
-    from pipeline.models import build_estimator
+    from pipeline.models import build_detector, build_estimator  # noqa: PLC0415 - torch, on the loader thread
 
     progress(5, "building the person detector")
     detector = build_detector(args)
@@ -103,16 +141,6 @@ def build_models(args: argparse.Namespace, progress: ProgressCallback) -> Models
     device = model_device(estimator, getattr(args, "device", None))
     progress(100, "ready")
     return Models(detector=detector, estimator=estimator, device=device, label=describe_model(args))
-
-
-def explain_load_error(error: BaseException) -> str:
-    """A message for the person: what failed while loading, and what to try."""
-    text = str(error) or type(error).__name__
-    if "out of memory" in text.lower():
-        return f"Not enough GPU memory to load the model ({text}). Try a smaller model or --device cpu."
-    if isinstance(error, FileNotFoundError):
-        return f"Model weights or config not found: {text}"
-    return f"Could not load the model: {text}"
 
 
 class ModelLoader(QObject):
@@ -175,15 +203,15 @@ class ModelLoader(QObject):
             signal.emit(*values)
         except RuntimeError:
             # The window (and this QObject) was destroyed while loading.
-            LOG.debug("model loader: receiver gone, result dropped")
+            logger.debug("model loader: receiver gone, result dropped")
 
     def _run(self, args: argparse.Namespace, request: int) -> None:
         started = time.monotonic()
         try:
             models = self._builder(args, lambda percent, step: self._emit(request, self.progress, percent, step))
         except Exception as error:  # noqa: BLE001 - any failure is reported in the window
-            LOG.warning("model loading failed: %s", error, exc_info=LOG.isEnabledFor(logging.DEBUG))
+            logger.warning("model loading failed: %s", error, exc_info=logger.isEnabledFor(logging.DEBUG))
             self._emit(request, self.failed, explain_load_error(error))
             return
-        LOG.info("loaded %s on %s in %.1f s", models.label, models.device, time.monotonic() - started)
+        logger.info("loaded %s on %s in %.1f s", models.label, models.device, time.monotonic() - started)
         self._emit(request, self.loaded, models)

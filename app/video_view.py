@@ -1,26 +1,29 @@
-"""The widget that shows the annotated video, scaled to fit with its aspect ratio kept."""
+"""The widgets that show things: the annotated video (scaled to fit, aspect ratio kept) and message labels."""
 
 from __future__ import annotations
 
 import numpy as np
 from PyQt6.QtCore import QRect, QSize, Qt
 from PyQt6.QtGui import QColor, QImage, QPainter, QPaintEvent
-from PyQt6.QtWidgets import QSizePolicy, QWidget
+from PyQt6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 
 def image_from_bgr(array: np.ndarray) -> QImage:
-    """Wrap an (H, W, 3) uint8 BGR array in a QImage without copying the pixels.
+    """An (H, W, 3) uint8 BGR array as a QImage that owns a copy of the pixels.
 
-    The QImage points into `array`'s buffer, so whoever keeps the image must
-    keep the array alive too (see `VideoFrame`). Qt reads BGR directly with
-    Format_BGR888, so no colour conversion either.
+    A QImage built on `array.data` only borrows the memory: it would point at
+    freed pixels once the array (or the contiguous temporary made from a
+    strided view) is gone, and it shows later writes to the array. The copy
+    (about 1 ms for 1280x720) makes the image safe to hand to another thread
+    and keep as long as the window likes. Qt reads BGR directly with
+    Format_BGR888, so no colour conversion.
     """
     if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 BGR array, got {array.shape} {array.dtype}")
-    if not array.flags.c_contiguous:
-        array = np.ascontiguousarray(array)
-    height, width = array.shape[:2]
-    return QImage(array.data, width, height, array.strides[0], QImage.Format.Format_BGR888)
+    pixels = np.ascontiguousarray(array)
+    height, width = pixels.shape[:2]
+    # `pixels` lives until copy() has returned.
+    return QImage(pixels.data, width, height, pixels.strides[0], QImage.Format.Format_BGR888).copy()
 
 
 def fit_rect(image_size: QSize, area: QRect) -> QRect:
@@ -37,14 +40,12 @@ class VideoView(QWidget):
     """Paints the latest frame letterboxed on black, or a message when there is none.
 
     Painting scales the QImage straight onto the widget (no QPixmap round
-    trip), so the pixels are read once from the worker's buffer.
+    trip).
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._image: QImage | None = None
-        # The numpy buffer the QImage points into; held so it outlives the image.
-        self._buffer: np.ndarray | None = None
         self._message = "No video"
         self.frames_painted = 0
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -54,10 +55,9 @@ class VideoView(QWidget):
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt naming)
         return QSize(960, 540)
 
-    def set_frame(self, image: QImage, buffer: np.ndarray | None = None) -> None:
-        """Show `image`; `buffer` is the array it wraps (kept alive while shown)."""
+    def set_frame(self, image: QImage) -> None:
+        """Show `image` (one that owns its pixels, as `image_from_bgr` makes)."""
         self._image = image
-        self._buffer = buffer
         self.update()
 
     def set_message(self, message: str) -> None:
@@ -67,7 +67,6 @@ class VideoView(QWidget):
 
     def clear(self, message: str = "No video") -> None:
         self._image = None
-        self._buffer = None
         self.set_message(message)
 
     @property
@@ -91,5 +90,73 @@ class VideoView(QWidget):
             else:
                 painter.setPen(QColor(220, 220, 220))
                 painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._message)
+        finally:
+            painter.end()
+
+
+def wrappable(text: str, max_run: int = 24) -> str:
+    """`text` with invisible break opportunities, so a word-wrapped label never widens its panel.
+
+    A QLabel wraps only between words, and a URL or a file path is one long
+    word, as wide as the label then insists on being. A zero-width space after
+    each path or URL separator (and inside any longer unbroken run) lets it wrap there.
+    """
+    pieces = []
+    run = 0
+    for char in text:
+        pieces.append(char)
+        run = 0 if char.isspace() else run + 1
+        if char in "/\\_-.?&=:,;" or run >= max_run:
+            pieces.append("\u200b")
+            run = 0
+    return "".join(pieces)
+
+
+class MessageLabel(QLabel):
+    """A word-wrapped label for messages of any length: it wraps anywhere and never asks for more width."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        # The layout decides the width; the label only says how tall it gets at that width.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt naming)
+        self._plain = text
+        super().setText(wrappable(text))
+
+    def text(self) -> str:
+        """The message as given (without the break opportunities)."""
+        return self._plain
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that shows as much of its text as fits, ending in "…", and never asks for more width.
+
+    `text()` is the whole text; the tooltip shows it too.
+    """
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt naming)
+        super().setText(text)
+        self.setToolTip(text)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt naming)
+        return QSize(0, super().minimumSizeHint().height())
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt naming)
+        return QSize(0, super().sizeHint().height())
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt naming)
+        painter = QPainter(self)
+        try:
+            area = self.contentsRect()
+            shown = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, area.width())
+            painter.drawText(area, int(self.alignment() | Qt.AlignmentFlag.AlignVCenter), shown)
         finally:
             painter.end()

@@ -11,7 +11,14 @@ object with `run()` (an iterator of `FrameResult`) and `stop()`.
 
 The pipeline gets proxies instead of the models themselves, so a new pose
 model or a rebuilt tracker is swapped in between two frames without
-rebuilding the pipeline (the old model keeps running until then).
+rebuilding the pipeline (the old model keeps running until then). The
+detector's score threshold is handed over the same way: the detection thread
+applies it between two of its calls, so a call never sees it change.
+
+Stopping never waits on the GUI thread: `stop()` returns at once, and the
+thread ends by itself once a model call in flight has returned (the window
+keeps the QThread alive until `finished`; a running QThread is never
+destroyed). A stream still being opened gives up at once (`app.sources`).
 """
 
 from __future__ import annotations
@@ -27,19 +34,19 @@ import numpy as np
 from PyQt6.QtCore import QThread, pyqtSignal
 from PyQt6.QtGui import QImage
 
+from app.errors import explain_run_error
 from app.model_loader import Models
 from app.recording import VideoRecorder
 from app.settings import SharedSettings, ViewSettings
+from app.sources import open_source_stoppable
 from app.video_view import image_from_bgr
 from core.types import FrameResult, TrackedPoses
 
-LOG = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 STAGES = ("capture", "detection", "pose", "tracking", "drawing")
 # How long blocking waits last before the stop event is checked again.
 _POLL_S = 0.05
-# How long the worker waits for the pipeline to finish closing before it ends anyway.
-_CLOSE_WAIT_S = 0.3
 
 
 class RunningPipeline(Protocol):
@@ -47,14 +54,14 @@ class RunningPipeline(Protocol):
     def stop(self) -> None: ...
 
 
-# (source, detector, estimator, tracker) -> a pipeline ready to run.
-PipelineFactory = Callable[[str, Any, Any, Any], RunningPipeline]
+# (opened source (`pipeline.capture.Source`), detector, estimator, tracker) -> a pipeline ready to run.
+PipelineFactory = Callable[[Any, Any, Any, Any], RunningPipeline]
 # tracker options -> a new tracker (`tracker.PoseTracker(**options)`).
 TrackerFactory = Callable[..., Any]
 
 
-def default_pipeline_factory(source: str, detector: Any, estimator: Any, tracker: Any) -> RunningPipeline:
-    from pipeline.pipeline import Pipeline
+def default_pipeline_factory(source: Any, detector: Any, estimator: Any, tracker: Any) -> RunningPipeline:
+    from pipeline.pipeline import Pipeline  # noqa: PLC0415 - the pipeline loads with the first source
 
     # One-slot channels and single-frame pose batches: the window changes
     # thresholds, trackers and models live, and every frame already in flight
@@ -65,7 +72,7 @@ def default_pipeline_factory(source: str, detector: Any, estimator: Any, tracker
 
 
 def default_tracker_factory(**options: Any) -> Any:
-    from tracker import PoseTracker
+    from tracker import PoseTracker  # noqa: PLC0415 - with the first source
 
     return PoseTracker(**options)
 
@@ -95,14 +102,42 @@ class Swappable:
         return getattr(object.__getattribute__(self, "_target"), name)
 
 
+class DetectorProxy(Swappable):
+    """The swappable detector, with the live score threshold applied by the thread that calls it.
+
+    The GUI only records the wanted threshold (`set_score_threshold`); the
+    detection stage sets the detector's `score_threshold` just before its next
+    call, so the value never changes under a call in progress and only one
+    thread ever writes the detector's attributes. (A network detector also cut
+    its boxes at the threshold it was built with, so a lower live value shows
+    no more boxes than that.)
+    """
+
+    def __init__(self, target: Any) -> None:
+        super().__init__(target)
+        object.__setattr__(self, "_score_threshold", None)
+
+    def set_score_threshold(self, value: float) -> None:
+        # One reference assignment: the detection thread reads the old or the new float.
+        object.__setattr__(self, "_score_threshold", float(value))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        detector = self.target
+        wanted = object.__getattribute__(self, "_score_threshold")
+        if wanted is not None and getattr(detector, "score_threshold", wanted) != wanted:
+            detector.score_threshold = wanted
+        return detector(*args, **kwargs)
+
+
 @dataclass(frozen=True)
 class VideoFrame:
     """One annotated frame on its way to the window.
 
     Attributes:
-        image: QImage wrapping `buffer` (no copy); valid while `buffer` lives.
+        image: the annotated frame as a QImage that owns its pixels (a copy
+            of `buffer`, so it stays valid whatever becomes of the array).
         buffer: (H, W, 3) uint8 BGR annotated frame, owned by this object
-            (the worker never writes to it again).
+            (the worker never writes to it again; recording and tests read it).
         result: the pipeline's result for the frame (poses in frame pixels).
         shown: the poses that passed the live thresholds (what was drawn).
         timings_ms: milliseconds per stage, `STAGES` order, for this frame.
@@ -192,18 +227,6 @@ class _FpsMeter:
         self._last = None
 
 
-def explain_run_error(source: str, error: BaseException) -> str:
-    """A message for the person: what went wrong with the video, and what to try."""
-    text = str(error) or type(error).__name__
-    if "out of memory" in text.lower():
-        return f"The GPU ran out of memory ({text}). Choose a smaller model or run with --device cpu."
-    if isinstance(error, FileNotFoundError) or type(error).__name__ in ("SourceError", "SourceTimeout"):
-        name = f"camera {source}" if source.isdigit() else source
-        # The capture's messages already name the source.
-        return text if name in text else f"Cannot read {name}: {text}"
-    return f"Stopped on {source}: {text}"
-
-
 class PipelineWorker(QThread):
     """Runs one source through the pipeline on its own thread.
 
@@ -215,6 +238,12 @@ class PipelineWorker(QThread):
         source_ended(): the file or stream has no more frames.
         recording_changed(bool, str): recording started (True, path) or
             stopped (False, path of the finished file, or an error message).
+
+    Args:
+        start_index: the first frame of a file or folder (seeking opens a new
+            worker there; the tracker starts over, so IDs restart).
+        start_paused: pause after the first frame, which is shown anyway, so
+            the source on screen is always the one just opened.
     """
 
     frame_ready = pyqtSignal(object)
@@ -231,17 +260,19 @@ class PipelineWorker(QThread):
         pipeline_factory: PipelineFactory = default_pipeline_factory,
         tracker_factory: TrackerFactory = default_tracker_factory,
         annotator: Callable[[np.ndarray, TrackedPoses, Any, ViewSettings], np.ndarray] | None = None,
+        start_index: int = 0,
         start_paused: bool = False,
         parent: Any = None,
     ) -> None:
         super().__init__(parent)
         self.source = source
+        self.start_index = int(start_index)
         self._settings = settings
         self._pipeline_factory = pipeline_factory
         self._tracker_factory = tracker_factory
         self._annotator = annotator
         self._device = models.device
-        self._detector = Swappable(models.detector)
+        self._detector = DetectorProxy(models.detector)
         self._estimator = Swappable(models.estimator)
         self._tracker: Swappable | None = None
         self._tracker_options: dict[str, Any] = {}
@@ -252,7 +283,7 @@ class PipelineWorker(QThread):
         # Guards the pause/step state, pending requests and the running pipeline.
         self._lock = threading.Condition()
         self._paused = start_paused
-        self._steps = 0
+        self._steps = 1 if start_paused else 0
         self._pending_models: Models | None = None
         self._recording_request: tuple[str, Any] | None = None
         self._pipeline: RunningPipeline | None = None
@@ -261,7 +292,11 @@ class PipelineWorker(QThread):
     # ---- called from the GUI thread -------------------------------------------------
 
     def stop(self) -> None:
-        """Ask the thread to finish; returns at once (use `wait()` to join)."""
+        """Ask the thread to finish; returns at once (the `finished` signal says when it has).
+
+        The thread ends as soon as a model call in flight returns; a stream
+        still being opened gives up at once.
+        """
         self._stop.set()
         with self._lock:
             pipeline = self._pipeline
@@ -269,18 +304,15 @@ class PipelineWorker(QThread):
         if pipeline is not None:
             pipeline.stop()
 
-    def stop_and_wait(self, timeout_s: float = 1.0) -> bool:
-        """Stop and join; True when the thread ended within `timeout_s`."""
-        self.stop()
-        finished = self.wait(int(timeout_s * 1000))
-        if not finished:
-            LOG.warning("worker for %s did not stop within %.1f s", self.source, timeout_s)
-        return finished
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     def set_paused(self, paused: bool) -> None:
         with self._lock:
+            if paused != self._paused:
+                self._steps = 0
             self._paused = paused
-            self._steps = 0
             self._lock.notify_all()
 
     @property
@@ -320,13 +352,15 @@ class PipelineWorker(QThread):
     def run(self) -> None:
         recorder: VideoRecorder | None = None
         results: Iterator[FrameResult] | None = None
+        opened: Any = None
         try:
             annotator = self._annotator or FrameAnnotator()
             settings, version = self._settings.snapshot()
             self._tracker = Swappable(self._tracker_factory(**settings.tracker_options))
             self._tracker_options = dict(settings.tracker_options)
-            self._apply_detector_threshold(settings)
-            pipeline = self._pipeline_factory(self.source, self._detector, self._estimator, self._tracker)
+            self._detector.set_score_threshold(settings.detection_threshold)
+            opened = open_source_stoppable(self.source, self._stop, start_index=self.start_index)
+            pipeline = self._pipeline_factory(opened, self._detector, self._estimator, self._tracker)
             with self._lock:
                 self._pipeline = pipeline
             if self._stop.is_set():
@@ -365,33 +399,31 @@ class PipelineWorker(QThread):
         except Exception as error:  # noqa: BLE001 - shown in the window; the app stays usable
             if not self._stop.is_set():
                 # The window shows and logs the message; the traceback is for --verbose.
-                LOG.debug("worker for %s failed", self.source, exc_info=True)
+                logger.debug("worker for %s failed", self.source, exc_info=True)
                 self.failed.emit(explain_run_error(self.source, error))
         finally:
-            self._shutdown(results, recorder)
+            # Also ends a stream opener still retrying for a source that failed.
+            self._stop.set()
+            self._shutdown(results, opened, recorder)
 
-    def _shutdown(self, results: Iterator[FrameResult] | None, recorder: VideoRecorder | None) -> None:
+    def _shutdown(self, results: Iterator[FrameResult] | None, opened: Any, recorder: VideoRecorder | None) -> None:
         with self._lock:
             pipeline, self._pipeline = self._pipeline, None
         if pipeline is not None:
             pipeline.stop()
         if results is not None and hasattr(results, "close"):
-            # Closing the run joins the pipeline's stage threads, and a stage inside
-            # a model call cannot be interrupted. The join runs on a helper thread
-            # so that this worker (and the window waiting for it) ends at once; the
-            # stage threads end by themselves when their call returns.
-            closer = threading.Thread(target=self._close_results, args=(results,),
-                                      name="pipeline-closer", daemon=True)
-            closer.start()
-            closer.join(_CLOSE_WAIT_S)
+            try:
+                # Joins the pipeline's stage threads: returns once a model call in
+                # flight has finished. This thread waits for it, the window does not.
+                results.close()
+            except Exception:  # noqa: BLE001 - shutting down; log and go on releasing
+                logger.exception("error while stopping the pipeline for %s", self.source)
+        if opened is not None:
+            # The pipeline closes its source when it ran; closing again is harmless,
+            # and covers a pipeline that was built but never started.
+            opened.close()
         if recorder is not None:
             self._finish_recording(recorder)
-
-    def _close_results(self, results: Iterator[FrameResult]) -> None:
-        try:
-            results.close()
-        except Exception:  # noqa: BLE001 - shutting down; log and go on releasing
-            LOG.exception("error while stopping the pipeline for %s", self.source)
 
     def _may_advance(self, fps_meter: _FpsMeter) -> bool:
         """True when a frame may be pulled now; waits a little while paused."""
@@ -420,11 +452,10 @@ class PipelineWorker(QThread):
         self._detector.swap(models.detector)
         self._estimator.swap(models.estimator)
         self._device = models.device
-        self._apply_detector_threshold(self._settings.get())
-        LOG.info("now running %s on %s", models.label, models.device)
+        logger.info("now running %s on %s", models.label, models.device)
 
     def _apply_settings(self, settings: ViewSettings, annotator: Any) -> None:
-        self._apply_detector_threshold(settings)
+        self._detector.set_score_threshold(settings.detection_threshold)
         if settings.tracker_options != self._tracker_options:
             # New options mean a new tracker: IDs restart, so old trails would mislead.
             self._tracker.swap(self._tracker_factory(**settings.tracker_options))
@@ -432,11 +463,6 @@ class PipelineWorker(QThread):
             reset = getattr(annotator, "reset", None)
             if reset is not None:
                 reset()
-
-    def _apply_detector_threshold(self, settings: ViewSettings) -> None:
-        detector = self._detector.target
-        if hasattr(detector, "score_threshold"):
-            detector.score_threshold = settings.detection_threshold
 
     def _annotate(self, result: FrameResult, settings: ViewSettings, annotator: Any, fps: float,
                   redraw: bool = False) -> VideoFrame:

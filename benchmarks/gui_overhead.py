@@ -145,6 +145,10 @@ def run_app(source: str, args: argparse.Namespace, models, expected_frames: int,
             time.sleep(0.0005)
         app.processEvents()
         window.close()
+        # The window closes for real once its threads have ended.
+        while not window.is_shut_down and time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.001)
     if len(times) != expected_frames:
         LOG.warning("the app showed %d of %d frames", len(times), expected_frames)
     return steady_fps(times)

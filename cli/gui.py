@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 
-LOG = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def _probability(text: str) -> float:
@@ -59,15 +58,21 @@ def profiled_pipeline_factory(profile):
 
 def run(args: argparse.Namespace) -> int:
     if args.screenshot and args.exit_after_frames is None:
-        LOG.error("--screenshot needs --exit-after-frames N (the frame count to render before the picture)")
+        logger.error("--screenshot needs --exit-after-frames N (the frame count to render before the picture)")
         return 2
 
-    from PyQt6.QtCore import QTimer
-    from PyQt6.QtWidgets import QApplication
+    from PyQt6.QtWidgets import QApplication  # noqa: PLC0415 - Qt (and torch, via app) only when the window opens
 
-    from app.main_window import MainWindow
-    from app.settings import ViewSettings
+    from app.main_window import MainWindow, exec_window  # noqa: PLC0415
+    from app.qt_platform import platform_problem  # noqa: PLC0415
+    from app.settings import ViewSettings  # noqa: PLC0415
 
+    if QApplication.instance() is None:
+        # Qt aborts the process when its platform plugin cannot load: check first, in a child.
+        problem = platform_problem()
+        if problem is not None:
+            logger.error("%s", problem)
+            return 1
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("hrtrack")
     settings = ViewSettings(
@@ -94,17 +99,9 @@ def run(args: argparse.Namespace) -> int:
     )
     window.resize(1280, 720)
     window.show()
-
-    # Ctrl+C in the terminal closes the window cleanly; the timer lets Python
-    # run its signal handler while Qt's event loop holds the main thread.
-    previous_handler = signal.signal(signal.SIGINT, lambda *_: window.close())
-    heartbeat = QTimer()
-    heartbeat.start(200)
-    heartbeat.timeout.connect(lambda: None)
     try:
-        return int(app.exec())
+        # Returns once the window is closed and every thread it started has ended.
+        return exec_window(window)
     finally:
-        signal.signal(signal.SIGINT, previous_handler)
-        window.stop_worker()
         if profile is not None:
             print("\n".join(profile.lines("profile (all sources shown)")))

@@ -73,7 +73,7 @@ def _as_bgr(image: np.ndarray, where: str) -> np.ndarray:
 
 
 class VideoFileSource:
-    """Every frame of a video file, in order.
+    """Every frame of a video file, in order, from frame `start_index` (0 by default).
 
     The first frame is decoded on opening, so an empty, corrupt or unreadable
     file fails here with a `SourceError` naming it, before any model runs.
@@ -91,7 +91,7 @@ class VideoFileSource:
 
     live = False
 
-    def __init__(self, path: str | Path, max_frames: int | None = None) -> None:
+    def __init__(self, path: str | Path, max_frames: int | None = None, start_index: int = 0) -> None:
         self.path = Path(path)
         self.name = str(path)
         if not self.path.is_file():
@@ -108,7 +108,10 @@ class VideoFileSource:
         if max_frames is not None and self.frame_count is not None:
             self.frame_count = min(self.frame_count, max_frames)
         self._max_frames = max_frames
-        self._next_index = 0
+        self._next_index = max(0, int(start_index))
+        if self._next_index:
+            # OpenCV's FFmpeg backend seeks to the key frame before and decodes up to this frame.
+            self._capture.set(cv2.CAP_PROP_POS_FRAMES, self._next_index)
         ok, image = self._capture.read()
         if not ok or image is None:
             self._capture.release()
@@ -166,7 +169,8 @@ class ImageListSource:
     "skip"`, counted in `skipped_paths`; the frames after it keep their
     positions as indices, so PoseTrack frame numbers stay aligned) or ends the
     source with a `SourceError` naming it (`"fail"`: evaluation, where every
-    listed frame must be predicted).
+    listed frame must be predicted). Reading starts at position `start_index`
+    (0 by default; indices still count from the start of the list).
 
     Attributes:
         fps: frame rate assumed for timestamps (images carry none); PoseTrack
@@ -178,7 +182,7 @@ class ImageListSource:
     live = False
 
     def __init__(self, paths, name: str, fps: float = 30.0, max_frames: int | None = None,
-                 on_unreadable: str = "skip") -> None:
+                 on_unreadable: str = "skip", start_index: int = 0) -> None:
         if on_unreadable not in ("skip", "fail"):
             raise ValueError(f"on_unreadable must be 'skip' or 'fail', got {on_unreadable!r}")
         self.name = str(name)
@@ -191,7 +195,7 @@ class ImageListSource:
         self.frame_count = len(self._paths)
         self.skipped_paths: list[Path] = []
         self._on_unreadable = on_unreadable
-        self._next_index = 0
+        self._next_index = min(max(0, int(start_index)), len(self._paths) - 1)
         self.last_read_s = 0.0
         self._pending = self._next_readable()  # fail here, before any model runs, when nothing is readable
         if self._pending is None:
@@ -243,12 +247,12 @@ class ImageFolderSource(ImageListSource):
     """The images of a folder, sorted by file name (see `ImageListSource`; unreadable ones are skipped)."""
 
     def __init__(self, folder: str | Path, fps: float = 30.0, max_frames: int | None = None,
-                 on_unreadable: str = "skip") -> None:
+                 on_unreadable: str = "skip", start_index: int = 0) -> None:
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise FileNotFoundError(f"image folder not found: {self.folder}")
         super().__init__(list_images(self.folder), name=str(folder), fps=fps, max_frames=max_frames,
-                         on_unreadable=on_unreadable)
+                         on_unreadable=on_unreadable, start_index=start_index)
 
 
 class Capture(Protocol):
@@ -450,8 +454,8 @@ def is_live_spec(spec: str | int) -> bool:
 
 
 def open_source(spec: str | int | Path, *, live: bool | None = None, max_frames: int | None = None,
-                frame_folder_fps: float = 30.0,
-                open_timeout_s: float = 10.0) -> VideoFileSource | ImageFolderSource | LiveSource:
+                frame_folder_fps: float = 30.0, open_timeout_s: float = 10.0,
+                start_index: int = 0) -> VideoFileSource | ImageFolderSource | LiveSource:
     """Open a camera index, stream URL, image folder or video file.
 
     Args:
@@ -462,6 +466,8 @@ def open_source(spec: str | int | Path, *, live: bool | None = None, max_frames:
             its frame rate with newest-frame-wins (for trials of the live mode).
         max_frames: stop a file source after this many frames.
         open_timeout_s: how long a camera or stream may take to deliver its first frame.
+        start_index: the first frame of a file or folder (frame indices still
+            count from the start); ignored for live sources.
     """
     text = str(spec)
     if isinstance(spec, int) or text.isdigit():
@@ -477,10 +483,10 @@ def open_source(spec: str | int | Path, *, live: bool | None = None, max_frames:
     if path.is_dir():
         if live:
             raise ValueError(f"{path}: a folder of images cannot be read as a live source")
-        return ImageFolderSource(path, fps=frame_folder_fps, max_frames=max_frames)
+        return ImageFolderSource(path, fps=frame_folder_fps, max_frames=max_frames, start_index=start_index)
     if not path.exists():
         raise FileNotFoundError(f"source not found: {text} (expected a camera index, URL, video file or image folder)")
     if live:
         VideoFileSource(path).close()  # fails early, naming the file, if it cannot be decoded
         return LiveSource(lambda: PacedCapture(path), name=text)
-    return VideoFileSource(path, max_frames=max_frames)
+    return VideoFileSource(path, max_frames=max_frames, start_index=start_index)

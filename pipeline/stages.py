@@ -106,9 +106,13 @@ class Channel:
             self._condition.notify_all()
 
     def _wait(self, ready: Callable[[], bool], stop: threading.Event) -> None:
-        while not ready():
+        # Stop first: after a stop no item moves on, even when one is ready, so a
+        # stage never starts another model call on a frame queued before the stop.
+        while True:
             if self._aborted or stop.is_set():
                 raise Stopped
+            if ready():
+                return
             self._condition.wait(POLL_S)
 
     def put(self, item: Any, stop: threading.Event) -> None:

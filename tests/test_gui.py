@@ -149,10 +149,15 @@ def make_window(qtbot, args, models, tmp_path):
     yield make
     for window in windows:
         window.close()
+    # A closed window lives on until its threads have ended (destroying a running QThread aborts).
+    for window in windows:
+        qtbot.waitUntil(lambda: window.is_shut_down, timeout=WAIT_MS)
 
 
 def wait_for_worker(qtbot, window) -> None:
+    """Until the source runs and its first frame is on screen (shown even when opened paused)."""
     qtbot.waitUntil(lambda: window.worker is not None and window.worker.isRunning(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.frames_shown >= 1, timeout=WAIT_MS)
 
 
 def step_frames(qtbot, window, count: int) -> None:
@@ -200,10 +205,12 @@ def test_frames_arrive_and_are_drawn(qtbot, make_window, video, tmp_path):
 def test_pause_step_and_resume(qtbot, make_window, video, tmp_path):
     window = make_window(video, paused=True)
     wait_for_worker(qtbot, window)
+    # Paused or not, the source's first frame is shown, then nothing more.
+    qtbot.waitUntil(lambda: window.frames_shown == 1, timeout=WAIT_MS)
     assert window.controls.step_button.isEnabled()
     qtbot.wait(300)
-    assert window.frames_shown == 0
-    step_frames(qtbot, window, 2)
+    assert window.frames_shown == 1
+    step_frames(qtbot, window, 1)
     qtbot.wait(300)
     assert window.frames_shown == 2
     assert [result.frame.index for result in window.pose_history] == [0, 1]
@@ -231,6 +238,7 @@ def test_keyboard_shortcuts_pause_and_quit(qtbot, make_window, video, tmp_path):
 def test_record_snapshot_and_export(qtbot, make_window, video, tmp_path):
     window = make_window(video, paused=True)
     wait_for_worker(qtbot, window)
+    qtbot.waitUntil(lambda: window.frames_shown == 1, timeout=WAIT_MS)
     window.set_recording(True)
     assert window.controls.record_button.isChecked()
     step_frames(qtbot, window, 3)
@@ -260,7 +268,7 @@ def test_record_snapshot_and_export(qtbot, make_window, video, tmp_path):
     # The documented `hrtrack.poses` format of `track` (docs/output_format.md).
     assert document["format"] == "hrtrack.poses" and document["complete"] is True
     assert (document["width"], document["height"]) == (1280, 720)
-    assert [frame["frame_index"] for frame in document["frames"]] == [0, 1, 2]
+    assert [frame["frame_index"] for frame in document["frames"]] == [0, 1, 2, 3]
     person = document["frames"][0]["people"][0]
     assert len(person["keypoints"]) == 17 and len(person["keypoints"][0]) == 3
     assert person["track_id"] >= 1 and len(person["box"]) == 4
@@ -351,23 +359,69 @@ def test_missing_weights_show_an_error(qtbot, make_window, video, tmp_path):
     assert window.isVisible() and window.worker is None
 
 
-def test_closing_stops_the_threads_within_a_second(qtbot, make_window, video, tmp_path):
+def test_closing_hides_at_once_and_stops_every_thread(qtbot, make_window, video, tmp_path):
     before = set(threading.enumerate())
     window = make_window(video, paused=True)
     wait_for_worker(qtbot, window)
     step_frames(qtbot, window, 1)
-    worker = window.worker
+    finished = []
+    window.worker.finished.connect(lambda: finished.append(True))
     assert any(thread.name.startswith("stage-") for thread in threading.enumerate())
-    started = time.monotonic()
     window.close()
-    assert time.monotonic() - started < 1.0
-    assert worker.isFinished()
-    # A pipeline stage inside a model call ends when the call returns (a few
-    # tiny-model calls at most); nothing may be left running after that.
-    deadline = time.monotonic() + 5.0
+    # The window goes at once; the threads end by themselves (a stage inside a
+    # model call when that call returns), and only then is the window shut down.
+    assert not window.isVisible()
+    qtbot.waitUntil(lambda: window.is_shut_down, timeout=WAIT_MS)
+    assert finished and window.worker is None
+    deadline = time.monotonic() + 30.0
     while time.monotonic() < deadline and python_threads_started_since(before):
         time.sleep(0.05)
     assert python_threads_started_since(before) == []
+
+
+CLOSE_SCRIPT = Path(__file__).with_name("gui_close_app.py")
+
+
+def closed_local_url() -> str:
+    """An http URL on a local port where nothing listens (connections are refused at once)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/stream"
+
+
+@pytest.mark.parametrize("how", ["q", "button", "paused", "url"])
+def test_closing_during_a_model_call_exits_cleanly(how, hrnet_reference_dir, det_file, video, tmp_path):
+    """`main.py gui` closed while the pose model is inside a 3 s call (or a stream is being retried):
+    exit status 0, no abort, and the process ends soon after the call (see tests/gui_close_app.py)."""
+    import os
+    import subprocess
+    import sys
+
+    source = closed_local_url() if how == "url" else video
+    command = [sys.executable, str(CLOSE_SCRIPT), how, source, "--",
+               "--pose-config", str(hrnet_reference_dir / "dev_tiny.yaml"),
+               "--pose-weights", str(hrnet_reference_dir / "dev_tiny_state_dict.pt"),
+               "--det-file", str(det_file), "--device", "cpu", "--no-flip", "--output-dir", str(tmp_path / "out")]
+    environment = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "Destroyed while thread" not in output and "terminate called" not in output
+    times = {line.split(" at ")[0]: float(line.rsplit(" at ", 1)[1])
+             for line in done.stdout.splitlines() if " at " in line}
+    assert "closed hidden=True" in times, output
+    if how != "url":
+        # The call in flight was let finish, and no new one started after the close.
+        assert done.stdout.count("call finished") == 1, output
+        assert times["call finished"] >= times["closed hidden=True"]
+        # "within about 1 s after the in-flight call", with room for a loaded machine.
+        assert times["exiting"] - times["call finished"] < 10.0, output
+    else:
+        assert "call finished" not in done.stdout
+        assert times["exiting"] - times["closed hidden=True"] < 10.0, output
 
 
 def test_missing_file_shows_the_error_and_the_app_stays_usable(qtbot, make_window, video, tmp_path):
@@ -394,7 +448,9 @@ def test_gpu_out_of_memory_is_explained(qtbot, make_window, video, tmp_path):
             pass
 
         def run(self):
-            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            import torch
+
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
             yield  # a generator, like the real pipeline
 
         def stop(self):
@@ -449,3 +505,307 @@ def test_cli_exits_nonzero_when_the_source_is_missing(hrnet_reference_dir, det_f
         "--output-dir", str(tmp_path / "out"), "--exit-after-frames", "1",
     ])
     assert status == 1
+
+
+# ---- layout: long messages, controls, shortcuts ---------------------------------------
+
+LONG_ERROR = ("Could not load the model: pose weights hrnet_w48_coco_384x288 are offline and not cached; download "
+              "https://github.com/example-org/hrnet-mirror/releases/download/v1.0/" + "pose_hrnet_w48_384x288" * 6
+              + ".pth and put it at /home/someone/.cache/hrtrack/weights/" + "a_rather_long_folder_name" * 6
+              + "/pose_hrnet_w48_384x288.pth")
+
+
+def panel_geometry(window) -> tuple[int, int, int]:
+    return window.width(), window.panel.width(), window.controls.width()
+
+
+def test_a_long_error_never_widens_the_panel(qtbot, make_window, models):
+    assert len(LONG_ERROR) >= 500
+    calls = []
+
+    def builder(_args, progress):
+        calls.append(_args)
+        if len(calls) > 1:
+            raise FileNotFoundError(LONG_ERROR)
+        return models
+
+    window = make_window(None, builder=builder)
+    qtbot.waitUntil(lambda: window.models is not None, timeout=WAIT_MS)
+    qtbot.wait(100)
+    before = panel_geometry(window)
+    window.request_model("", "hrnet_w48_coco_384x288")
+    qtbot.waitUntil(lambda: "rather_long_folder_name" in window.error_text, timeout=WAIT_MS)
+    assert "rather_long_folder_name" in window.controls.model_status.text()
+    for dismissed in (False, True):
+        if dismissed:
+            window.clear_error()
+        for tab in range(window.controls.tabs.count()):
+            window.controls.tabs.setCurrentIndex(tab)
+            qtbot.wait(50)
+            assert panel_geometry(window) == before, (tab, dismissed)
+            # Every control fits in the panel's visible width (nothing clipped on the right).
+            assert window.controls.width() <= window.panel.viewport().width()
+            assert window.controls.minimumSizeHint().width() <= window.panel.viewport().width()
+
+
+def test_pause_is_disabled_until_a_source_is_open(qtbot, make_window, video):
+    window = make_window(None)
+    qtbot.waitUntil(lambda: window.models is not None, timeout=WAIT_MS)
+    controls = window.controls
+    assert not controls.pause_button.isEnabled()
+    assert not controls.step_button.isEnabled() and not controls.step_back_button.isEnabled()
+    assert not controls.timeline.isEnabled()
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert not controls.pause_button.isChecked()
+    window.open_source(video)
+    assert controls.pause_button.isEnabled() and controls.timeline.isEnabled()
+
+
+def test_typing_in_the_url_field_fires_no_shortcut(qtbot, make_window, video, tmp_path):
+    window = make_window(video, paused=True)
+    qtbot.waitUntil(lambda: window.frames_shown == 1, timeout=WAIT_MS)
+    window.activateWindow()
+    field = window.controls.url
+    field.setFocus()
+    qtbot.waitUntil(field.hasFocus, timeout=WAIT_MS)
+    typed = "rtsp://cam era/serie"
+    qtbot.keyClicks(field, typed)
+    qtbot.keyClick(field, Qt.Key.Key_Right)
+    qtbot.keyClick(field, Qt.Key.Key_Q)
+    assert field.text() == typed + "q"
+    assert window.isVisible()
+    assert not window.controls.record_button.isChecked()
+    assert not list((tmp_path / "out").glob("snapshot_*"))
+    assert window.controls.pause_button.isChecked()
+    qtbot.wait(200)
+    assert window.frames_shown == 1
+    # Outside a text field the same keys are shortcuts again.
+    window.view.setFocus()
+    qtbot.keyClick(window, Qt.Key.Key_S)
+    assert list((tmp_path / "out").glob("snapshot_*.png"))
+
+
+def test_the_loading_bar_is_wide_enough_for_its_text(qtbot, make_window):
+    release = threading.Event()
+
+    def builder(_args, progress):
+        progress(100, "ready")
+        assert release.wait(WAIT_MS / 1000)
+        raise FileNotFoundError("no weights")
+
+    window = make_window(None, builder=builder)
+    qtbot.waitUntil(lambda: window.load_progress.value() == 100, timeout=WAIT_MS)
+    bar = window.load_progress
+    text = bar.text()
+    assert text == "loading model 100%"
+    assert bar.width() >= bar.fontMetrics().horizontalAdvance(text) + 10
+    release.set()
+
+
+def test_tracker_panel_offers_the_live_options_of_tracker_options(qtbot, make_window):
+    from tracker import OPTION_INFO
+
+    window = make_window(None)
+    widgets = window.controls._tracker_widgets
+    live = [name for name, info in OPTION_INFO.items() if info.live]
+    assert live and list(widgets) == live
+    for name in live:
+        assert widgets[name].toolTip() == OPTION_INFO[name].help
+    choices = window.controls._tracker_widgets["similarity"]
+    assert [choices.itemText(i) for i in range(choices.count())] == list(OPTION_INFO["similarity"].choices)
+
+
+# ---- sources: opening while paused, failures, timeline, detector choice ---------------
+
+def test_opening_a_file_while_paused_shows_its_first_frame(qtbot, make_window, video, long_video):
+    window = make_window(video, paused=True)
+    qtbot.waitUntil(lambda: window.frames_shown == 1, timeout=WAIT_MS)
+    step_frames(qtbot, window, 2)
+    assert window.view.image.size() == QSize(1280, 720)
+    other, _ = long_video
+    window.open_source(other)
+    # The old frame and its IDs leave the screen at once...
+    assert window.view.image is None and window.last_frame is None
+    # ... and the new source's first frame comes although the window is paused.
+    qtbot.waitUntil(lambda: window.last_frame is not None, timeout=WAIT_MS)
+    assert window.view.image.size() == QSize(640, 360) and window.last_frame.index == 0
+    assert window.controls.pause_button.isChecked()
+    status = window.status_label.text()
+    assert status.startswith("paused") and "opening" not in status
+
+
+def test_a_failed_source_keeps_saying_so_in_the_status_line(qtbot, make_window, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"this is not a video")
+    window = make_window(str(broken))
+    qtbot.waitUntil(lambda: "broken.mp4" in window.error_text, timeout=WAIT_MS)
+    # The status bar's temporary copy of the message expires; the status line stays.
+    window.statusBar().clearMessage()
+    status = window.status_label.text()
+    assert "broken.mp4" in status and "opening" not in status
+
+
+def test_timeline_seeks_and_steps_back(qtbot, make_window, models, long_video):
+    from PyQt6.QtWidgets import QSlider
+
+    from detector.file_detector import FileDetector
+
+    source, detections = long_video
+    detector = FileDetector(detections)
+    window = make_window(source, paused=True,
+                         builder=lambda _args, progress: Models(detector, models.estimator, "cpu", "tiny"))
+    qtbot.waitUntil(lambda: window.frames_shown == 1, timeout=WAIT_MS)
+    timeline = window.controls.timeline
+    assert timeline.isEnabled() and timeline.maximum() == 39
+    assert window.controls.frame_label.text() == "frame 0 / 40"
+    timeline.triggerAction(QSlider.SliderAction.SliderToMaximum)
+    qtbot.waitUntil(lambda: window.last_frame is not None and window.last_frame.index == 39, timeout=WAIT_MS)
+    assert window.controls.frame_label.text() == "frame 39 / 40" and timeline.value() == 39
+    assert len(window.last_frame.shown) == 3
+    window.step_back()
+    qtbot.waitUntil(lambda: window.last_frame.index == 38, timeout=WAIT_MS)
+    assert window.controls.pause_button.isChecked() and window.controls.step_back_button.isEnabled()
+    # The frame shown is the file's frame 38 (the seek is exact).
+    capture = cv2.VideoCapture(source)
+    capture.set(cv2.CAP_PROP_POS_FRAMES, 38)
+    ok, expected = capture.read()
+    capture.release()
+    assert ok and np.array_equal(window.last_frame.result.frame.image, expected)
+    # The Left key steps back too.
+    window.activateWindow()
+    window.view.setFocus()
+    qtbot.keyClick(window, Qt.Key.Key_Left)
+    qtbot.waitUntil(lambda: window.last_frame.index == 37, timeout=WAIT_MS)
+    assert window.error_text == ""
+
+
+def test_the_detector_is_chosen_in_the_window(qtbot, make_window, models, det_file):
+    calls = []
+
+    def builder(_args, progress):
+        calls.append(_args)
+        return models
+
+    window = make_window(None, builder=builder)
+    qtbot.waitUntil(lambda: window.models is not None, timeout=WAIT_MS)
+    combo = window.controls.detector
+    items = [combo.itemText(i) for i in range(combo.count())]
+    assert combo.currentText() == f"file: {det_file}"
+    assert "auto" in items and "fasterrcnn_mobilenet_v3_large_fpn" in items
+    combo.setCurrentText("fasterrcnn_mobilenet_v3_large_fpn")
+    window.controls.load_model_button.click()
+    qtbot.waitUntil(lambda: len(calls) == 2, timeout=WAIT_MS)
+    assert calls[-1].detector == "fasterrcnn_mobilenet_v3_large_fpn" and calls[-1].det_file is None
+    # The pose model stays what it was.
+    assert calls[-1].pose_weights == calls[0].pose_weights
+
+
+# ---- thread safety --------------------------------------------------------------------
+
+def test_frame_images_own_their_pixels():
+    import gc
+
+    from app.video_view import image_from_bgr
+
+    array = np.zeros((4, 6, 3), np.uint8)
+    array[..., 2] = 200  # red in BGR
+    image = image_from_bgr(array)
+    array[:] = 0
+    assert image.pixelColor(1, 1).red() == 200
+    # A strided view (a contiguous temporary is made): the image outlives both.
+    wide = np.zeros((64, 128, 3), np.uint8)
+    wide[..., 1] = 123
+    image = image_from_bgr(wide[:, ::2])
+    del wide
+    gc.collect()
+    clutter = [np.full((64, 64, 3), 7, np.uint8) for _ in range(50)]
+    assert image.size() == QSize(64, 64)
+    assert {image.pixelColor(x, y).green() for x in (0, 31, 63) for y in (0, 40, 63)} == {123}
+    del clutter
+
+
+class ThresholdRecordingDetector:
+    """A file detector whose `score_threshold` writes are recorded with the writing thread's name."""
+
+    def __init__(self, detector) -> None:
+        self._detector = detector
+        self._threshold = detector.score_threshold
+        self.in_call = False
+        self.writes: list[tuple[str, bool, float]] = []
+
+    @property
+    def score_threshold(self) -> float:
+        return self._threshold
+
+    @score_threshold.setter
+    def score_threshold(self, value: float) -> None:
+        self.writes.append((threading.current_thread().name, self.in_call, value))
+        self._threshold = value
+
+    def __call__(self, frames):
+        self.in_call = True
+        try:
+            time.sleep(0.01)
+            return self._detector(frames)
+        finally:
+            self.in_call = False
+
+
+def test_the_detection_threshold_is_applied_by_the_detection_thread_between_calls(qtbot, make_window, models,
+                                                                                   long_video):
+    from detector.file_detector import FileDetector
+
+    source, detections = long_video
+    detector = ThresholdRecordingDetector(FileDetector(detections))
+    window = make_window(source, builder=lambda _args, progress: Models(detector, models.estimator, "cpu", "tiny"))
+    qtbot.waitUntil(lambda: window.frames_shown >= 2, timeout=WAIT_MS)
+    for value in (0.6, 0.7, 0.92):
+        window.controls.detection_threshold.setValue(value)
+        qtbot.wait(30)
+    qtbot.waitUntil(lambda: detector.score_threshold == pytest.approx(0.92), timeout=WAIT_MS)
+    assert detector.writes
+    assert {name for name, _, _ in detector.writes} == {"stage-detection"}
+    assert not any(during_call for _, during_call, _ in detector.writes)
+
+
+def test_errors_are_recognised_by_their_types():
+    from app.errors import explain_load_error, explain_run_error
+    from detector import DetectorWeightsError
+    from pipeline.capture import SourceError
+    from pipeline.pipeline import PipelineError
+
+    # The capture stage's error arrives wrapped; its own message names the source.
+    wrapped = PipelineError("capture", SourceError("clip.mp4: no frame could be decoded"))
+    assert explain_run_error("clip.mp4", wrapped) == "clip.mp4: no frame could be decoded"
+    assert explain_run_error("3", FileNotFoundError("no such camera")) == "Cannot read camera 3: no such camera"
+
+    class SourceError(Exception):  # the same name, another type: not a source problem
+        pass
+
+    assert explain_run_error("clip.mp4", SourceError("boom")) == "Stopped on clip.mp4: boom"
+    assert "another detector" in explain_load_error(DetectorWeightsError("offline and not cached"))
+
+
+# ---- the platform plugin --------------------------------------------------------------
+
+def test_gui_names_the_missing_system_packages_when_qt_cannot_start(hrnet_reference_dir, det_file, video, tmp_path):
+    """Qt's xcb plugin without a display (or without its libraries) aborts the process;
+    `main.py gui` checks first and says what to install, exiting with status 1."""
+    import os
+    import subprocess
+    import sys
+
+    environment = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    environment["QT_QPA_PLATFORM"] = "xcb"
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, str(root / "main.py"), "gui", "--source", video,
+         "--pose-config", str(hrnet_reference_dir / "dev_tiny.yaml"),
+         "--pose-weights", str(hrnet_reference_dir / "dev_tiny_state_dict.pt"),
+         "--det-file", str(det_file), "--device", "cpu", "--output-dir", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300, env=environment, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "libxcb-cursor0" in done.stderr and "apt-get install" in done.stderr
+    assert "platform plugin" in done.stderr
+    assert not list(tmp_path.glob("core*"))

@@ -1,0 +1,104 @@
+"""Runs `main.py gui` offscreen and closes the window while a model call is in flight (for tests/test_gui.py).
+
+    python tests/gui_close_app.py HOW SOURCE -- GUI_ARGS...
+
+HOW is how the window is closed:
+  q        the Q shortcut, while the pose model is inside a 3 s call;
+  button   the window's close button (a close request to its QWindow), same moment;
+  paused   pause, then the close button, same moment;
+  url      the close button while SOURCE (a stream URL) is still being opened and retried.
+
+The pose estimator is the real one from the options, with every pose batch
+held for `BLOCK_S` seconds, as a big HRNet on a CPU takes. The script prints
+`closed hidden=<bool> at T` when it closed the window, `call finished at T` when
+a held call returned and `exiting at T` (T: time.monotonic()), and exits with
+the status of `main.main`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+BLOCK_S = 3.0
+
+
+class BlockingEstimator:
+    """The real estimator, with each `estimate_many` call held for `BLOCK_S` seconds."""
+
+    def __init__(self, estimator, entered: threading.Event) -> None:
+        self._estimator = estimator
+        self._entered = entered
+
+    def __getattr__(self, name):
+        return getattr(self._estimator, name)
+
+    def __call__(self, image, boxes):  # the loader's warm-up: not held
+        return self._estimator(image, boxes)
+
+    def estimate_many(self, images, boxes_per_image):
+        self._entered.set()
+        time.sleep(BLOCK_S)
+        results = self._estimator.estimate_many(images, boxes_per_image)
+        print(f"call finished at {time.monotonic():.3f}", flush=True)
+        return results
+
+
+def main() -> int:
+    how, source = sys.argv[1], sys.argv[2]
+    gui_args = sys.argv[sys.argv.index("--") + 1:]
+
+    from PyQt6.QtCore import Qt, QTimer
+    from PyQt6.QtGui import QCloseEvent
+    from PyQt6.QtTest import QTest
+    from PyQt6.QtWidgets import QApplication
+
+    import main as cli
+    import pipeline.models
+    from app.main_window import MainWindow
+
+    entered = threading.Event()
+    real_build = pipeline.models.build_estimator
+    pipeline.models.build_estimator = lambda settings: BlockingEstimator(real_build(settings), entered)
+
+    app = QApplication(sys.argv[:1])
+    started = time.monotonic()
+
+    def window() -> MainWindow | None:
+        return next((w for w in app.topLevelWidgets() if isinstance(w, MainWindow)), None)
+
+    def close_when_ready() -> None:
+        target = window()
+        if target is None:
+            return
+        if how == "url":
+            ready = target.worker is not None and target.worker.isRunning() and time.monotonic() - started > 1.5
+        else:
+            ready = entered.is_set()
+        if not ready:
+            return
+        poll.stop()
+        if how == "q":
+            QTest.keyClick(target, Qt.Key.Key_Q)
+        else:
+            if how == "paused":
+                target.set_paused(True)
+            QApplication.sendEvent(target.windowHandle(), QCloseEvent())
+        print(f"closed hidden={not target.isVisible()} at {time.monotonic():.3f}", flush=True)
+
+    poll = QTimer()
+    poll.timeout.connect(close_when_ready)
+    poll.start(20)
+    status = cli.main(["gui", "--source", source, *gui_args])
+    print(f"exiting at {time.monotonic():.3f}", flush=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
