@@ -5,11 +5,14 @@
 Every `PoseEstimator.estimate_many` call first keeps torch busy for
 SECONDS_PER_CALL in the pose thread (matrix products in torch's own threads),
 standing in for a long model call that cannot be interrupted: an interpreter
-that exits under such a call is what aborted with SIGABRT.
+that exits under such a call is what aborted with SIGABRT. With the environment
+variable SLOW_TRACK_MARKER set, each call first touches that file, so a test
+knows when a call is in flight.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -31,6 +34,9 @@ def _busy_torch(seconds: float) -> None:
 
 def _slowed(estimate_many, seconds: float):
     def run(self, *args, **kwargs):
+        marker = os.environ.get("SLOW_TRACK_MARKER")
+        if marker:
+            Path(marker).touch()
         _busy_torch(seconds)
         return estimate_many(self, *args, **kwargs)
 

@@ -49,7 +49,8 @@ def _start(tmp_path, video_and_boxes, call_s: float) -> tuple[subprocess.Popen, 
     out = tmp_path / "out"
     command = [sys.executable, str(ROOT / "tests" / "slow_track.py"), str(call_s), "track", str(video),
                "--out", str(out), "--det-file", str(boxes), "--det-image-key", "index", *MODEL_ARGS]
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    marker = tmp_path / "pose_call_started"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", SLOW_TRACK_MARKER=str(marker))
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     part = out / "walk.json.part"
     deadline = time.monotonic() + 120
@@ -58,7 +59,16 @@ def _start(tmp_path, video_and_boxes, call_s: float) -> tuple[subprocess.Popen, 
             process.kill()
             pytest.fail(f"track did not start: {process.communicate()}")
         time.sleep(0.05)
-    time.sleep(2 * call_s)  # well inside the run: a pose call is in flight or about to be
+    # Well inside the run, and just after a pose call started, so that it is in
+    # flight when the signal comes (a stopped pipeline starts no further call).
+    time.sleep(2 * call_s)
+    marker.unlink(missing_ok=True)
+    while not marker.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"no pose call started: {process.communicate()}")
+        time.sleep(0.01)
+    time.sleep(min(0.1, call_s / 5))
     return process, out
 
 
