@@ -16,23 +16,15 @@ import sys
 logger = logging.getLogger(__name__)
 
 
-def _probability(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cli.options import add_detector_arguments
-    from cli.options import add_pose_arguments, add_profile_argument, positive_int
+    from cli.options import add_keypoint_threshold_argument, add_pose_arguments, add_profile_argument, positive_int
 
     parser.add_argument("--source", default="0",
                         help="camera index, video file, folder of frames or stream URL (default: camera 0)")
     parser.add_argument("--output-dir", default="out/gui", metavar="DIR",
                         help="where recordings, snapshots and pose exports go (default out/gui)")
-    parser.add_argument("--keypoint-threshold", type=_probability, default=0.3, metavar="SCORE",
-                        help="draw keypoints scoring at least this (default 0.3; changeable in the window)")
+    add_keypoint_threshold_argument(parser, "in the window (changeable there)")
     parser.add_argument("--show-boxes", action="store_true", help="draw person boxes from the start")
     parser.add_argument("--show-trails", action="store_true", help="draw recent positions of each track from the start")
     parser.add_argument("--screenshot", metavar="PATH",

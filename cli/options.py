@@ -21,6 +21,20 @@ def positive_int(text: str) -> int:
     return value
 
 
+def probability(text: str) -> float:
+    """argparse `type=` for a score threshold in [0, 1]."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
+    return value
+
+
+def add_keypoint_threshold_argument(parser, where: str) -> None:
+    """`--keypoint-threshold SCORE`: keypoints scoring below it are not drawn (`where`: in what)."""
+    parser.add_argument("--keypoint-threshold", type=probability, default=0.3, metavar="SCORE",
+                        help=f"keypoints scoring below this are not drawn {where} (default 0.3)")
+
+
 def add_pose_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("pose model")
     group.add_argument(

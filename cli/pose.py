@@ -36,7 +36,7 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from cli.options import add_pose_arguments
+    from cli.options import add_keypoint_threshold_argument, add_pose_arguments
 
     parser.add_argument("image", metavar="IMAGE", help="image file (read by core.io.read_image: EXIF orientation ignored, like the official code and every other command)")
     parser.add_argument(
@@ -49,13 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--boxes=-5,0,100,200 spelling, and then it is the only box)",
     )
     parser.add_argument("--out", metavar="OUT.jpg", default=None, help="write the image with the skeletons drawn")
-    parser.add_argument(
-        "--keypoint-threshold",
-        type=float,
-        default=0.3,
-        metavar="SCORE",
-        help="draw keypoints scoring at least this (default 0.3; the JSON has all keypoints)",
-    )
+    add_keypoint_threshold_argument(parser, "in the image (the JSON has all keypoints)")
     add_pose_arguments(parser)
 
 

@@ -20,6 +20,7 @@ import logging
 
 from cli.options import (
     add_detector_arguments,
+    add_keypoint_threshold_argument,
     add_pose_arguments,
     add_profile_argument,
     add_tracker_arguments,
@@ -60,8 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="run the detector on every N-th frame; in between, boxes follow the tracked poses, and "
                      "a new person is found within N frames (default: every frame for files, every 5th for "
                      "cameras and streams)")
-    run.add_argument("--keypoint-threshold", type=float, default=0.3, metavar="SCORE",
-                     help="keypoints scoring below this are not drawn in the video (default 0.3)")
+    add_keypoint_threshold_argument(run, "in the video")
 
     add_profile_argument(run)
     add_pose_arguments(parser)

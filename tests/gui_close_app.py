@@ -6,7 +6,9 @@ HOW is how the window is closed:
   q        the Q shortcut, while the pose model is inside a 3 s call;
   button   the window's close button (a close request to its QWindow), same moment;
   paused   pause, then the close button, same moment;
-  url      the close button while SOURCE (a stream URL) is still being opened and retried.
+  url      the close button while SOURCE (a stream URL) is still being opened and retried;
+  sigint   Ctrl-C (SIGINT) in the terminal, same moment as q;
+  sigint2  Ctrl-C twice: the second exits at once (status 130) without waiting for the call.
 
 The pose estimator is the real one from the options, with every pose batch
 held for `BLOCK_S` seconds, as a big HRNet on a CPU takes. The script prints
@@ -18,6 +20,7 @@ the status of `main.main`.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -86,11 +89,17 @@ def main() -> int:
         poll.stop()
         if how == "q":
             QTest.keyClick(target, Qt.Key.Key_Q)
+        elif how.startswith("sigint"):
+            os.kill(os.getpid(), signal.SIGINT)
+            if how == "sigint2":
+                # The second comes once the first was handled (the window is hidden then).
+                QTimer.singleShot(300, lambda: os.kill(os.getpid(), signal.SIGINT))
         else:
             if how == "paused":
                 target.set_paused(True)
             QApplication.sendEvent(target.windowHandle(), QCloseEvent())
-        print(f"closed hidden={not target.isVisible()} at {time.monotonic():.3f}", flush=True)
+        QTimer.singleShot(100, lambda: print(f"closed hidden={not target.isVisible()} at {time.monotonic():.3f}",
+                                             flush=True))
 
     poll = QTimer()
     poll.timeout.connect(close_when_ready)
