@@ -532,6 +532,10 @@ class MainWindow(QMainWindow):
     def _status_text(self, frame: VideoFrame) -> str:
         """The live profile: fps, milliseconds per stage of this frame, and what is on screen."""
         latency = " · ".join(f"{stage} {frame.timings_ms.get(stage, 0.0):.1f}" for stage in STAGES)
+        # Capture to result, waits between stages included (the pipeline's "latency").
+        end_to_end_s = frame.result.timings_s.get("latency")
+        if end_to_end_s is not None:
+            latency += f" · end to end {1000.0 * end_to_end_s:.0f}"
         paused = "paused — " if self.controls.pause_button.isChecked() else ""
         recording = " | ● REC" if self._recording else ""
         model = f" {self.models.label}" if self.models else ""

@@ -191,7 +191,8 @@ def test_frames_arrive_and_are_drawn(qtbot, make_window, video, tmp_path):
     assert set(frame.timings_ms) == {"capture", "detection", "pose", "tracking", "drawing"}
     assert frame.timings_ms["pose"] > 0 and frame.timings_ms["drawing"] > 0
     status = window.status_label.text()
-    for part in ("fps", "capture", "detection", "pose", "tracking", "drawing", "people 3", "dropped 0", "cpu"):
+    for part in ("fps", "capture", "detection", "pose", "tracking", "drawing", "end to end", "people 3", "dropped 0",
+                 "cpu"):
         assert part in status
     qtbot.waitUntil(lambda: window.view.frames_painted > 0, timeout=WAIT_MS)
     # The whole clip plays, every frame in order, and the worker ends with it.
