@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -48,20 +50,40 @@ class CheckpointError(ValueError):
     truncated, or made for a different architecture. The message names the file."""
 
 
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _first_line(error: BaseException) -> str:
+    """`Type: first line of the message`, without terminal colour codes."""
+    text = _ANSI_ESCAPE.sub("", str(error)).strip()
+    detail = text.splitlines()[0] if text else ""
+    return f"{type(error).__name__}: {detail}" if detail else type(error).__name__
+
+
 def _read_torch_file(path: Path) -> object:
+    if path.is_dir():
+        raise IsADirectoryError(f"weights file {str(path)!r} is a folder, not a weights file")
     if not path.is_file():
         raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except OSError:
         raise  # permissions, I/O errors: already name the file
+    except pickle.UnpicklingError as error:
+        # torch's own message advises weights_only=False, which would run code stored in
+        # a file from elsewhere: we never pass that advice on.
+        if "weights only" in _ANSI_ESCAPE.sub("", str(error)).lower():
+            raise CheckpointError(
+                f"{path}: holds Python objects besides tensors; it is refused because loading it would run "
+                "code stored in the file. Save a plain state dict (torch.save(model.state_dict(), path))."
+            ) from None
+        raise CheckpointError(f"{path}: not a readable PyTorch weights file (corrupt or truncated): "
+                              f"{_first_line(error)}") from None
     except Exception as error:  # noqa: BLE001 - the unpickler raises anything (IndexError, KeyError, ...) on garbage
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        first_line = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
         raise CheckpointError(
             f"{path}: not a readable PyTorch weights file (corrupt, truncated, or not saved with torch.save "
-            f"as plain tensors): {first_line}"
-        ) from error
+            f"as plain tensors): {_first_line(error)}"
+        ) from None
 
 
 def _unwrap(obj: object, path: Path) -> Mapping[str, torch.Tensor]:

@@ -135,9 +135,19 @@ class _Arbitrary:
 def test_pickled_objects_are_refused(tmp_path, tiny_raw):
     path = tmp_path / "pickle.pth"
     torch.save({"state_dict": _Arbitrary()}, path)
-    with pytest.raises(CheckpointError, match="pickle.pth"):
+    with pytest.raises(CheckpointError, match="pickle.pth") as info:
         load_weights(_fresh_model(tiny_raw), path)
     assert issubclass(CheckpointError, ValueError)
+    message = str(info.value)
+    # torch's message advises weights_only=False (unsafe for files from elsewhere): never passed on
+    assert "weights_only" not in message and "False" not in message
+    assert "\x1b" not in message  # no terminal colour codes
+    assert "run code" in message
+
+
+def test_a_folder_given_as_weights_says_it_is_a_folder(tmp_path, tiny_raw):
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        load_weights(_fresh_model(tiny_raw), tmp_path)
 
 
 def test_non_tensor_entries_are_refused(tmp_path, tiny_raw):
