@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "posetrack": ("cli.posetrack", "Run on PoseTrack 2017/2018 and score mAP/MOTA exactly as poseval does."),
     "coco": ("cli.coco", "COCO keypoint evaluation (official HRNet test protocol, pycocotools AP)."),
     "mpii": ("cli.mpii", "MPII PCKh@0.5 evaluation with the official head-size rule."),
+    "train": ("cli.train", "Train or fine-tune HRNet with the paper's recipe (one process or torchrun)."),
 }
 
 
@@ -74,12 +75,21 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     command = _requested_command(argv)
     parser = build_parser(command if command in COMMANDS else None)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    module_name = COMMANDS[args.command][0]
+    # A command may collect trailing words (argparse cannot put a nargs="*" positional
+    # after options in a subcommand): `train CONFIG --out DIR KEY VALUE ...`.
+    trailing = getattr(importlib.import_module(module_name), "TRAILING_ARGUMENTS", None) if extra else None
+    if extra:
+        unknown = [word for word in extra if word.startswith("-")]
+        if trailing is None or unknown:
+            parser.error(f"unrecognized arguments: {' '.join(unknown or extra)}")
+        setattr(args, trailing, list(getattr(args, trailing, None) or []) + extra)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    module = importlib.import_module(COMMANDS[args.command][0])
+    module = importlib.import_module(module_name)
     previous = None
     if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
         previous = signal.signal(signal.SIGINT, _CtrlC())  # the GUI sets its own while its window is open

@@ -1,0 +1,157 @@
+"""`main.py train`: train or fine-tune HRNet with the official recipe, on one process or many (torchrun).
+
+    # COCO in the official layout (DATASET.ROOT/annotations/person_keypoints_<SET>.json,
+    # DATASET.ROOT/images/<SET>/), ImageNet backbone, validation every epoch
+    main.py train coco/w32_256x192 --init hrnet_w32-36af842e.pth --out runs/w32 DATASET.ROOT data/coco/
+    # continue a stopped run exactly where it stopped
+    main.py train coco/w32_256x192 --resume runs/w32/checkpoint.pth --out runs/w32 DATASET.ROOT data/coco/
+    # 4 GPUs (global batch = 4 x TRAIN.BATCH_SIZE_PER_GPU)
+    torchrun --nproc_per_node 4 main.py train coco/w32_256x192 --device cuda --out runs/w32 ...
+    # your own COCO-format keypoint set (joint names from its category, or --layout YAML)
+    main.py train my.yaml --train-ann train.json --train-images imgs/ --val-ann val.json --val-images imgs/ \\
+        MODEL.NUM_JOINTS 5 TRAIN.END_EPOCH 50
+
+Trailing `KEY VALUE` pairs override the config in the official (yacs) style.
+Writes checkpoint.pth (every epoch), model_best.pth, final_state.pth, log.csv
+and curve.png into --out (rank 0 only). Validation is `main.py coco eval`'s
+code on TEST_SET (ground-truth boxes when TEST.USE_GT_BBOX, else
+TEST.COCO_BBOX_FILE), scored by the COCO AP; it needs the 17 COCO joints
+(other keypoint sets train without validation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from cli.options import positive_int
+
+logger = logging.getLogger(__name__)
+# main.py appends the words argparse leaves over (the trailing KEY VALUE pairs) to args.overrides.
+TRAILING_ARGUMENTS = "overrides"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("config", metavar="CONFIG", help="official-schema experiment YAML or config name (coco/w32_256x192)")
+    parser.add_argument("overrides", nargs="*", metavar="KEY VALUE", help="config overrides, e.g. TRAIN.END_EPOCH 2")
+    parser.add_argument("--out", metavar="DIR", default=None, help="output folder (default OUTPUT_DIR/<config name>)")
+    parser.add_argument("--resume", metavar="CKPT", default=None, help="continue from this checkpoint.pth")
+    parser.add_argument("--init", metavar="WEIGHTS", default=None,
+                        help="ImageNet-pretrained (or any official-name) weights for MODEL.EXTRA.PRETRAINED_LAYERS")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (under torchrun: cuda = one GPU per process)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data order, augmentation and init (default 0)")
+    parser.add_argument("--val-every", type=positive_int, default=1, metavar="N", help="validate every N epochs (default 1)")
+    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                        help="mixed precision (default: on for CUDA)")
+    parser.add_argument("--train-ann", metavar="JSON", help="training annotations (default: from DATASET.ROOT and TRAIN_SET)")
+    parser.add_argument("--train-images", metavar="DIR", help="folder of the training images")
+    parser.add_argument("--val-ann", metavar="JSON", help="validation annotations (default: from DATASET.ROOT and TEST_SET)")
+    parser.add_argument("--val-images", metavar="DIR", help="folder of the validation images")
+    parser.add_argument("--no-val", action="store_true", help="train without validation")
+    parser.add_argument("--layout", metavar="YAML", help="joint layout (names, flip pairs, upper body) of a custom keypoint set")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def parse_overrides(pairs: list[str]) -> list[str]:
+    """`KEY VALUE KEY VALUE ...` (official style) to `pose.load_config`'s `KEY=VALUE` list."""
+    if len(pairs) % 2:
+        raise ValueError(f"overrides come in KEY VALUE pairs, got an odd count: {pairs}")
+    return [f"{key}={value}" for key, value in zip(pairs[0::2], pairs[1::2])]
+
+
+def data_paths(config, split: str, annotation: str | None, images: str | None) -> tuple[Path, Path]:
+    """Annotation file and image folder of a split: the flags, else the official layout under DATASET.ROOT."""
+    root = Path(config.dataset.root)
+    if config.dataset.name == "mpii":
+        default_ann, default_images = root / "annot" / f"{split}.json", root / "images"
+    else:
+        default_ann, default_images = root / "annotations" / f"person_keypoints_{split}.json", root / "images" / split
+    return Path(annotation) if annotation else default_ann, Path(images) if images else default_images
+
+
+def build_train_dataset(config, args):
+    from pose.training.dataset import TopDownDataset  # noqa: PLC0415
+    from pose.training.joints import builtin_layout, load_layout_yaml  # noqa: PLC0415
+    from pose.training.records import coco_records, mpii_records  # noqa: PLC0415
+
+    annotation, images = data_paths(config, config.dataset.train_set, args.train_ann, args.train_images)
+    width, height = config.model.image_size
+    layout = load_layout_yaml(args.layout) if args.layout else None
+    if config.dataset.name == "mpii":
+        layout = layout or builtin_layout("mpii")
+        records = mpii_records(annotation, images, layout.num_joints)
+    else:
+        records, layout = coco_records(annotation, images, width / height, layout)
+    if not records:
+        raise ValueError(f"{annotation}: no person with labelled keypoints to train on")
+    return TopDownDataset(records, config, layout, train=True, seed=args.seed), layout
+
+
+def make_coco_validator(config, annotation_path: Path, images_dir: Path, device: str, progress: bool):
+    """`validate(model, epoch) -> COCO stats` with `main.py coco eval`'s code (evaluation.coco)."""
+    from core.skeletons import joint_set  # noqa: PLC0415
+    from detector import FileDetector, GroundTruthDetector  # noqa: PLC0415
+    from evaluation.coco import CocoTestSettings, load_annotation, predict_coco, score_results  # noqa: PLC0415
+    from pose.codec import HeatmapCodec  # noqa: PLC0415
+    from pose.estimator import PoseEstimator  # noqa: PLC0415
+    from pose.runtime import TorchRuntime  # noqa: PLC0415
+
+    annotation = load_annotation(annotation_path)
+    settings = CocoTestSettings.from_config(config)
+    if config.test.use_gt_bbox:
+        boxes = GroundTruthDetector(annotation_path, official_cleaning=True)
+    else:
+        if not config.test.coco_bbox_file:
+            raise ValueError(f"{config.source}: TEST.USE_GT_BBOX is false but TEST.COCO_BBOX_FILE is empty")
+        boxes = FileDetector(config.test.coco_bbox_file, score_threshold=settings.image_thre, sort_by_score=False)
+    joints = joint_set("coco", config.model.num_joints)
+    codec = HeatmapCodec.from_config(config, joints.flip_pairs)
+
+    def validate(model, epoch: int) -> dict[str, float]:
+        estimator = PoseEstimator(TorchRuntime(model, device=device, exact=False), codec, joints,
+                                  input_size=tuple(config.model.image_size), color_rgb=bool(config.dataset.color_rgb),
+                                  flip_test=bool(config.test.flip_test), batch_size=config.test.batch_size_per_gpu)
+        results = predict_coco(estimator, annotation, images_dir, boxes, settings, progress=progress)
+        if not results:
+            logger.warning("epoch %d: no keypoint results on %s", epoch, annotation_path)
+            return {"AP": 0.0}
+        return score_results(results, annotation).stats
+
+    return validate
+
+
+def run(args: argparse.Namespace) -> int:
+    import pose  # noqa: PLC0415
+    from pose.training.trainer import Trainer, TrainOptions  # noqa: PLC0415
+
+    try:
+        config = pose.load_config(args.config, parse_overrides(args.overrides))
+        dataset, layout = build_train_dataset(config, args)
+        out = Path(args.out) if args.out else Path(config.output_dir or "output") / Path(config.source).stem
+        validate = None
+        if not args.no_val:
+            if config.dataset.name == "mpii" or layout.num_joints != 17:
+                logger.warning("validation needs the 17 COCO joints (COCO AP); training %s without it", config.source)
+            else:
+                annotation, images = data_paths(config, config.dataset.test_set, args.val_ann, args.val_images)
+                device = args.device
+                validate = make_coco_validator(config, annotation, images, device, progress=not args.no_progress)
+        options = TrainOptions(out_dir=out, device=args.device, seed=args.seed, val_every=args.val_every,
+                               amp=args.amp, progress=not args.no_progress,
+                               resume=Path(args.resume) if args.resume else None,
+                               init_weights=Path(args.init) if args.init else None)
+        trainer = Trainer(config, dataset, options, validate)
+    except (ValueError, OSError) as error:
+        logger.error("%s", error)
+        return 2
+    try:
+        history = trainer.fit()
+    finally:
+        trainer.close()
+    if trainer.context.is_main and history:
+        last = history[-1]
+        logger.info("done: %d epochs, last loss %.4e; files in %s", len(history), last["train_loss"], out)
+    return 0
