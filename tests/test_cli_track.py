@@ -13,15 +13,9 @@ import pytest
 
 import main
 from cli import options as cli_options
+from tests.sample_data import SAMPLE_VIDEO as VIDEO, TINY_MODEL_ARGS as MODEL_ARGS
 
 ROOT = Path(__file__).parent.parent
-DATA = Path(__file__).parent / "data"
-VIDEO = DATA / "posetrack18_mini" / "videos" / "000001_mpiinew_test" / "000001_mpiinew_test.mp4"
-MODEL_ARGS = [
-    "--pose-config", str(DATA / "hrnet_reference" / "dev_tiny.yaml"),
-    "--pose-weights", str(DATA / "hrnet_reference" / "dev_tiny_state_dict.pt"),
-    "--device", "cpu", "--no-flip", "--no-progress",
-]
 
 
 @pytest.fixture(scope="module")

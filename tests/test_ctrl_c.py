@@ -19,14 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from tests.sample_data import TINY_MODEL_ARGS as MODEL_ARGS
 
 ROOT = Path(__file__).parent.parent
-DATA = Path(__file__).parent / "data"
-MODEL_ARGS = [
-    "--pose-config", str(DATA / "hrnet_reference" / "dev_tiny.yaml"),
-    "--pose-weights", str(DATA / "hrnet_reference" / "dev_tiny_state_dict.pt"),
-    "--device", "cpu", "--no-flip", "--no-progress",
-]
 FRAMES = 60
 
 

@@ -6,14 +6,9 @@ import json
 from pathlib import Path
 
 import main
+from tests.sample_data import SAMPLE_VIDEO as VIDEO, TINY_MODEL_ARGS as MODEL_ARGS
 
 DATA = Path(__file__).parent / "data"
-VIDEO = DATA / "posetrack18_mini" / "videos" / "000001_mpiinew_test" / "000001_mpiinew_test.mp4"
-MODEL_ARGS = [
-    "--pose-config", str(DATA / "hrnet_reference" / "dev_tiny.yaml"),
-    "--pose-weights", str(DATA / "hrnet_reference" / "dev_tiny_state_dict.pt"),
-    "--device", "cpu", "--no-flip", "--no-progress",
-]
 
 
 def test_track_profile_prints_stage_times_and_writes_them_into_the_json(tmp_path, capsys):

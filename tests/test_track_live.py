@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -15,13 +14,8 @@ import main
 from pipeline import capture
 from pipeline.batch import Models, TrackOptions, discover_inputs, output_paths, track_video
 from tests.pipeline_fakes import FakeCamera, FakeDetector, FakeEstimator, FakeTracker
+from tests.sample_data import TINY_MODEL_ARGS as MODEL_ARGS
 
-DATA = Path(__file__).parent / "data"
-MODEL_ARGS = [
-    "--pose-config", str(DATA / "hrnet_reference" / "dev_tiny.yaml"),
-    "--pose-weights", str(DATA / "hrnet_reference" / "dev_tiny_state_dict.pt"),
-    "--device", "cpu", "--no-flip", "--no-progress",
-]
 
 
 def test_urls_and_cameras_are_live_inputs_named_after_the_source():
