@@ -18,11 +18,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -103,6 +105,26 @@ def commit_part(part: Path, path: Path) -> Path:
     except OSError as error:
         raise write_error(error, path) from error
     return path
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """The `.part` path for a writer that needs a file name (torch.save, savefig, csv), renamed when it is done.
+
+        with atomic_output(out / "log.csv") as part:
+            write_somehow(part)
+
+    On an error inside the block the `.part` file is removed and `path` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = part_path(path)
+    try:
+        yield part
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    commit_part(part, path)
 
 
 class AtomicTextFile:

@@ -23,20 +23,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.io import part_path
+from core.io import atomic_output
 
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
     """`torch.save` via a `.part` file and a rename (a file under its final name is always whole)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = part_path(path)
-    try:
-        torch.save(obj, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as part:
+        torch.save(obj, part)
     return path
 
 

@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.io import part_path
+from core.io import atomic_output
 
 COLUMNS = ("epoch", "lr", "train_loss", "images_per_s", "val_metric", "val_value")
 
@@ -15,13 +15,11 @@ COLUMNS = ("epoch", "lr", "train_loss", "images_per_s", "val_metric", "val_value
 def write_csv(history: Sequence[dict], path: str | os.PathLike) -> Path:
     """One row per finished epoch (`val_*` empty when the epoch was not validated)."""
     path = Path(path)
-    temporary = part_path(path)
-    with temporary.open("w", newline="", encoding="utf-8") as stream:
+    with atomic_output(path) as part, part.open("w", newline="", encoding="utf-8") as stream:
         writer = csv.DictWriter(stream, fieldnames=COLUMNS)
         writer.writeheader()
         for row in history:
             writer.writerow({key: row.get(key, "") for key in COLUMNS})
-    os.replace(temporary, path)
     return path
 
 
@@ -48,9 +46,8 @@ def write_plot(history: Sequence[dict], path: str | os.PathLike) -> Path:
                              "s-", color="tab:orange")
             metric_axis.set_ylabel(f"validation {validated[-1]['val_metric']}", color="tab:orange")
         figure.tight_layout()
-        temporary = path.with_name(path.stem + ".part" + path.suffix)
-        figure.savefig(temporary)
-        os.replace(temporary, path)
+        with atomic_output(path) as part:
+            figure.savefig(part, format=path.suffix.lstrip(".") or "png")
     finally:
         pyplot.close(figure)
     return path
