@@ -166,8 +166,7 @@ def filter_poses(poses: TrackedPoses, detection_threshold: float) -> TrackedPose
     keep = poses.box_scores >= detection_threshold
     if keep.all():
         return poses
-    return TrackedPoses(poses.keypoints[keep], poses.scores[keep], poses.boxes[keep], poses.box_scores[keep],
-                        poses.track_ids[keep], poses.detection_index[keep])
+    return poses[keep]
 
 
 class FrameAnnotator:

@@ -9,7 +9,7 @@ official HRNet code).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -23,6 +23,60 @@ def _as_array(name: str, value, dtype, shape_tail: tuple[int | None, ...]) -> np
         if expected is not None and array.shape[axis] != expected:
             raise ValueError(f"{name} must have size {expected} on axis {axis}, got shape {array.shape}")
     return array
+
+
+def _person_index(index, count: int, owner: str):
+    """`index` as a slice or a 1-D integer array that keeps the person axis.
+
+    Accepts what numpy accepts along one axis: an int (kept as a length-1
+    selection, like supervision's `Detections[i]`), a slice, a boolean mask of
+    length `count`, or a sequence/array of integer positions (negative ones
+    count from the end). Anything else (a tuple, floats) is a clear error.
+    """
+    if isinstance(index, slice):
+        return index
+    if isinstance(index, (int, np.integer)) and not isinstance(index, (bool, np.bool_)):
+        position = int(index)
+        if not -count <= position < count:
+            raise IndexError(f"{owner} index {position} out of range for {count} people")
+        return np.array([position % count], np.int64)
+    if isinstance(index, tuple):
+        raise TypeError(f"{owner} takes one index along the person axis, got a tuple {index!r}")
+    array = np.asarray(index)
+    if array.ndim != 1:
+        raise IndexError(f"{owner} index must be 1-D, got shape {array.shape}")
+    if array.dtype == np.bool_:
+        if len(array) != count:
+            raise IndexError(f"{owner} boolean mask has {len(array)} entries for {count} people")
+        return np.flatnonzero(array)
+    if array.size == 0:
+        return np.zeros((0,), np.int64)
+    if not np.issubdtype(array.dtype, np.integer):
+        raise IndexError(f"{owner} index must be integers, a boolean mask or a slice, got dtype {array.dtype}")
+    if ((array < -count) | (array >= count)).any():
+        raise IndexError(f"{owner} index {array.tolist()} out of range for {count} people")
+    return array.astype(np.int64)
+
+
+class _PerPersonIndexing:
+    """`obj[mask]`, `obj[1:3]`, `obj[[0, 2]]`, `obj[i]` for the typed results.
+
+    Returns the same type with every per-person field (the dataclass fields in
+    `_PER_PERSON`, whose first axis is the person) selected; any other field is
+    passed on unchanged. An int keeps the person axis (length-1 result) so the
+    result is always a valid object of the same type.
+    """
+
+    _PER_PERSON: tuple[str, ...] = ()
+
+    def __getitem__(self, index):
+        selection = _person_index(index, len(self), type(self).__name__)
+        changes = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name in self._PER_PERSON and value is not None:
+                changes[item.name] = value[selection]
+        return replace(self, **changes)
 
 
 @dataclass(frozen=True)
@@ -60,7 +114,7 @@ class Frame:
 
 
 @dataclass(frozen=True)
-class Detections:
+class Detections(_PerPersonIndexing):
     """Person boxes found in one frame.
 
     Attributes:
@@ -76,6 +130,8 @@ class Detections:
     boxes: np.ndarray
     scores: np.ndarray
     boxes_xywh: np.ndarray | None = None
+
+    _PER_PERSON = ("boxes", "scores", "boxes_xywh")
 
     def __post_init__(self) -> None:
         boxes = _as_array("Detections.boxes", self.boxes, np.float32, (4,))
@@ -97,13 +153,9 @@ class Detections:
     def __len__(self) -> int:
         return len(self.boxes)
 
-    def __getitem__(self, index) -> "Detections":
-        exact = None if self.boxes_xywh is None else self.boxes_xywh[index].reshape(-1, 4)
-        return Detections(self.boxes[index].reshape(-1, 4), np.atleast_1d(self.scores[index]), exact)
-
 
 @dataclass(frozen=True)
-class Poses:
+class Poses(_PerPersonIndexing):
     """Keypoints of the people in one frame (untracked).
 
     Attributes:
@@ -119,6 +171,8 @@ class Poses:
     scores: np.ndarray
     boxes: np.ndarray
     box_scores: np.ndarray
+
+    _PER_PERSON = ("keypoints", "scores", "boxes", "box_scores")
 
     def __post_init__(self) -> None:
         keypoints = _as_array("Poses.keypoints", self.keypoints, np.float32, (None, 2))
@@ -168,6 +222,8 @@ class TrackedPoses(Poses):
 
     track_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
     detection_index: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
+
+    _PER_PERSON = Poses._PER_PERSON + ("track_ids", "detection_index")
 
     def __post_init__(self) -> None:
         super().__post_init__()

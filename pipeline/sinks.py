@@ -265,8 +265,8 @@ class PoseTrackSink:
         keep = poses.track_ids >= 0
         if not self._include_recovered:
             keep &= poses.detection_index >= 0
-        self._frames.append((self._image_info(result.frame), (poses.keypoints[keep], poses.scores[keep],
-                                                              poses.track_ids[keep], poses.boxes[keep])))
+        kept = poses[keep]
+        self._frames.append((self._image_info(result.frame), (kept.keypoints, kept.scores, kept.track_ids, kept.boxes)))
         self.frames_written += 1
 
     def close(self, complete: bool) -> None:
