@@ -15,6 +15,8 @@ import signal
 import sys
 import threading
 
+logger = logging.getLogger(__name__)
+
 # name -> (module, one-line help). Order is the order `--help` lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
     "track": ("cli.track", "Track poses in a video, a folder of videos or a folder of frames; write JSON/CSV/video."),
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.run(args) or 0)
     except KeyboardInterrupt:
-        logging.getLogger("main").error("interrupted")
+        logger.error("interrupted")
         return 130
     finally:
         if previous is not None:

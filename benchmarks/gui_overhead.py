@@ -48,7 +48,7 @@ TINY_WEIGHTS = ROOT / "tests/data/hrnet_reference/dev_tiny_state_dict.pt"
 # The three people of the sample clip: xyxy px in its 1280x720 frames, score.
 PEOPLE = [(356, 270, 564, 576, 0.95), (604, 260, 840, 524, 0.9), (600, 400, 850, 530, 0.8)]
 
-LOG = logging.getLogger("gui_overhead")
+logger = logging.getLogger(__name__)
 
 
 def write_looped_clip(folder: Path, loops: int) -> tuple[Path, int]:
@@ -139,7 +139,7 @@ def run_app(source: str, args: argparse.Namespace, models, expected_frames: int,
             time.sleep(0.001)
         worker = window.worker
         worker.source_ended.connect(lambda: finished.append(True))
-        worker.failed.connect(lambda message: finished.append(False) or LOG.error("%s", message))
+        worker.failed.connect(lambda message: finished.append(False) or logger.error("%s", message))
         while not finished and time.monotonic() < deadline:
             app.processEvents()
             time.sleep(0.0005)
@@ -150,7 +150,7 @@ def run_app(source: str, args: argparse.Namespace, models, expected_frames: int,
             app.processEvents()
             time.sleep(0.001)
     if len(times) != expected_frames:
-        LOG.warning("the app showed %d of %d frames", len(times), expected_frames)
+        logger.warning("the app showed %d of %d frames", len(times), expected_frames)
     return steady_fps(times)
 
 

@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-logger = logging.getLogger("pose_throughput")
+logger = logging.getLogger(__name__)
 
 
 def median_seconds(function, repeats: int, warmup: int) -> float:

@@ -26,7 +26,7 @@ from tracker import PoseTracker, TrackerOptions  # noqa: E402
 from evaluation.tracking import SceneMetrics, evaluate  # noqa: E402
 from evaluation.scenes import SCENARIOS, make_scene  # noqa: E402
 
-logger = logging.getLogger("tracker_quality")
+logger = logging.getLogger(__name__)
 
 # COCO limbs, 0-based joint indices (for the example frame only).
 COCO_SKELETON = ((15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8),

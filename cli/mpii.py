@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-LOGGER = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         predictions = mpii.load_predictions(args.pred, one_based=one_based)
         result = mpii.evaluate_pckh(ground_truth, predictions, low_threshold_index=10 if args.literal_low else 11)
     except (FileNotFoundError, ValueError) as error:
-        LOGGER.error("%s", error)
+        logger.error("%s", error)
         return 2
     print(f"Mean@0.1 computed at threshold {result.low_threshold:.2f}"
           + (" (official code behaviour; the paper labels it Mean@0.1)" if not args.literal_low else ""))
@@ -52,6 +52,6 @@ def run(args: argparse.Namespace) -> int:
                                           "visible": dict(zip(result.joint_names, result.counts.tolist()))},
                               indent=1)
         except OSError as error:
-            LOGGER.error("cannot write the results to %s: %s", args.json, error.strerror or error)
+            logger.error("cannot write the results to %s: %s", args.json, error.strerror or error)
             return 2
     return 0

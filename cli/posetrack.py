@@ -17,7 +17,7 @@ import argparse
 import logging
 from pathlib import Path
 
-LOGGER = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 CLEAN_MODE_NOTE = (
     "clean mode: quirks of poseval fixed (frames aligned by image id and selected by is_labeled, last frame kept, "
@@ -61,7 +61,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     try:
         metrics = evaluate_paths(args.gt, args.pred, clean=args.clean, evaluate_tracking=not args.no_tracking)
     except (FileNotFoundError, PoseTrackFormatError, ValueError) as error:
-        LOGGER.error("%s", error)
+        logger.error("%s", error)
         return 2
     if args.clean:
         print(CLEAN_MODE_NOTE)
@@ -73,9 +73,9 @@ def _run_eval(args: argparse.Namespace) -> int:
         try:
             write_json_atomic(args.json, metrics.to_dict(), indent=1)
         except OSError as error:
-            LOGGER.error("cannot write the metrics to %s: %s", args.json, error.strerror or error)
+            logger.error("cannot write the metrics to %s: %s", args.json, error.strerror or error)
             return 2
-        LOGGER.info("metrics written to %s", args.json)
+        logger.info("metrics written to %s", args.json)
     return 0
 
 
@@ -139,7 +139,7 @@ def _run_videos(args: argparse.Namespace) -> int:
     annotations = Path(args.annotations) if args.annotations else root / "annotations" / args.split
     files = sorted(annotations.glob("*.json"))
     if not files:
-        LOGGER.error("no *.json annotation files in %s", annotations)
+        logger.error("no *.json annotation files in %s", annotations)
         return 2
     if args.max_videos:
         files = files[: args.max_videos]
@@ -149,16 +149,16 @@ def _run_videos(args: argparse.Namespace) -> int:
         boxes = _boxes(args)
         tracker = PoseTracker(**tracker_options(args))
     except (FileNotFoundError, ValueError) as error:
-        LOGGER.error("%s", error)
+        logger.error("%s", error)
         return 2
     out = Path(args.out)
     if out.resolve() == annotations.resolve():
-        LOGGER.error("--out %s is the annotation folder: the predictions would overwrite the GT files", out)
+        logger.error("--out %s is the annotation folder: the predictions would overwrite the GT files", out)
         return 2
     try:
         prepare_output_folder(out)
     except OSError as error:
-        LOGGER.error("%s", error)
+        logger.error("%s", error)
         return 2
     failed = skipped = 0
     profile = PipelineProfile() if args.profile else None
@@ -173,8 +173,8 @@ def _run_videos(args: argparse.Namespace) -> int:
         except (OSError, ValueError, PoseTrackFormatError) as error:
             failed += 1
             remove_partial_files([output])
-            LOGGER.error("video skipped: %s", error)
-    LOGGER.info("%d videos: %d written, %d already complete, %d failed; predictions in %s",
+            logger.error("video skipped: %s", error)
+    logger.info("%d videos: %d written, %d already complete, %d failed; predictions in %s",
                 len(files), len(files) - skipped - failed, skipped, failed, out)
     if profile is not None:
         print("\n".join(profile.lines("profile (all videos)")))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-logger = logging.getLogger("pose.weights")
+logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -39,7 +39,7 @@ import numpy as np
 
 from core.io import write_json_atomic
 
-LOGGER = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 # poseval's internal joint ids 0..14 (its `Joint` class; 12 "neck" is PoseTrack18 "head_bottom").
 POSEVAL_JOINT_NAMES: tuple[str, ...] = (
@@ -296,7 +296,7 @@ def _read_coco_style(path: Path, data: dict, ground_truth: bool) -> list[PoseTra
         else:
             orphans += 1
     if orphans:
-        LOGGER.warning("%s: %d annotations refer to image ids not in 'images'; ignored (as poseval does)", path, orphans)
+        logger.warning("%s: %d annotations refer to image ids not in 'images'; ignored (as poseval does)", path, orphans)
 
     people = _coco_people(path, annotations, num_keypoints, file_index, joint_id, ground_truth)
     videos: dict[str, PoseTrackVideo] = {}
@@ -377,7 +377,7 @@ def _coco_people(path: Path, annotations: list, num_keypoints: int, file_index: 
     # poseval: a missing or empty `scores` list means "no scores" (fallback score)
     has_scores = [bool(a.get("scores")) for a in annotations]
     if not ground_truth and not all(has_scores):
-        LOGGER.warning("%s: predictions without per-joint 'scores'; using %g (poseval's fallback)", path, MISSING_SCORE)
+        logger.warning("%s: predictions without per-joint 'scores'; using %g (poseval's fallback)", path, MISSING_SCORE)
     score_rows = [a["scores"][:num_keypoints] if has else [MISSING_SCORE] * num_keypoints
                   for a, has in zip(annotations, has_scores)]
     scores = np.full((count, NUM_JOINTS), np.nan)
@@ -450,7 +450,7 @@ def _read_annolist(path: Path, annolist, ground_truth: bool) -> PoseTrackVideo:
                 else:
                     scores[joint] = MISSING_SCORE
                     if not ground_truth and not warned_scores:
-                        LOGGER.warning("%s: predicted joints without 'score'; using %g (poseval's fallback)", path, MISSING_SCORE)
+                        logger.warning("%s: predicted joints without 'score'; using %g (poseval's fallback)", path, MISSING_SCORE)
                         warned_scores = True
             head_box = np.full(4, np.nan)
             if all(key in rect for key in ("x1", "y1", "x2", "y2")):

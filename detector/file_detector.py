@@ -38,7 +38,7 @@ from core.boxes import PERSON_CATEGORY_ID, xywh_to_xyxy
 from core.io import read_json
 from core.types import Detections, Frame
 
-LOGGER = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 _KEYS = ("auto", "path", "index")
 
@@ -183,7 +183,7 @@ class FileDetector:
                 order = order[np.argsort(-scores[order], kind="stable")]
             self._boxes_xywh[image_id] = boxes[order]
             self._scores[image_id] = scores[order]
-        LOGGER.info("%s: %d boxes for %d images", self.path, sum(map(len, self._scores.values())), len(grouped))
+        logger.info("%s: %d boxes for %d images", self.path, sum(map(len, self._scores.values())), len(grouped))
 
     @property
     def image_ids(self) -> list[int]:
@@ -210,7 +210,7 @@ class FileDetector:
             image_id = self.lookup(frame)
             if image_id not in self._boxes_xywh and not self._warned_unknown_id:
                 # Usually a wrong frame -> id mapping (e.g. PoseTrack frames without --det-annotations).
-                LOGGER.warning(
+                logger.warning(
                     "%s has no entry for image id %d (frame %d, %s); such frames get no boxes",
                     self.path, image_id, frame.index, frame.path or "no path",
                 )

@@ -41,7 +41,7 @@ from core.environment import is_offline
 from core.state_dicts import state_dict_differences
 from core.types import Detections, Frame
 
-LOGGER = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 PERSON_LABEL = 1  # index of "person" in torchvision's COCO category list (0 is background)
 RANDOM_WEIGHTS = "random"  # weights value for an untrained model (tests, benchmarks)
@@ -105,7 +105,7 @@ def fetch_pretrained_weights(name: str, offline: bool | None = None, progress: b
         raise DetectorWeightsError(_missing_weights_message(name, weights.url, target, "offline and not cached"))
     target.parent.mkdir(parents=True, exist_ok=True)
     match = re.search(r"-([a-f0-9]+)\.", target.name)
-    LOGGER.info("downloading %s to %s", weights.url, target)
+    logger.info("downloading %s to %s", weights.url, target)
     try:
         torch.hub.download_url_to_file(weights.url, str(target), match.group(1) if match else None, progress=progress)
     except (OSError, RuntimeError) as error:  # URLError is an OSError; a hash mismatch is a RuntimeError
@@ -177,14 +177,14 @@ def build_torchvision_model(
     # weights_backbone=None: never let torchvision fetch ImageNet backbone weights.
     model = torchvision.models.get_model(name, weights=None, weights_backbone=None, **options)
     if str(weights) == RANDOM_WEIGHTS:
-        LOGGER.warning("detector %s: random weights (no training): boxes are meaningless", name)
+        logger.warning("detector %s: random weights (no training): boxes are meaningless", name)
     else:
         path = fetch_pretrained_weights(name, offline=offline) if weights is None else Path(weights)
         state_dict = _load_state_dict_file(path)
         _freeze_batch_norms_like(model, state_dict)
         _check_fits(model, state_dict, path, name)
         model.load_state_dict(state_dict, strict=True)
-        LOGGER.info("detector %s: loaded %s", name, path)
+        logger.info("detector %s: loaded %s", name, path)
     return model.eval()
 
 

@@ -50,7 +50,7 @@ from core.posetrack_format import (
     scan_json_files,
 )
 
-LOGGER = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 # PCKh threshold: a joint matches when its distance is <= 0.5 head sizes.
 DISTANCE_THRESHOLD = 0.5
@@ -482,7 +482,7 @@ def _pair_frames(gt: PoseTrackVideo, pred: PoseTrackVideo, clean: bool) -> list[
     gt_keys = {key(f) for f in gt.frames}
     unknown = sum(1 for k in by_key if k not in gt_keys)
     if unknown:
-        LOGGER.warning("%s: %d prediction frames of video %s are not in the GT; ignored", pred.source, unknown, pred.name)
+        logger.warning("%s: %d prediction frames of video %s are not in the GT; ignored", pred.source, unknown, pred.name)
     pairs = []
     for frame in gt.frames:
         labeled = frame.is_labeled if frame.is_labeled is not None else frame.num_annotations > 0
@@ -513,10 +513,10 @@ def evaluate(
     for gt, pred in videos:
         pairs = _pair_frames(gt, pred, clean)
         if tracking and any(not p.has_track_ids for _, p in pairs if p.num_people):
-            LOGGER.warning("%s: predictions without track_id; MOT metrics are not evaluated", pred.source)
+            logger.warning("%s: predictions without track_id; MOT metrics are not evaluated", pred.source)
             tracking = False
         if tracking and any(not g.has_track_ids for g, _ in pairs if g.num_people):
-            LOGGER.warning("%s: GT without track_id; MOT metrics are not evaluated", gt.source)
+            logger.warning("%s: GT without track_id; MOT metrics are not evaluated", gt.source)
             tracking = False
         outcomes = [_evaluate_frame(g, p, clean, gt.source) for g, p in pairs]
         num_frames += len(outcomes)
@@ -530,7 +530,7 @@ def evaluate(
         # poseval leaves the last remaining frame of every video out of MOT.
         mot_frames = outcomes if clean else outcomes[:-1]
         if not clean and len(outcomes) == 1:
-            LOGGER.warning("video %s (%s) has a single evaluated frame: poseval crashes on it; it adds nothing to MOT here",
+            logger.warning("video %s (%s) has a single evaluated frame: poseval crashes on it; it adds nothing to MOT here",
                            gt.name, gt.source)
         num_mot_frames += len(mot_frames)
         accumulators = [MotAccumulator() for _ in range(NUM_JOINTS)]
@@ -558,7 +558,7 @@ def evaluate(
         mota, motp, precision, recall, mot_counts = _mot_metrics(accumulators_all, clean)
         counts.update(mot_counts)
     elif tracking:
-        LOGGER.warning("no frame left for the MOT evaluation (poseval drops the last frame of every video)")
+        logger.warning("no frame left for the MOT evaluation (poseval drops the last frame of every video)")
     return PoseTrackMetrics(
         mode="clean" if clean else "compatible",
         ap=_with_total(ap), ap_precision=_with_total(ap_precision), ap_recall=_with_total(ap_recall),
@@ -638,7 +638,7 @@ def load_pairs(gt: str | os.PathLike, pred: str | os.PathLike) -> list[tuple[Pos
         gt_videos = read_posetrack_file(gt_file, ground_truth=True)
         pred_videos = read_posetrack_file(pred_file, ground_truth=False)
         if len(gt_videos) > 1:
-            LOGGER.info("%s holds %d videos: all are evaluated (poseval reads only the first, %s)",
+            logger.info("%s holds %d videos: all are evaluated (poseval reads only the first, %s)",
                         gt_file, len(gt_videos), gt_videos[0].name)
         pairs += _match_videos(gt_videos, pred_videos, gt_file, pred_file)
     return pairs

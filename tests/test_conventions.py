@@ -1,0 +1,71 @@
+"""House rules a reader relies on, checked over the whole source tree.
+
+- One logger style: `logger = logging.getLogger(__name__)`, so `-v`, log
+  filters and `caplog.at_level(logger="pose.config")` can name any module by
+  its import path (scripts run as __main__ are fine with __name__ too).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SKIPPED_DIRS = {".venv", "build", "dist", "node_modules", "__pycache__"}
+
+
+def _sources() -> list[Path]:
+    found = []
+    for path in ROOT.rglob("*.py"):
+        parts = path.relative_to(ROOT).parts
+        if any(part in SKIPPED_DIRS or part.startswith(".") for part in parts[:-1]):
+            continue
+        found.append(path)
+    return sorted(found)
+
+
+def _is_get_logger(node: ast.AST) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    function = node.func
+    return (isinstance(function, ast.Attribute) and function.attr == "getLogger") or \
+        (isinstance(function, ast.Name) and function.id == "getLogger")
+
+
+def logger_problems(source: str, where: str) -> list[str]:
+    """Every getLogger call that is not `logger = logging.getLogger(__name__)`."""
+    tree = ast.parse(source, filename=where)
+    assigned_well = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and _is_get_logger(node.value):
+            targets = [target.id for target in node.targets if isinstance(target, ast.Name)]
+            if targets == ["logger"]:
+                assigned_well.add(id(node.value))
+    problems = []
+    for node in ast.walk(tree):
+        if not _is_get_logger(node):
+            continue
+        arguments = node.args
+        by_name = len(arguments) == 1 and not node.keywords and isinstance(arguments[0], ast.Name) \
+            and arguments[0].id == "__name__"
+        if not by_name:
+            problems.append(f"{where}:{node.lineno}: getLogger({ast.unparse(arguments) if arguments else ''}) "
+                            "instead of getLogger(__name__)")
+        elif id(node) not in assigned_well:
+            problems.append(f"{where}:{node.lineno}: a getLogger(__name__) not assigned to the name `logger`")
+    return problems
+
+
+def test_every_module_names_its_logger_after_itself():
+    problems = []
+    for path in _sources():
+        problems += logger_problems(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)))
+    assert problems == [], "\n".join(problems)
+
+
+def test_the_logger_check_catches_other_styles():
+    assert logger_problems("import logging\nlogger = logging.getLogger(__name__)\n", "ok.py") == []
+    assert len(logger_problems('import logging\nlogger = logging.getLogger("pose.weights")\n', "a.py")) == 1
+    assert len(logger_problems("import logging\nLOG = logging.getLogger(__name__)\n", "b.py")) == 1
+    assert len(logger_problems('import logging\ndef f():\n    logging.getLogger("main").error("x")\n', "c.py")) == 1
+    assert len(logger_problems("from logging import getLogger\nlogger = getLogger()\n", "d.py")) == 1
