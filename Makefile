@@ -36,7 +36,8 @@ bench: install
 	$(PY) benchmarks/posetrack_eval.py
 
 lock: install
-	$(PY) -m pip freeze --exclude-editable | grep -v -i '^hrtrack' > constraints.body
+	# --all keeps setuptools (a test dependency: tests/test_packaging.py builds the wheel with it); pip itself is not pinned.
+	$(PY) -m pip freeze --all --exclude-editable | grep -v -i -E '^(hrtrack|pip)==' > constraints.body
 	{ sed -n '/^#/p' constraints.txt; cat constraints.body; } > constraints.new && mv constraints.new constraints.txt && rm constraints.body
 
 clean:

@@ -30,9 +30,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def _program_name() -> str:
+    """How the user started us, for usage lines: `hrtrack` (the installed script) or `main.py`."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return "hrtrack" if name.startswith("hrtrack") else "main.py"
+
+
 def build_parser(command: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="main.py",
+        prog=_program_name(),
         description="Real-time multi-person pose tracking with HRNet.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
