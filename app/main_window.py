@@ -3,8 +3,8 @@
 The window owns at most one running `PipelineWorker` (the source on screen)
 and one `ModelLoader`. It only paints and routes requests: opening a source
 (or seeking in a file) stops the old worker and starts a new one; a newly
-loaded model is handed to the running worker (same joints) or restarts it
-(different joints).
+loaded model is handed to the running worker (same keypoints) or restarts it
+(different keypoints).
 
 Nothing here waits for a thread. A stopped worker is kept (referenced, never
 destroyed) until its `finished` signal arrives, and the next worker starts only
@@ -351,7 +351,7 @@ class MainWindow(QMainWindow):
                 self.view.set_message("Open a camera, a file or a URL")
                 self.status_label.setText("ready: open a camera, a file or a URL")
         elif self.worker is not None:
-            if previous.num_joints == models.num_joints and self.worker.isRunning():
+            if previous.num_keypoints == models.num_keypoints and self.worker.isRunning():
                 self.worker.set_models(models)
             else:
                 # Another skeleton: the tracker and the pipeline must start over.
@@ -622,7 +622,7 @@ class MainWindow(QMainWindow):
         estimator = self.models.estimator if self.models else None
         try:
             sink = JsonPosesSink(path, source=self.source or "",
-                                 keypoint_names=list(getattr(estimator, "joint_names", ()) or ()),
+                                 keypoint_names=list(getattr(estimator, "keypoint_names", ()) or ()),
                                  skeleton=list(getattr(estimator, "skeleton", ()) or ()), fps=self._source_fps)
             for result in self.pose_history:
                 sink.write(result)

@@ -39,7 +39,7 @@ class Models:
     Attributes:
         detector: callable list[Frame] -> list[Detections].
         estimator: a `pose.PoseEstimator` (or anything with its call signature
-            and `num_joints`, `skeleton`).
+            and `num_keypoints`, `skeleton`).
         device: where they run, as shown to the person ("cpu", "cuda:0").
         label: a short name of the pose model for the status line.
     """
@@ -50,8 +50,8 @@ class Models:
     label: str
 
     @property
-    def num_joints(self) -> int:
-        return int(getattr(self.estimator, "num_joints", 17))
+    def num_keypoints(self) -> int:
+        return int(getattr(self.estimator, "num_keypoints", 17))
 
 
 def describe_model(args: argparse.Namespace) -> str:

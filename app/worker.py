@@ -331,7 +331,7 @@ class PipelineWorker(QThread):
         self._view_ready.set()
 
     def set_models(self, models: Models) -> None:
-        """Use `models` from the next frame on (same number of joints as the current ones)."""
+        """Use `models` from the next frame on (same number of keypoints as the current ones)."""
         with self._lock:
             self._pending_models = models
             self._lock.notify_all()

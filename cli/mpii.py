@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
 
         try:
             write_json_atomic(args.json, {"summary": result.summary, "low_threshold": result.low_threshold,
-                                          "pckh": dict(zip(result.joint_names, result.pckh.tolist())),
-                                          "visible": dict(zip(result.joint_names, result.counts.tolist()))},
+                                          "pckh": dict(zip(result.keypoint_names, result.pckh.tolist())),
+                                          "visible": dict(zip(result.keypoint_names, result.counts.tolist()))},
                               indent=1)
         except OSError as error:
             logger.error("cannot write the results to %s: %s", args.json, error.strerror or error)

@@ -2,7 +2,7 @@
 
 Prints one JSON document to stdout:
 
-    {"image": ..., "joint_names": [...], "people": [
+    {"image": ..., "keypoint_names": [...], "people": [
         {"box": [x1, y1, x2, y2], "keypoints": [[x, y, score], ...]}, ...]}
 
 (image pixels, x right, y down) and, with --out, writes the image with the
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         }
         for box, person, person_scores in zip(boxes, keypoints, scores)
     ]
-    document = {"image": args.image, "joint_names": list(estimator.joint_names), "people": people}
+    document = {"image": args.image, "keypoint_names": list(estimator.keypoint_names), "people": people}
     json.dump(document, sys.stdout, indent=1)
     sys.stdout.write("\n")
     if args.out:

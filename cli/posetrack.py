@@ -145,7 +145,7 @@ def _run_videos(args: argparse.Namespace) -> int:
         files = files[: args.max_videos]
     try:
         estimator = build_estimator(args)
-        keypoint_layout_of(estimator.joint_names)  # a model PoseTrack cannot take fails before any video
+        keypoint_layout_of(estimator.keypoint_names)  # a model PoseTrack cannot take fails before any video
         boxes = _boxes(args)
         tracker = PoseTracker(**tracker_options(args))
     except (FileNotFoundError, ValueError) as error:

@@ -92,7 +92,7 @@ def build_train_dataset(config, args):
 
 def make_coco_validator(config, annotation_path: Path, images_dir: Path, device: str, progress: bool):
     """`validate(model, epoch) -> COCO stats` with `main.py coco eval`'s code (evaluation.coco)."""
-    from core.skeletons import joint_set  # noqa: PLC0415
+    from core.skeletons import keypoint_set  # noqa: PLC0415
     from detector import FileDetector, GroundTruthDetector  # noqa: PLC0415
     from evaluation.coco import CocoTestSettings, load_annotation, predict_coco, score_results  # noqa: PLC0415
     from pose.codec import HeatmapCodec  # noqa: PLC0415
@@ -107,7 +107,7 @@ def make_coco_validator(config, annotation_path: Path, images_dir: Path, device:
         if not config.test.coco_bbox_file:
             raise ValueError(f"{config.source}: TEST.USE_GT_BBOX is false but TEST.COCO_BBOX_FILE is empty")
         boxes = FileDetector(config.test.coco_bbox_file, score_threshold=settings.image_thre, sort_by_score=False)
-    joints = joint_set("coco", config.model.num_joints)
+    joints = keypoint_set("coco", config.model.num_joints)
     codec = HeatmapCodec.from_config(config, joints.flip_pairs)
 
     def validate(model, epoch: int) -> dict[str, float]:

@@ -38,10 +38,13 @@ from pathlib import Path
 import numpy as np
 
 from core.io import write_json_atomic
+from core.skeletons import COCO_KEYPOINT_NAMES, POSETRACK_KEYPOINT_NAMES
 
 logger = logging.getLogger(__name__)
 
 # poseval's internal joint ids 0..14 (its `Joint` class; 12 "neck" is PoseTrack18 "head_bottom").
+# "Joint" is poseval's word; this module and evaluation.posetrack mirror poseval,
+# so they keep it for poseval's 15-point layout and say "keypoint" for the files' K.
 POSEVAL_JOINT_NAMES: tuple[str, ...] = (
     "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
     "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist",
@@ -50,19 +53,11 @@ POSEVAL_JOINT_NAMES: tuple[str, ...] = (
 NUM_JOINTS = len(POSEVAL_JOINT_NAMES)
 
 # The 17 keypoint names of PoseTrack18 files, in file order (ears are never annotated).
-POSETRACK18_KEYPOINT_NAMES: tuple[str, ...] = (
-    "nose", "head_bottom", "head_top", "left_ear", "right_ear",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
-)
+POSETRACK18_KEYPOINT_NAMES: tuple[str, ...] = POSETRACK_KEYPOINT_NAMES
 
-# COCO's 17 keypoints. Eyes are not PoseTrack's head_bottom/head_top, so a COCO
-# model's output maps onto PoseTrack18 with those two joints (and the ears) missing.
-COCO_KEYPOINT_NAMES: tuple[str, ...] = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
-)
+# COCO's 17 keypoints (COCO_KEYPOINT_NAMES). Eyes are not PoseTrack's
+# head_bottom/head_top, so a COCO model's output maps onto PoseTrack18 with those
+# two keypoints (and the ears) missing.
 
 # poseval's fallback score for a predicted joint without one (eval_helpers.MIN_SCORE).
 MISSING_SCORE = -9999.0
@@ -502,14 +497,14 @@ def _prediction_arrays(poses) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     return keypoints, np.asarray(scores, np.float64).reshape(keypoints.shape[:2]), np.asarray(track_ids, np.int64), boxes
 
 
-def keypoint_layout_of(joint_names) -> str:
-    """The `keypoint_layout` ("posetrack18" or "coco") of a model's joint names; ValueError for any other."""
-    names = tuple(joint_names)
+def keypoint_layout_of(keypoint_names) -> str:
+    """The `keypoint_layout` ("posetrack18" or "coco") of a model's keypoint names; ValueError for any other."""
+    names = tuple(keypoint_names)
     if names == POSETRACK18_KEYPOINT_NAMES:
         return "posetrack18"
     if names == COCO_KEYPOINT_NAMES:
         return "coco"
-    raise ValueError(f"PoseTrack18 output needs COCO's or PoseTrack18's 17 joints, the model has {len(names)}: "
+    raise ValueError(f"PoseTrack18 output needs COCO's or PoseTrack18's 17 keypoints, the model has {len(names)}: "
                      f"{', '.join(names[:4])}...")
 
 

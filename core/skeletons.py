@@ -1,4 +1,4 @@
-"""Joint sets of the HRNet datasets: names, flip pairs, OKS sigmas, skeleton edges.
+"""Keypoint sets of the HRNet datasets: names, flip pairs, OKS sigmas, skeleton edges.
 
 All indices are 0-based. Flip pairs and sigmas are the official HRNet / COCO
 values (FACTS sections 4, 9, 10); the COCO skeleton is the one of the official
@@ -17,29 +17,29 @@ import numpy as np
 
 
 @dataclass(frozen=True)
-class JointSet:
+class KeypointSet:
     """Metadata of one keypoint layout.
 
     Attributes:
         name: dataset name ("coco" or "mpii").
-        joint_names: one name per joint, in network output order.
-        flip_pairs: (left, right) joint index pairs swapped by a horizontal mirror.
-        skeleton: (a, b) joint index pairs to connect when drawing.
-        sigmas: (J,) float64 per-joint OKS sigmas, or None when the dataset has none.
+        keypoint_names: one name per keypoint, in network output order.
+        flip_pairs: (left, right) keypoint index pairs swapped by a horizontal mirror.
+        skeleton: (a, b) keypoint index pairs to connect when drawing.
+        sigmas: (K,) float64 per-keypoint OKS sigmas, or None when the dataset has none.
     """
 
     name: str
-    joint_names: tuple[str, ...]
+    keypoint_names: tuple[str, ...]
     flip_pairs: tuple[tuple[int, int], ...]
     skeleton: tuple[tuple[int, int], ...]
     sigmas: np.ndarray | None
 
     @property
-    def num_joints(self) -> int:
-        return len(self.joint_names)
+    def num_keypoints(self) -> int:
+        return len(self.keypoint_names)
 
 
-COCO_JOINT_NAMES = (
+COCO_KEYPOINT_NAMES = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear",
     "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
     "left_wrist", "right_wrist", "left_hip", "right_hip",
@@ -52,7 +52,7 @@ COCO_SKELETON = (
 )
 
 
-# COCO's per-joint OKS constants as the official code writes them; the sigma is x / 10.
+# COCO's per-keypoint OKS constants as the official code writes them; the sigma is x / 10.
 COCO_SIGMAS_X10 = (.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89)
 
 
@@ -61,7 +61,7 @@ def coco_sigmas(dtype=np.float64) -> np.ndarray:
     return np.array(COCO_SIGMAS_X10, dtype=dtype) / 10.0
 
 
-MPII_JOINT_NAMES = (
+MPII_KEYPOINT_NAMES = (
     "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
     "pelvis", "thorax", "upper_neck", "head_top",
     "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist",
@@ -73,7 +73,7 @@ MPII_SKELETON = (
 )
 
 
-POSETRACK_JOINT_NAMES = ("nose", "head_bottom", "head_top") + COCO_JOINT_NAMES[3:]
+POSETRACK_KEYPOINT_NAMES = ("nose", "head_bottom", "head_top") + COCO_KEYPOINT_NAMES[3:]
 POSETRACK_FLIP_PAIRS = COCO_FLIP_PAIRS[1:]
 POSETRACK_SKELETON = (
     (2, 0), (0, 1), (1, 5), (1, 6), (5, 7), (7, 9), (6, 8), (8, 10),
@@ -81,23 +81,23 @@ POSETRACK_SKELETON = (
 )
 
 
-def joint_set(dataset_name: str, num_joints: int | None = None) -> JointSet:
-    """The joint set of a dataset ("coco", "posetrack" or "mpii", case-insensitive).
+def keypoint_set(dataset_name: str, num_keypoints: int | None = None) -> KeypointSet:
+    """The keypoint set of a dataset ("coco", "posetrack" or "mpii", case-insensitive).
 
-    Raises ValueError for an unknown dataset or a joint count that does not match it.
+    Raises ValueError for an unknown dataset or a keypoint count that does not match it.
     """
     key = dataset_name.lower()
     if key == "coco":
-        joints = JointSet("coco", COCO_JOINT_NAMES, COCO_FLIP_PAIRS, COCO_SKELETON, coco_sigmas())
+        found = KeypointSet("coco", COCO_KEYPOINT_NAMES, COCO_FLIP_PAIRS, COCO_SKELETON, coco_sigmas())
     elif key == "posetrack":
         # PoseTrack keeps COCO's OKS sigmas (its head_bottom/head_top take the eyes' values).
-        joints = JointSet("posetrack", POSETRACK_JOINT_NAMES, POSETRACK_FLIP_PAIRS, POSETRACK_SKELETON, coco_sigmas())
+        found = KeypointSet("posetrack", POSETRACK_KEYPOINT_NAMES, POSETRACK_FLIP_PAIRS, POSETRACK_SKELETON, coco_sigmas())
     elif key == "mpii":
-        joints = JointSet("mpii", MPII_JOINT_NAMES, MPII_FLIP_PAIRS, MPII_SKELETON, None)
+        found = KeypointSet("mpii", MPII_KEYPOINT_NAMES, MPII_FLIP_PAIRS, MPII_SKELETON, None)
     else:
         raise ValueError(f"unknown dataset {dataset_name!r}: expected 'coco', 'posetrack' or 'mpii'")
-    if num_joints is not None and num_joints != joints.num_joints:
+    if num_keypoints is not None and num_keypoints != found.num_keypoints:
         raise ValueError(
-            f"dataset {dataset_name!r} has {joints.num_joints} joints but the model has {num_joints}"
+            f"dataset {dataset_name!r} has {found.num_keypoints} keypoints but the model has {num_keypoints}"
         )
-    return joints
+    return found

@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 # The names the official code prints, in COCOeval.stats order.
 STATS_NAMES = ("AP", "Ap .5", "AP .75", "AP (M)", "AP (L)", "AR", "AR .5", "AR .75", "AR (M)", "AR (L)")
 PERSON_CATEGORY_ID = 1
-COCO_NUM_JOINTS = 17
+COCO_NUM_KEYPOINTS = 17
 
 
 class BoxSource(Protocol):
@@ -151,7 +151,7 @@ def predict_coco(
     """Run the official test-time pipeline on every image of `annotation`; return the results list.
 
     Args:
-        estimator: a `pose.PoseEstimator` with 17 COCO joints.
+        estimator: a `pose.PoseEstimator` with 17 COCO keypoints.
         annotation: `load_annotation` output; its `images` give ids and file names.
         images_dir: folder the images' `file_name`s are relative to.
         boxes: per-image person boxes in [x, y, w, h] px (already filtered by
@@ -163,8 +163,8 @@ def predict_coco(
         COCO keypoint results, one dict per kept detection, images in
         annotation order, each image's detections in OKS-NMS keep order.
     """
-    if estimator.num_joints != COCO_NUM_JOINTS:
-        raise ValueError(f"COCO evaluation needs a 17-joint COCO model, this one has {estimator.num_joints} joints")
+    if estimator.num_keypoints != COCO_NUM_KEYPOINTS:
+        raise ValueError(f"COCO evaluation needs a 17-keypoint COCO model, this one has {estimator.num_keypoints} keypoints")
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
         raise FileNotFoundError(f"Image folder {images_dir} does not exist")
@@ -263,7 +263,7 @@ def _is_finite_number(value: object) -> bool:
 def _num_keypoints(annotation: dict) -> int:
     person = next((c for c in annotation["categories"] if c.get("id") == PERSON_CATEGORY_ID), None)
     if person is None or not person.get("keypoints"):
-        return COCO_NUM_JOINTS
+        return COCO_NUM_KEYPOINTS
     return len(person["keypoints"])
 
 

@@ -25,8 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-# Standard MPII order, with the short names of gt_valid.mat's `dataset_joints`.
-MPII_JOINT_NAMES: tuple[str, ...] = (
+# Standard MPII order, with the short names of gt_valid.mat's `dataset_joints`
+# (core.skeletons.MPII_KEYPOINT_NAMES has the long ones). "Joint" stays in this
+# module's text where it is MPII's own term (dataset_joints, jnt_missing, per-joint PCKh).
+MPII_SHORT_NAMES: tuple[str, ...] = (
     "rank", "rkne", "rhip", "lhip", "lkne", "lank", "pelv", "thor",
     "neck", "head", "rwri", "relb", "rsho", "lsho", "lelb", "lwri",
 )
@@ -49,15 +51,15 @@ TABLE_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 @dataclass(frozen=True)
 class MpiiGroundTruth:
-    """joints: (N, 16, 2) float64 1-based px; visible: (N, 16) bool; head_boxes: (N, 2, 2) [[x1, y1], [x2, y2]] px."""
+    """keypoints: (N, 16, 2) float64 1-based px (`pos_gt_src`); visible: (N, 16) bool; head_boxes: (N, 2, 2) [[x1, y1], [x2, y2]] px."""
 
-    joints: np.ndarray
+    keypoints: np.ndarray
     visible: np.ndarray
     head_boxes: np.ndarray
-    joint_names: tuple[str, ...] = MPII_JOINT_NAMES
+    keypoint_names: tuple[str, ...] = MPII_SHORT_NAMES
 
     def __len__(self) -> int:
-        return len(self.joints)
+        return len(self.keypoints)
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class MpiiResult:
     pckh: np.ndarray
     counts: np.ndarray
     curve: np.ndarray
-    joint_names: tuple[str, ...]
+    keypoint_names: tuple[str, ...]
     summary: dict[str, float]
     low_threshold: float
 
@@ -79,8 +81,8 @@ class MpiiResult:
             "|---" * (len(names) + 1) + "|",
             f"| {name} " + " ".join(f"| {v:.3f}" for v in values) + " |",
             "",
-            "| joint | " + " | ".join(self.joint_names) + " |",
-            "|---" * (len(self.joint_names) + 1) + "|",
+            "| joint | " + " | ".join(self.keypoint_names) + " |",
+            "|---" * (len(self.keypoint_names) + 1) + "|",
             "| PCKh | " + " | ".join(f"{v:.2f}" for v in self.pckh) + " |",
             "| visible | " + " | ".join(str(int(c)) for c in self.counts) + " |",
         ]
@@ -153,9 +155,9 @@ def load_ground_truth(path: str | os.PathLike) -> MpiiGroundTruth:
             raise ValueError(f"{path}: expected pos_gt_src 16x2xN, jnt_missing 16xN, headboxes_src 2x2xN; got "
                              f"{joints.shape}, {missing.shape}, {boxes.shape}")
         joints, missing, boxes = np.transpose(joints, (2, 0, 1)), missing.T, np.transpose(boxes, (2, 0, 1))
-        names = _names(data["dataset_joints"]) if "dataset_joints" in data else MPII_JOINT_NAMES
+        names = _names(data["dataset_joints"]) if "dataset_joints" in data else MPII_SHORT_NAMES
     else:
-        names = tuple(data.get("dataset_joints", MPII_JOINT_NAMES))
+        names = tuple(data.get("dataset_joints", MPII_SHORT_NAMES))
     count = len(joints)
     if joints.shape != (count, 16, 2):
         raise ValueError(f"{path}: pos_gt_src: expected 16 x 2 joints per person, got shape {joints.shape}")
@@ -163,8 +165,8 @@ def load_ground_truth(path: str | os.PathLike) -> MpiiGroundTruth:
         raise ValueError(f"{path}: jnt_missing: expected shape ({count}, 16), got {missing.shape}")
     if boxes.shape != (count, 2, 2):
         raise ValueError(f"{path}: headboxes_src: expected shape ({count}, 2, 2), got {boxes.shape}")
-    if sorted(names) != sorted(MPII_JOINT_NAMES):
-        raise ValueError(f"{path}: dataset_joints: expected the 16 MPII names {MPII_JOINT_NAMES}, got {names}")
+    if sorted(names) != sorted(MPII_SHORT_NAMES):
+        raise ValueError(f"{path}: dataset_joints: expected the 16 MPII names {MPII_SHORT_NAMES}, got {names}")
     return MpiiGroundTruth(joints, missing == 0, boxes, names)
 
 
@@ -203,10 +205,10 @@ def evaluate_pckh(
     low_threshold_index: int = OFFICIAL_LOW_THRESHOLD_INDEX,
 ) -> MpiiResult:
     """PCKh of 1-based (N, 16, 2) predictions (joint order of the GT's `dataset_joints`)."""
-    if predictions.shape != ground_truth.joints.shape:
-        raise ValueError(f"predictions have shape {predictions.shape}, ground truth {ground_truth.joints.shape}")
+    if predictions.shape != ground_truth.keypoints.shape:
+        raise ValueError(f"predictions have shape {predictions.shape}, ground truth {ground_truth.keypoints.shape}")
     visible = ground_truth.visible.T.astype(np.float64)  # (16, N), as the official arrays
-    error = np.linalg.norm(predictions - ground_truth.joints, axis=2).T  # (16, N) px
+    error = np.linalg.norm(predictions - ground_truth.keypoints, axis=2).T  # (16, N) px
     head_size = np.linalg.norm(ground_truth.head_boxes[:, 1] - ground_truth.head_boxes[:, 0], axis=1) * HEAD_SIZE_FACTOR
     with np.errstate(divide="ignore", invalid="ignore"):
         scaled = error / head_size[None, :] * visible
@@ -217,7 +219,7 @@ def evaluate_pckh(
 
         pckh = pck(threshold)
         curve = np.stack([pck(t) for t in THRESHOLD_GRID])
-    names = ground_truth.joint_names
+    names = ground_truth.keypoint_names
     index = {name: names.index(name) for name in names}
     used = np.array([name not in EXCLUDED_FROM_MEAN for name in names])
     ratio = np.where(used, counts, 0.0) / counts[used].sum()

@@ -95,7 +95,7 @@ def predict_video(annotation_path: Path, root: Path, boxes, estimator, tracker,
     video_format, images = video_images(annotation_path)
     detector = video_detector(boxes, annotation_path, video_format, images)
     tracker.reset()
-    sink = PoseTrackSink(output, keypoint_names=estimator.joint_names, image_infos=images, version=video_format,
+    sink = PoseTrackSink(output, keypoint_names=estimator.keypoint_names, image_infos=images, version=video_format,
                          score_threshold=joint_threshold, include_recovered=False)
     paths = [root / image["file_name"] for image in images]
     return predict_listed_images(paths, str(annotation_path), detector, estimator, tracker, sinks=[sink],

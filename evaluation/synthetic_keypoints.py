@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from core.skeletons import COCO_JOINT_NAMES, COCO_SKELETON
+from core.skeletons import COCO_KEYPOINT_NAMES, COCO_SKELETON
 
 IMAGE_SIZE_PX = (128, 128)  # (width, height)
 
@@ -123,7 +123,7 @@ def write_dataset(root: str | os.PathLike, split: str, num_images: int, seed: in
         })
     document = {
         "images": images, "annotations": annotations,
-        "categories": [{"id": 1, "name": "person", "supercategory": "person", "keypoints": list(COCO_JOINT_NAMES),
+        "categories": [{"id": 1, "name": "person", "supercategory": "person", "keypoints": list(COCO_KEYPOINT_NAMES),
                         "skeleton": [[a + 1, b + 1] for a, b in COCO_SKELETON]}],
     }
     path = root / "annotations" / f"person_keypoints_{split}.json"

@@ -247,7 +247,7 @@ class Models:
 
     Attributes:
         detector: `detector(frames) -> list[Detections]` (the `detector.Detector` protocol).
-        estimator: `estimate_many(images, boxes_per_image)`, with `joint_names` and `skeleton`.
+        estimator: `estimate_many(images, boxes_per_image)`, with `keypoint_names` and `skeleton`.
         tracker: `reset()` and `update(...)` (tracker.PoseTracker), or None for IDs of -1.
     """
 
@@ -493,7 +493,7 @@ def track_video(item: InputVideo, paths: dict[str, Path], models: Models,
         source = open_input(item, options.max_frames, options.open_timeout_s)
         if source.live:
             source = _EndOnRequest(source)
-        sinks = make_sinks(paths, source=source, keypoint_names=tuple(getattr(models.estimator, "joint_names", ())),
+        sinks = make_sinks(paths, source=source, keypoint_names=tuple(getattr(models.estimator, "keypoint_names", ())),
                            skeleton=tuple(getattr(models.estimator, "skeleton", ())),
                            video_name=Path(item.name).name, keypoint_threshold=options.keypoint_threshold,
                            profile=profile)

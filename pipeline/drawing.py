@@ -136,7 +136,7 @@ def draw_poses(
     Args:
         image_bgr: (H, W, 3) uint8 BGR; not modified.
         keypoints: (N, K, 2) image px; scores: (N, K) keypoint confidences.
-        skeleton: 0-based (a, b) joint index pairs.
+        skeleton: 0-based (a, b) keypoint index pairs.
         track_ids: (N,) int IDs, or None (untracked: every person in one neutral colour).
         boxes: (N, 4) xyxy px, or None. Used for `show_boxes` and to place ID labels.
         keypoint_threshold: keypoints scoring below it are not drawn, nor their edges.

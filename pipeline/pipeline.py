@@ -234,7 +234,7 @@ class Pipeline:
         self._errors = StageErrors(self._stop)
         self._tracked_boxes = _TrackedBoxes()
         self._detect_counter = 0
-        self._num_joints = int(getattr(estimator, "num_joints", 17))
+        self._num_keypoints = int(getattr(estimator, "num_keypoints", 17))
 
         names = ["detection", "pose", "tracking"] + (["sinks"] if self.sinks else [])
         self._channels = [Channel(channel_size, name) for name in names] + [Channel(channel_size, "results")]
@@ -329,7 +329,7 @@ class Pipeline:
             self._share_pose_parts(with_people)
         for job in jobs:
             if job.untracked is None:
-                job.untracked = Poses.empty(self._num_joints)
+                job.untracked = Poses.empty(self._num_keypoints)
 
     def _fits_one_call(self, batch: list[Job], job: Job) -> bool:
         """Batch policy: a queued frame joins a pose batch only while all their crops fit one network call.

@@ -224,11 +224,11 @@ class PoseTrackSink:
 
     Args:
         path: final file name.
-        keypoint_names: the model's joints (COCO or PoseTrack18 order).
+        keypoint_names: the model's keypoints (COCO or PoseTrack18 order).
         video_name: used in generated file names.
         image_infos: GT image entries, one per frame index.
         version: "2018" (COCO-style) or "2017" (annolist) document.
-        score_threshold: joints scoring below it are written missing.
+        score_threshold: keypoints scoring below it are written missing.
         include_recovered: also write the poses the tracker recovered by
             optical flow (`detection_index` -1); `posetrack run` writes
             detected people only.

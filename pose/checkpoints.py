@@ -148,15 +148,15 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return normalize_state_dict(_unwrap(_read_torch_file(path), path), path)
 
 
-def infer_width_and_joints(state_dict: Mapping[str, torch.Tensor]) -> tuple[int, int]:
-    """(HRNet width C1, number of joints) of an official-name state dict, e.g.
+def infer_width_and_keypoints(state_dict: Mapping[str, torch.Tensor]) -> tuple[int, int]:
+    """(HRNet width C1, number of keypoints) of an official-name state dict, e.g.
     (32, 17) for COCO W32 and (48, 16) for MPII W48."""
     try:
         width = int(state_dict["transition1.0.0.weight"].shape[0])
-        joints = int(state_dict["final_layer.weight"].shape[0])
+        keypoints = int(state_dict["final_layer.weight"].shape[0])
     except KeyError as error:
         raise CheckpointError(f"state dict has no {error.args[0]!r}: not an HRNet pose checkpoint") from None
-    return width, joints
+    return width, keypoints
 
 
 def _describe(keys: list[str], what: str) -> str:
@@ -165,13 +165,13 @@ def _describe(keys: list[str], what: str) -> str:
 
 def _architecture_hint(found: Mapping[str, torch.Tensor], model: nn.Module) -> str:
     try:
-        width, joints = infer_width_and_joints(found)
-        model_width, model_joints = infer_width_and_joints(model.state_dict())
+        width, keypoints = infer_width_and_keypoints(found)
+        model_width, model_keypoints = infer_width_and_keypoints(model.state_dict())
     except CheckpointError:
         return ""
     return (
-        f" The file looks like HRNet-W{width} with {joints} joints; the model is HRNet-W{model_width} "
-        f"with {model_joints} joints: use the experiment config that matches the file."
+        f" The file looks like HRNet-W{width} with {keypoints} keypoints; the model is HRNet-W{model_width} "
+        f"with {model_keypoints} keypoints: use the experiment config that matches the file."
     )
 
 

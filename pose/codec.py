@@ -188,6 +188,9 @@ def gaussian_target(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Official `generate_target` (TARGET_TYPE gaussian) for one person.
 
+    Keeps the official code's names (joints, joints_vis) so the two read side
+    by side; "joint" here is what the public API calls a keypoint.
+
     Args:
         joints: (J, 2+) joint (x, y) in input-crop pixels.
         joints_vis: (J,) or (J, 1+) visibility; column 0 is used (> 0 visible).

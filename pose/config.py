@@ -12,6 +12,11 @@ Rules, as in the official yacs config:
   are parsed into `StageSpec`, any other EXTRA key is kept in `HRNetExtra.other`.
 
 Sizes are (width, height) pixels, exactly as written in the YAML files.
+
+Field names are the official keys lower-cased (`num_joints`, `in_vis_thre`,
+`oks_thre`, ...) so that every key maps to one field by rule; they are the
+official vocabulary and stay in this reader. Code outside it gives them plain
+names (keypoints, score and NMS thresholds) where it takes them over.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ import numpy as np
 
 from pose.codec import HeatmapCodec
 from pose.runtime import Runtime, TorchRuntime
-from core.skeletons import JointSet, joint_set
+from core.skeletons import KeypointSet, keypoint_set
 from pose.transforms import boxes_to_centers_scales, crop, normalize
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class PoseEstimator:
     Args:
         runtime: network call, (N, 3, H, W) float32 -> (N, J, H/4, W/4) float32.
         codec: heatmap decoding and flip-back.
-        joints: joint names, flip pairs, skeleton, OKS sigmas.
+        keypoint_set: keypoint names, flip pairs, skeleton, OKS sigmas.
         input_size: (w, h) network input px.
         color_rgb: convert BGR images to RGB before normalising (official DATASET.COLOR_RGB).
         flip_test: average with the mirrored crops (official TEST.FLIP_TEST).
@@ -64,7 +64,7 @@ class PoseEstimator:
         self,
         runtime: Runtime,
         codec: HeatmapCodec,
-        joints: JointSet,
+        keypoint_set: KeypointSet,
         input_size: tuple[int, int],
         color_rgb: bool = True,
         flip_test: bool = True,
@@ -74,7 +74,7 @@ class PoseEstimator:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.runtime = runtime
         self.codec = codec
-        self.joints = joints
+        self.keypoint_set = keypoint_set
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.color_rgb = color_rgb
         self.flip_test = flip_test
@@ -115,13 +115,13 @@ class PoseEstimator:
             path = pose.resolve_weights(weights, offline=offline)
             pose.load_weights(model, path)
             logger.info("loaded pose weights %s", path)
-        joints = joint_set(experiment.dataset.name, experiment.model.num_joints)
-        codec = HeatmapCodec.from_config(experiment, joints.flip_pairs, decoding=decoding)
+        keypoints = keypoint_set(experiment.dataset.name, experiment.model.num_joints)
+        codec = HeatmapCodec.from_config(experiment, keypoints.flip_pairs, decoding=decoding)
         runtime = TorchRuntime(model, device=device, dtype=dtype)
         return cls(
             runtime,
             codec,
-            joints,
+            keypoints,
             input_size=tuple(experiment.model.image_size),
             color_rgb=bool(experiment.dataset.color_rgb),
             flip_test=bool(experiment.test.flip_test) if flip_test is None else bool(flip_test),
@@ -131,26 +131,26 @@ class PoseEstimator:
     # Metadata -----------------------------------------------------------------
 
     @property
-    def num_joints(self) -> int:
-        return self.joints.num_joints
+    def num_keypoints(self) -> int:
+        return self.keypoint_set.num_keypoints
 
     @property
-    def joint_names(self) -> tuple[str, ...]:
-        return self.joints.joint_names
+    def keypoint_names(self) -> tuple[str, ...]:
+        return self.keypoint_set.keypoint_names
 
     @property
     def skeleton(self) -> tuple[tuple[int, int], ...]:
-        """0-based joint index pairs to connect when drawing."""
-        return self.joints.skeleton
+        """0-based keypoint index pairs to connect when drawing."""
+        return self.keypoint_set.skeleton
 
     @property
     def flip_pairs(self) -> tuple[tuple[int, int], ...]:
-        return self.joints.flip_pairs
+        return self.keypoint_set.flip_pairs
 
     @property
     def sigmas(self) -> np.ndarray | None:
         """(J,) COCO OKS sigmas, or None (MPII)."""
-        return None if self.joints.sigmas is None else self.joints.sigmas.copy()
+        return None if self.keypoint_set.sigmas is None else self.keypoint_set.sigmas.copy()
 
     @property
     def device(self) -> str:
@@ -262,11 +262,11 @@ class PoseEstimator:
         return results
 
     def _empty(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.zeros((0, self.num_joints, 2), np.float32), np.zeros((0, self.num_joints), np.float32)
+        return np.zeros((0, self.num_keypoints, 2), np.float32), np.zeros((0, self.num_keypoints), np.float32)
 
     def __repr__(self) -> str:
         return (
-            f"PoseEstimator(joints={self.joints.name}x{self.num_joints}, input={self.input_size}, "
+            f"PoseEstimator(keypoints={self.keypoint_set.name}x{self.num_keypoints}, input={self.input_size}, "
             f"flip_test={self.flip_test}, decoding={self.codec.decoding}, batch_size={self.batch_size})"
         )
 

@@ -183,7 +183,7 @@ class HighResolutionModule(nn.Module):
 class PoseHighResolutionNet(nn.Module):
     """The official HRNet top-down pose network.
 
-    Metadata: `num_joints`, `image_size` and `heatmap_size` as (width, height)
+    Metadata: `num_keypoints`, `image_size` and `heatmap_size` as (width, height)
     pixels from the config, `mean`/`std` (RGB, for 0..1 input), `size_multiple`
     (input width and height must be multiples of it; 32 for 4 branches) and
     `config` (the `ExperimentConfig` it was built from).
@@ -193,7 +193,7 @@ class PoseHighResolutionNet(nn.Module):
         super().__init__()
         extra = config.model.extra
         self.config = config
-        self.num_joints = config.model.num_joints
+        self.num_keypoints = config.model.num_joints
         self.image_size = tuple(config.model.image_size)
         self.heatmap_size = tuple(config.model.heatmap_size)
         self.mean = IMAGENET_MEAN_RGB
@@ -219,7 +219,7 @@ class PoseHighResolutionNet(nn.Module):
 
         kernel = extra.final_conv_kernel
         self.final_layer = nn.Conv2d(
-            previous[0], self.num_joints, kernel_size=kernel, stride=1, padding=1 if kernel == 3 else 0
+            previous[0], self.num_keypoints, kernel_size=kernel, stride=1, padding=1 if kernel == 3 else 0
         )
 
     @staticmethod
@@ -270,7 +270,7 @@ class PoseHighResolutionNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, 3, H, W) float, ImageNet-normalised RGB; H and W multiples of
-        `size_multiple`. Returns raw heatmaps (N, num_joints, H/4, W/4)."""
+        `size_multiple`. Returns raw heatmaps (N, num_keypoints, H/4, W/4)."""
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"PoseHighResolutionNet expects input of shape (N, 3, H, W), got {tuple(x.shape)}")
         height, width = int(x.shape[2]), int(x.shape[3])

@@ -177,6 +177,8 @@ def transform_preds(coords, center, scale, output_size) -> np.ndarray:
 def fliplr_joints(joints, joints_vis, width: int, flip_pairs) -> tuple[np.ndarray, np.ndarray]:
     """Official training flip of joints (`fliplr_joints`): x -> width - 1 - x, swap pairs.
 
+    Named and worded as the official function it mirrors ("joint" = keypoint).
+
     The official function multiplies the joints by their visibility, so
     invisible joints come out as (0, 0); kept here because training targets
     depend on it.

@@ -14,7 +14,7 @@ import numpy as np
 from core.types import Detections, Frame
 from tracker import TrackingResult
 
-NUM_JOINTS = 17
+NUM_KEYPOINTS = 17
 
 
 def make_frame(index: int, width: int = 64, height: int = 48, timestamp_s: float | None = None) -> Frame:
@@ -108,9 +108,9 @@ class FakeDetector:
 class FakeEstimator:
     """Keypoints spread over each box; `sleep_s` per call plus `per_frame_s` per frame in the batch."""
 
-    num_joints = NUM_JOINTS
-    joint_names = tuple(f"joint_{index}" for index in range(NUM_JOINTS))
-    skeleton = tuple((index, index + 1) for index in range(NUM_JOINTS - 1))
+    num_keypoints = NUM_KEYPOINTS
+    keypoint_names = tuple(f"keypoint_{index}" for index in range(NUM_KEYPOINTS))
+    skeleton = tuple((index, index + 1) for index in range(NUM_KEYPOINTS - 1))
 
     def __init__(self, sleep_s: float = 0.0, per_frame_s: float = 0.0, fail_at_call: int | None = None) -> None:
         self.sleep_s = sleep_s
@@ -126,11 +126,11 @@ class FakeEstimator:
         results = []
         for image, boxes in zip(images, boxes_per_image):
             boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-            t = np.linspace(0.0, 1.0, NUM_JOINTS, dtype=np.float32)
+            t = np.linspace(0.0, 1.0, NUM_KEYPOINTS, dtype=np.float32)
             x = boxes[:, None, 0] + t[None] * (boxes[:, None, 2] - boxes[:, None, 0])
             y = boxes[:, None, 1] + t[None] * (boxes[:, None, 3] - boxes[:, None, 1])
             keypoints = np.stack([x, y], axis=-1).astype(np.float32)
-            scores = np.full((len(boxes), NUM_JOINTS), 0.8, np.float32)
+            scores = np.full((len(boxes), NUM_KEYPOINTS), 0.8, np.float32)
             results.append((keypoints, scores))
         return results
 

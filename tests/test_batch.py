@@ -142,7 +142,7 @@ def test_video_end_to_end_writes_every_format_following_the_schema(tmp_path, det
     document = json.loads((tmp_path / "000001_mpiinew_test.json").read_text())
     assert document["format"] == "hrtrack.poses" and document["version"] == 1
     assert (document["width"], document["height"], document["fps"]) == (1280, 720, 30.0)
-    assert document["keypoint_names"] == list(estimator.joint_names)
+    assert document["keypoint_names"] == list(estimator.keypoint_names)
     assert document["complete"] is True and document["num_frames"] == 5 and document["dropped_frames"] == 0
     frames = document["frames"]
     assert [f["frame_index"] for f in frames] == [0, 1, 2, 3, 4]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import core.io
-from core.skeletons import COCO_JOINT_NAMES, COCO_SKELETON
+from core.skeletons import COCO_KEYPOINT_NAMES, COCO_SKELETON
 from pipeline.batch import (
     InputVideo,
     Models,
@@ -49,9 +49,9 @@ def truncated_video(path: Path) -> Path:
 
 
 class CocoFakeEstimator(FakeEstimator):
-    """The fake estimator under COCO's joint names, so that every output format accepts it."""
+    """The fake estimator under COCO's keypoint names, so that every output format accepts it."""
 
-    joint_names = COCO_JOINT_NAMES
+    keypoint_names = COCO_KEYPOINT_NAMES
     skeleton = COCO_SKELETON
 
 

@@ -8,7 +8,7 @@ import torch
 import yaml
 
 from pose import build_model, load_weights
-from pose.checkpoints import CheckpointError, infer_width_and_joints, read_state_dict
+from pose.checkpoints import CheckpointError, infer_width_and_keypoints, read_state_dict
 
 
 @pytest.fixture(scope="module")
@@ -99,12 +99,12 @@ def test_half_precision_file_is_converted(tmp_path, tiny_raw, reference_state):
     assert torch.equal(model.conv1.weight, reference_state["conv1.weight"].half().float())
 
 
-def test_infer_width_and_joints(reference_state, tiny_raw):
-    assert infer_width_and_joints(reference_state) == (12, 17)
+def test_infer_width_and_keypoints(reference_state, tiny_raw):
+    assert infer_width_and_keypoints(reference_state) == (12, 17)
     raw = {**tiny_raw, "MODEL": {**tiny_raw["MODEL"], "NUM_JOINTS": 16}}
-    assert infer_width_and_joints(build_model(raw).state_dict()) == (12, 16)
+    assert infer_width_and_keypoints(build_model(raw).state_dict()) == (12, 16)
     with pytest.raises(CheckpointError, match="not an HRNet"):
-        infer_width_and_joints({"fc.weight": torch.zeros(2, 2)})
+        infer_width_and_keypoints({"fc.weight": torch.zeros(2, 2)})
 
 
 def test_missing_file(tmp_path, tiny_raw):
@@ -182,7 +182,7 @@ def test_wider_file_into_narrower_model_lists_shape_mismatches(tmp_path, tiny_ra
     message = str(info.value)
     assert "wide.pth" in message and "shape mismatches" in message
     assert "transition1.0.0.weight: file [16, 256, 3, 3] vs model [12, 256, 3, 3]" in message
-    assert "HRNet-W16 with 17 joints" in message and "HRNet-W12 with 17 joints" in message
+    assert "HRNet-W16 with 17 keypoints" in message and "HRNet-W12 with 17 keypoints" in message
     assert "missing keys" not in message and "unexpected keys" not in message
     assert torch.equal(model.conv1.weight, before)  # nothing was half-loaded
 
@@ -197,7 +197,7 @@ def test_mpii_head_into_coco_model(tmp_path, tiny_raw, reference_state):
         load_weights(_fresh_model(tiny_raw), path)
     message = str(info.value)
     assert "2 shape mismatches" in message and "final_layer.weight: file [16, 12, 1, 1] vs model [17, 12, 1, 1]" in message
-    assert "with 16 joints" in message
+    assert "with 16 keypoints" in message
 
 
 def test_leftover_head_layers_are_an_error(tmp_path, tiny_raw, reference_state):

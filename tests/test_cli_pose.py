@@ -44,7 +44,7 @@ def test_prints_keypoints_and_writes_drawing(capsys, tmp_path, hrnet_reference_d
     )
     assert status == 0
     document = json.loads(captured.out)
-    assert document["joint_names"][0] == "nose" and len(document["joint_names"]) == 17
+    assert document["keypoint_names"][0] == "nose" and len(document["keypoint_names"]) == 17
     assert [person["box"] for person in document["people"]] == boxes
     keypoints = np.array([person["keypoints"] for person in document["people"]])
     assert keypoints.shape == (2, 17, 3)

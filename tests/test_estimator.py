@@ -102,8 +102,8 @@ def test_no_boxes_gives_empty_arrays(estimator, image, monkeypatch):
 
 
 def test_metadata(estimator):
-    assert estimator.num_joints == 17
-    assert estimator.joint_names[0] == "nose" and len(estimator.joint_names) == 17
+    assert estimator.num_keypoints == 17
+    assert estimator.keypoint_names[0] == "nose" and len(estimator.keypoint_names) == 17
     assert (5, 6) in estimator.flip_pairs
     assert all(0 <= a < 17 and 0 <= b < 17 for a, b in estimator.skeleton)
     assert estimator.sigmas is not None and estimator.sigmas.shape == (17,)
@@ -129,8 +129,8 @@ def test_random_weights_warn_and_mpii_metadata(caplog):
     with caplog.at_level(logging.WARNING):
         mpii = PoseEstimator.from_config("mpii/w32_256x256", weights=None, flip_test=False)
     assert "random" in caplog.text
-    assert mpii.num_joints == 16 and mpii.sigmas is None and mpii.input_size == (256, 256)
-    assert mpii.joint_names[9] == "head_top"
+    assert mpii.num_keypoints == 16 and mpii.sigmas is None and mpii.input_size == (256, 256)
+    assert mpii.keypoint_names[9] == "head_top"
 
 
 def test_dark_decoding_changes_only_sub_pixel_positions(hrnet_reference_dir, image, e2e):

@@ -70,9 +70,9 @@ def test_output_shape_matches_metadata(tiny_model):
     width, height = tiny_model.image_size
     with torch.no_grad():
         output = tiny_model(torch.zeros(1, 3, height, width))
-    assert output.shape == (1, tiny_model.num_joints, *tiny_model.heatmap_size[::-1])
+    assert output.shape == (1, tiny_model.num_keypoints, *tiny_model.heatmap_size[::-1])
     assert tiny_model.heatmap_size == (width // 4, height // 4)
-    assert tiny_model.num_joints == 17 and tiny_model.size_multiple == 32
+    assert tiny_model.num_keypoints == 17 and tiny_model.size_multiple == 32
     assert tiny_model.mean == (0.485, 0.456, 0.406) and tiny_model.std == (0.229, 0.224, 0.225)
 
 
@@ -111,7 +111,7 @@ def test_official_configs_have_the_official_state_dict(hrnet_reference_dir, name
     assert len(expected) == 1754
     assert _layout(model) == expected  # keys, shapes, dtypes and order
     assert sum(p.numel() for p in model.parameters()) == parameters
-    assert model.num_joints == joints
+    assert model.num_keypoints == joints
 
 
 def test_same_width_shares_the_manifest(hrnet_reference_dir):

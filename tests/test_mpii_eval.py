@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from evaluation.mpii import MPII_JOINT_NAMES, MpiiGroundTruth, evaluate_pckh, load_ground_truth, load_predictions
+from evaluation.mpii import MPII_SHORT_NAMES, MpiiGroundTruth, evaluate_pckh, load_ground_truth, load_predictions
 
-HEAD, LSHO, RANK, PELV = (MPII_JOINT_NAMES.index(n) for n in ("head", "lsho", "rank", "pelv"))
+HEAD, LSHO, RANK, PELV = (MPII_SHORT_NAMES.index(n) for n in ("head", "lsho", "rank", "pelv"))
 HEAD_SIZE = 0.6 * np.hypot(10.0, 10.0)
 
 
@@ -49,10 +49,10 @@ def test_hand_computed_pckh():
 
 def write_official(tmp_path, gt, preds_one_based):
     names = np.empty((1, 16), dtype=object)
-    for k, name in enumerate(MPII_JOINT_NAMES):
+    for k, name in enumerate(MPII_SHORT_NAMES):
         names[0, k] = np.array([name])
     savemat(tmp_path / "gt_valid.mat", {
-        "pos_gt_src": np.transpose(gt.joints, (1, 2, 0)),
+        "pos_gt_src": np.transpose(gt.keypoints, (1, 2, 0)),
         "jnt_missing": (~gt.visible).T.astype(np.float64),
         "headboxes_src": np.transpose(gt.head_boxes, (1, 2, 0)),
         "dataset_joints": names,
@@ -65,7 +65,7 @@ def test_official_mat_files_and_zero_based_npy_agree(tmp_path):
     gt, preds = case()
     gt_path, pred_path = write_official(tmp_path, gt, preds)
     loaded = load_ground_truth(gt_path)
-    assert loaded.joint_names == MPII_JOINT_NAMES
+    assert loaded.keypoint_names == MPII_SHORT_NAMES
     np.testing.assert_array_equal(loaded.visible, gt.visible)
     from_mat = evaluate_pckh(loaded, load_predictions(pred_path))
     np.save(tmp_path / "pred.npy", preds - 1.0)  # our estimator's 0-based pixels

@@ -154,9 +154,9 @@ def test_layout_from_names_pairs_left_and_right_and_splits_the_body():
 
 
 def test_layout_of_the_coco_person_category_is_the_official_one():
-    from core.skeletons import COCO_JOINT_NAMES
+    from core.skeletons import COCO_KEYPOINT_NAMES
 
-    assert layout_from_category({"name": "person", "keypoints": list(COCO_JOINT_NAMES)}) == builtin_layout("coco")
+    assert layout_from_category({"name": "person", "keypoints": list(COCO_KEYPOINT_NAMES)}) == builtin_layout("coco")
 
 
 def test_layout_yaml(tmp_path):

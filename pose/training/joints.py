@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from core.skeletons import joint_set
+from core.skeletons import keypoint_set
 
 _LOWER_BODY_WORDS = ("hip", "knee", "ankle", "foot", "heel", "toe", "pelvis")
 _OFFICIAL_UPPER_BODY = {
@@ -81,9 +81,9 @@ class JointLayout:
 
 def builtin_layout(dataset_name: str) -> JointLayout:
     """The official layout of "coco", "posetrack" or "mpii"."""
-    joints = joint_set(dataset_name)
+    joints = keypoint_set(dataset_name)
     sigmas = None if joints.sigmas is None else tuple(float(s) for s in joints.sigmas)
-    return JointLayout(joints.joint_names, joints.flip_pairs, _OFFICIAL_UPPER_BODY[joints.name], joints.skeleton, sigmas)
+    return JointLayout(joints.keypoint_names, joints.flip_pairs, _OFFICIAL_UPPER_BODY[joints.name], joints.skeleton, sigmas)
 
 
 def _pairs_from_names(names: Sequence[str]) -> tuple[tuple[int, int], ...]:
