@@ -16,6 +16,9 @@ Three measurements:
    seeded weights in the official layout) and `tracker.PoseTracker`. Each stage
    is timed alone on the decoded frames first.
 3. Live mode with the real stages (the video played at 30 fps).
+4. Stopping (fake stages): seconds from closing the result generator (a
+   `break`) and from Ctrl-C in the consumer until every pipeline thread has
+   ended (the pipeline promises about a second).
 
 On a shared CPU the stages compete for cores when they run together, so the
 real-model ratio there measures contention as much as the threading.
@@ -23,6 +26,7 @@ real-model ratio there measures contention as much as the threading.
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import json
 import statistics
@@ -147,7 +151,47 @@ def fake_benchmark(frames: int) -> dict:
     overlap = {"run": every_5, "chain_fps": chain_fps, "serial_fps": serial_fps,
                "ratio_to_chain": every_5["fps"] / chain_fps, "ratio_to_serial": every_5["fps"] / serial_fps}
     return {"alone": alone, "file": file_run, "live": live_run, "detect_every_5": overlap,
-            **_ratios(file_run, live_run, slowest_fps, stage_sum_ms)}
+            "stop_s": stop_benchmark(), **_ratios(file_run, live_run, slowest_fps, stage_sum_ms)}
+
+
+def _pipeline_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith(("stage-", "capture-reader"))]
+
+
+def _seconds_until_no_threads(since: float) -> float:
+    while _pipeline_threads():
+        time.sleep(0.005)
+    return time.perf_counter() - since
+
+
+def stop_benchmark() -> dict:
+    """Seconds from a `break` (closing the generator) and from Ctrl-C to no pipeline thread left."""
+    def make() -> Pipeline:
+        return Pipeline(ListSource(10_000, read_s=0.001), FakeDetector(sleep_s=0.02), FakeEstimator(sleep_s=0.02),
+                        FakeTracker())
+
+    generator = make().run()
+    for count, _ in enumerate(generator):
+        if count == 3:
+            break
+    started = time.perf_counter()
+    generator.close()
+    close_s = _seconds_until_no_threads(started)
+    pipeline = make()
+    sent: list[float] = []
+
+    def interrupt() -> None:
+        sent.append(time.perf_counter())
+        _thread.interrupt_main()
+
+    threading.Timer(0.3, interrupt).start()
+    try:
+        with pipeline:  # the KeyboardInterrupt leaves the loop; `with` shuts the threads down
+            for _ in pipeline.run():
+                pass
+    except KeyboardInterrupt:
+        pass
+    return {"close_s": close_s, "ctrl_c_s": _seconds_until_no_threads(sent[0])}
 
 
 def _ratios(file_run: dict, live_run: dict, slowest_fps: float, stage_sum_ms: float) -> dict:
@@ -312,6 +356,10 @@ def print_report(name: str, report: dict) -> None:
         print(f"detect every 5 (detector 60 ms beside pose 30 + tracking 5 ms): {overlap['run']['fps']:.1f} fps; "
               f"pose+tracking chain alone {overlap['chain_fps']:.1f} fps (ratio {overlap['ratio_to_chain']:.3f}); "
               f"without overlap it would be {overlap['serial_fps']:.1f} fps (ratio {overlap['ratio_to_serial']:.3f})")
+    if "stop_s" in report:
+        stop = report["stop_s"]
+        print(f"stopping: generator closed -> no thread left {stop['close_s']:.3f} s; "
+              f"Ctrl-C -> no thread left {stop['ctrl_c_s']:.3f} s")
     if "live_latency_ratio_in_run" in report:
         in_run = ", ".join(f"{k} {v:.1f}" for k, v in live["stage_ms_in_pipeline"].items())
         print(f"live latency / sum of the stage times after capture inside the live run ({in_run} ms): "

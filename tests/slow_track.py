@@ -7,7 +7,9 @@ SECONDS_PER_CALL in the pose thread (matrix products in torch's own threads),
 standing in for a long model call that cannot be interrupted: an interpreter
 that exits under such a call is what aborted with SIGABRT. With the environment
 variable SLOW_TRACK_MARKER set, each call first touches that file, so a test
-knows when a call is in flight.
+knows when a call is in flight; with SLOW_TRACK_LOG set, each call appends
+"start" to that file when it begins and "end" when it returns, so a test can
+tell whether the process exited inside a call or after it.
 """
 
 from __future__ import annotations
@@ -32,13 +34,23 @@ def _busy_torch(seconds: float) -> None:
         matrix = torch.tanh(matrix @ matrix)
 
 
+def _log(word: str) -> None:
+    log = os.environ.get("SLOW_TRACK_LOG")
+    if log:
+        with open(log, "a") as file:
+            file.write(word + "\n")
+
+
 def _slowed(estimate_many, seconds: float):
     def run(self, *args, **kwargs):
+        _log("start")
         marker = os.environ.get("SLOW_TRACK_MARKER")
         if marker:
             Path(marker).touch()
         _busy_torch(seconds)
-        return estimate_many(self, *args, **kwargs)
+        result = estimate_many(self, *args, **kwargs)
+        _log("end")
+        return result
 
     return run
 

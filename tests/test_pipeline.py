@@ -23,8 +23,14 @@ def pipeline_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith(("stage-", "capture-reader"))]
 
 
-def wait_no_threads(timeout_s: float = 1.0) -> float:
-    """Seconds until no pipeline thread is left (fails after `timeout_s`)."""
+# Frames a running file pipeline can hold past the consumer: channels of `queue_size` (4)
+# in front of detection, pose, tracking, sinks and the caller, and at most a pose batch of 4
+# frames plus one frame in each other stage. A stopped pipeline reads no further frame.
+IN_FLIGHT_BOUND = 5 * 4 + 4 + 4
+
+
+def wait_no_threads(timeout_s: float = 30.0) -> float:
+    """Seconds until no pipeline thread is left (fails after `timeout_s`, a hang guard, not a speed claim)."""
     started = time.monotonic()
     while pipeline_threads():
         if time.monotonic() - started > timeout_s:
@@ -87,18 +93,61 @@ def test_pose_stage_batches_queued_frames_in_one_call():
     assert len(estimator.batch_sizes) < 16
 
 
-def test_pipelined_throughput_follows_the_slowest_stage():
-    # Stage costs are sleeps, long enough that scheduling noise on a busy machine stays small.
-    frames, detect_s, pose_s, track_s = 12, 0.04, 0.06, 0.03
-    pipeline = Pipeline(ListSource(frames), FakeDetector(sleep_s=detect_s), FakeEstimator(sleep_s=pose_s),
-                        FakeTracker(sleep_s=track_s), pose_batch_frames=1)
-    started = time.perf_counter()
-    assert len(list(pipeline.run())) == frames
-    elapsed = time.perf_counter() - started
-    serial = frames * (detect_s + pose_s + track_s)
-    # Overlapped stages: about frames x slowest stage (0.79 s here), far under the serial 1.56 s.
-    assert elapsed < 0.8 * serial
-    assert elapsed > frames * pose_s
+class _StartedFrames:
+    """Which frames each stage has started, so that one stage can wait for another (a handshake)."""
+
+    def __init__(self, timeout_s: float = 30.0) -> None:
+        self._condition = threading.Condition()
+        self._started: dict[str, set[int]] = {}
+        self.timeout_s = timeout_s
+
+    def start(self, stage: str, index: int) -> None:
+        with self._condition:
+            self._started.setdefault(stage, set()).add(index)
+            self._condition.notify_all()
+
+    def wait(self, stage: str, index: int) -> None:
+        with self._condition:
+            if not self._condition.wait_for(lambda: index in self._started.get(stage, ()), self.timeout_s):
+                raise AssertionError(f"{stage} never started frame {index} while the next stage held the frame before")
+
+
+def _frame_index(image: np.ndarray) -> int:
+    return int(image[0, 0, 0])  # the fakes' pixels encode the frame index
+
+
+def test_each_stage_works_on_the_next_frame_while_the_stage_after_it_holds_this_one():
+    # The pose call for frame k returns only once the detector has started frame k + 1,
+    # and the tracker's update for frame k only once pose has started frame k + 1: a
+    # pipeline that ran the stages one after another could never get there (the
+    # handshake times out and fails the stage). What this overlap buys in frames per
+    # second is measured by benchmarks/pipeline.py (throughput_ratio), not here.
+    frames = 8
+    started = _StartedFrames()
+
+    class Detector(FakeDetector):
+        def __call__(self, batch):
+            for frame in batch:
+                started.start("detection", frame.index)
+            return super().__call__(batch)
+
+    class Estimator(FakeEstimator):
+        def estimate_many(self, images, boxes_per_image):
+            (index,) = [_frame_index(image) for image in images]
+            started.start("pose", index)
+            if index + 1 < frames:
+                started.wait("detection", index + 1)
+            return super().estimate_many(images, boxes_per_image)
+
+    class Tracker(FakeTracker):
+        def update(self, keypoints, boxes=None, scores=None, frame=None):
+            index = _frame_index(frame)
+            if index + 1 < frames:
+                started.wait("pose", index + 1)
+            return super().update(keypoints, boxes, scores, frame)
+
+    results = list(Pipeline(ListSource(frames), Detector(), Estimator(), Tracker(), pose_batch_frames=1).run())
+    assert [r.frame.index for r in results] == list(range(frames))
 
 
 @pytest.mark.parametrize(
@@ -144,7 +193,9 @@ def test_tracker_returning_wrong_number_of_ids_is_a_tracking_error():
         list(Pipeline(ListSource(3), FakeDetector(people=2), FakeEstimator(), BadTracker()).run())
 
 
-def test_closing_the_generator_stops_all_threads_within_a_second():
+# How long stopping takes (the docstring's "about a second") is measured by benchmarks/pipeline.py
+# (stop_s); these tests check that it stops where it is, without working through the source.
+def test_closing_the_generator_stops_all_threads_without_reading_on():
     sink = RecordingSink()
     source = ListSource(10_000, read_s=0.001)
     generator = Pipeline(source, FakeDetector(sleep_s=0.01), FakeEstimator(sleep_s=0.01), FakeTracker(),
@@ -152,14 +203,13 @@ def test_closing_the_generator_stops_all_threads_within_a_second():
     for count, _ in enumerate(generator):
         if count == 3:
             break
-    started = time.monotonic()
     generator.close()
-    assert time.monotonic() - started < 1.0
-    wait_no_threads(1.0)
+    assert pipeline_threads() == []  # close() returns once every thread has ended
     assert sink.closed_with == [False] and source.closed
+    assert source.next_index <= 4 + IN_FLIGHT_BOUND
 
 
-def test_ctrl_c_in_the_consumer_stops_all_threads_within_a_second():
+def test_ctrl_c_in_the_consumer_stops_all_threads_without_reading_on():
     source = ListSource(10_000, read_s=0.001)
     pipeline = Pipeline(source, FakeDetector(sleep_s=0.02), FakeEstimator(sleep_s=0.02), FakeTracker())
     timer = threading.Timer(0.3, _thread.interrupt_main)
@@ -169,10 +219,9 @@ def test_ctrl_c_in_the_consumer_stops_all_threads_within_a_second():
         with pipeline:
             for _ in pipeline.run():
                 seen += 1
-    interrupted = time.monotonic()
-    wait_no_threads(1.0)
-    assert time.monotonic() - interrupted < 1.0
+    wait_no_threads()
     assert seen > 0 and source.closed
+    assert source.next_index <= seen + IN_FLIGHT_BOUND
 
 
 def test_stop_from_another_thread_ends_run_without_error():
@@ -181,8 +230,11 @@ def test_stop_from_another_thread_ends_run_without_error():
     for result in pipeline.run():
         results.append(result)
         if len(results) == 3:
-            threading.Thread(target=pipeline.stop).start()
-    assert 3 <= len(results) < 100
+            stopper = threading.Thread(target=pipeline.stop)
+            stopper.start()
+            stopper.join()
+    # Only the frames already in flight when stop() returned came out after it.
+    assert 3 <= len(results) <= 3 + IN_FLIGHT_BOUND
     wait_no_threads()
 
 
@@ -193,12 +245,29 @@ def test_run_twice_is_refused():
         list(pipeline.run())
 
 
-def test_live_source_keeps_latency_low_and_counts_dropped_frames():
+@pytest.mark.parametrize("max_in_flight", [1, 2])
+def test_live_source_takes_the_newest_frame_and_never_queues_more_than_the_limit(max_in_flight):
+    # Latency stays low because frames do not queue: capture takes a frame only while fewer
+    # than the limit are between it and the caller, and skips the camera frames that came
+    # meanwhile. Checked on the order of events (a frame starts detection / its sink wrote
+    # it), which load cannot change; the latency in milliseconds against the stage times is
+    # measured by benchmarks/pipeline.py (live_latency_ratio).
+    events: list[tuple[str, int]] = []  # list.append is atomic: one order for all threads
+
+    class Detector(FakeDetector):
+        def __call__(self, frames):
+            events.extend(("detect", frame.index) for frame in frames)
+            return super().__call__(frames)
+
+    class Sink(RecordingSink):
+        def write(self, result) -> None:  # before the result reaches the caller and frees its place
+            events.append(("written", result.frame.index))
+            super().write(result)
+
     camera = FakeCamera(fps=200.0)
     source = LiveSource(lambda: camera, name="fake camera")
-    detect_s, pose_s, track_s = 0.01, 0.02, 0.005
-    pipeline = Pipeline(source, FakeDetector(sleep_s=detect_s), FakeEstimator(sleep_s=pose_s),
-                        FakeTracker(sleep_s=track_s), detect_every=1)
+    pipeline = Pipeline(source, Detector(sleep_s=0.01), FakeEstimator(sleep_s=0.02), FakeTracker(sleep_s=0.005),
+                        detect_every=1, max_in_flight=max_in_flight, sinks=[Sink()])
     assert pipeline.live
     results = []
     for result in pipeline.run():
@@ -209,13 +278,11 @@ def test_live_source_keeps_latency_low_and_counts_dropped_frames():
     indices = [r.frame.index for r in results]
     assert indices == sorted(set(indices))  # increasing, never repeated
     assert results[-1].dropped_frames > 0 and indices[-1] > len(results)
-    steady = results[10:]
-    latency = np.median([r.timings_s["latency"] for r in steady])
-    # The work itself, as measured in this run (sleeps overshoot on a loaded machine).
-    work = np.median([sum(r.timings_s[k] for k in ("capture", "detection", "pose", "tracking")) for r in steady])
-    assert work >= detect_s + pose_s + track_s
-    # Never more than about one camera frame of waiting on top of the work itself.
-    assert latency < 1.5 * work, (latency, work)
+    in_flight, most = 0, 0
+    for kind, _ in list(events):
+        in_flight += 1 if kind == "detect" else -1
+        most = max(most, in_flight)
+    assert 1 <= most <= max_in_flight
 
 
 def test_live_in_flight_limit():
@@ -308,8 +375,9 @@ def test_profile_sums_stage_times_queue_waits_and_fps():
     assert summary["frames"] == 12 and summary["detected_frames"] == 4
     stages = summary["stage_ms_per_frame"]
     assert list(stages)[:4] == ["capture", "detection", "pose", "crop"]
-    # The detector ran on one frame in three: a third of its 10 ms call per frame, at least.
-    assert 10.0 / 3 <= stages["detection"] < 10.0
+    # The detector ran on one frame in three: its calls (10 ms of sleep at least) spread over all 12 frames.
+    detection_ms = 1000 * sum(result.timings_s.get("detection", 0.0) for result in results)
+    assert stages["detection"] == pytest.approx(detection_ms / 12, abs=1e-3) and stages["detection"] >= 10.0 / 3
     assert stages["network"] == pytest.approx(4.0) and stages["crop"] == pytest.approx(1.0)
     assert stages["pose"] >= 5.0
     assert set(summary["wait_ms_per_frame"]) == {"detection", "pose", "tracking"}
