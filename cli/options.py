@@ -29,10 +29,15 @@ def probability(text: str) -> float:
     return value
 
 
-def add_keypoint_threshold_argument(parser, where: str) -> None:
-    """`--keypoint-threshold SCORE`: keypoints scoring below it are not drawn (`where`: in what)."""
-    parser.add_argument("--keypoint-threshold", type=probability, default=0.3, metavar="SCORE",
-                        help=f"keypoints scoring below this are not drawn {where} (default 0.3)")
+def add_keypoint_threshold_argument(parser, where: str, *, effect: str = "are not drawn",
+                                    default: float | None = 0.3, default_text: str = "0.3") -> None:
+    """`--keypoint-threshold SCORE`: what happens to keypoints scoring below it.
+
+    Drawing commands hide them (`effect` "are not drawn", `where`: in what);
+    `posetrack run` writes them as missing, with no threshold by default.
+    """
+    parser.add_argument("--keypoint-threshold", type=probability, default=default, metavar="SCORE",
+                        help=f"keypoints scoring below this {effect} {where} (default {default_text})")
 
 
 def add_pose_arguments(parser: argparse.ArgumentParser) -> None:

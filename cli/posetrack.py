@@ -82,7 +82,7 @@ def _run_eval(args: argparse.Namespace) -> int:
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     from cli.options import add_detector_arguments  # noqa: PLC0415 - argparse-only modules
     from cli.options import add_pose_arguments  # noqa: PLC0415
-    from cli.options import add_profile_argument  # noqa: PLC0415
+    from cli.options import add_keypoint_threshold_argument, add_profile_argument  # noqa: PLC0415
 
     parser.add_argument("--data", required=True, metavar="ROOT",
                         help="PoseTrack root: annotations/<split>/*.json and the frame folders their file names point to")
@@ -92,9 +92,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="PRED_DIR", help="output folder, one JSON per video")
     parser.add_argument("--use-gt-boxes", action="store_true",
                         help="person boxes from each video's own GT annotations instead of a detector")
-    parser.add_argument("--joint-threshold", type=float, default=None, metavar="SCORE",
-                        help="write joints scoring below this as missing (poseval's MOT counts every written joint; "
-                             "AP prefers all of them; default: write all)")
+    add_keypoint_threshold_argument(parser, "in the prediction files (poseval's MOT counts every written keypoint; "
+                                    "AP prefers all of them)", effect="are written as missing",
+                                    default=None, default_text="none: write all")
     parser.add_argument("--max-videos", type=int, default=None, metavar="N", help="only the first N videos (for trials)")
     parser.add_argument("--overwrite", action="store_true", help="redo videos whose output is complete")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -168,7 +168,7 @@ def _run_videos(args: argparse.Namespace) -> int:
             if not args.overwrite and is_complete([output]):
                 skipped += 1
                 continue
-            predict_video(path, root, boxes, estimator, tracker, args.joint_threshold, output,
+            predict_video(path, root, boxes, estimator, tracker, args.keypoint_threshold, output,
                           progress=not args.no_progress, profile=profile)
         except (OSError, ValueError, PoseTrackFormatError) as error:
             failed += 1

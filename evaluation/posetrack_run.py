@@ -83,7 +83,7 @@ def video_detector(boxes, annotation_path: Path, video_format: str, images: list
 
 
 def predict_video(annotation_path: Path, root: Path, boxes, estimator, tracker,
-                  joint_threshold: float | None, output: Path, progress: bool = True, profile=None) -> int:
+                  keypoint_threshold: float | None, output: Path, progress: bool = True, profile=None) -> int:
     """Predict, track and write one video through the pipeline; returns the number of frames.
 
     `profile`: a `pipeline.profile.PipelineProfile` that adds this video's stage times (`--profile`).
@@ -96,7 +96,7 @@ def predict_video(annotation_path: Path, root: Path, boxes, estimator, tracker,
     detector = video_detector(boxes, annotation_path, video_format, images)
     tracker.reset()
     sink = PoseTrackSink(output, keypoint_names=estimator.keypoint_names, image_infos=images, version=video_format,
-                         score_threshold=joint_threshold, include_recovered=False)
+                         score_threshold=keypoint_threshold, include_recovered=False)
     paths = [root / image["file_name"] for image in images]
     return predict_listed_images(paths, str(annotation_path), detector, estimator, tracker, sinks=[sink],
                                  progress=progress, profile=profile)

@@ -7,6 +7,7 @@ import logging
 import shutil
 
 import numpy as np
+import pytest
 
 import main
 from evaluation.posetrack import evaluate_paths
@@ -59,3 +60,14 @@ def test_an_unusable_output_folder_is_refused_before_any_video(data_dir, hrnet_r
         assert main.main([*common, "--out", str(root / "annotations" / "val")]) == 2
     assert "output folder" in caplog.text and "would overwrite the GT files" in caplog.text
     assert {p.name: p.read_bytes() for p in (root / "annotations" / "val").iterdir()} == gt_before
+
+
+def test_keypoint_threshold_is_the_shared_flag_and_off_by_default(capsys):
+    parser = main.build_parser("posetrack")
+    base = ["posetrack", "run", "--data", "root", "--out", "pred"]
+    assert parser.parse_args(base).keypoint_threshold is None  # write every keypoint, as poseval's AP wants
+    assert parser.parse_args([*base, "--keypoint-threshold", "0.4"]).keypoint_threshold == 0.4
+    for wrong in (["--keypoint-threshold", "1.5"], ["--joint-threshold", "0.4"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args([*base, *wrong])
+    assert "--keypoint-threshold" in capsys.readouterr().err
