@@ -9,14 +9,16 @@
     # score an existing results file
     main.py coco eval --results results.json --ann person_keypoints_val2017.json
 
-Prints pycocotools' summary and the official table row. The TEST thresholds
-(IMAGE_THRE, IN_VIS_THRE, OKS_THRE, SOFT_NMS) come from the pose config unless
-given here.
+Prints pycocotools' summary and the official table row. The thresholds come
+from the pose config's TEST section unless given here: --box-score-threshold
+(IMAGE_THRE), --keypoint-score-threshold (IN_VIS_THRE), --oks-nms-threshold
+(OKS_THRE), --soft-nms (SOFT_NMS).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -41,9 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     boxes.add_argument("--gt-boxes", action="store_true", help="use the cleaned ground-truth boxes (TEST.USE_GT_BBOX)")
     boxes.add_argument("--results", metavar="JSON", help="score this existing keypoint results file; no model is run")
     evaluate.add_argument("--out", metavar="JSON", help="write the keypoint results here")
-    evaluate.add_argument("--image-thre", type=float, default=None, help="drop detections scoring below this (config TEST.IMAGE_THRE)")
-    evaluate.add_argument("--in-vis-thre", type=float, default=None, help="joint score counted in rescoring above this (TEST.IN_VIS_THRE)")
-    evaluate.add_argument("--oks-thre", type=float, default=None, help="OKS-NMS threshold (TEST.OKS_THRE)")
+    evaluate.add_argument("--box-score-threshold", type=float, default=None, metavar="SCORE",
+                          help="drop detections scoring below this (default: the config's TEST.IMAGE_THRE)")
+    evaluate.add_argument("--keypoint-score-threshold", type=float, default=None, metavar="SCORE",
+                          help="rescoring averages the keypoint scores above this (default: TEST.IN_VIS_THRE)")
+    evaluate.add_argument("--oks-nms-threshold", type=float, default=None, metavar="OKS",
+                          help="OKS-NMS drops a pose overlapping a better one by more than this (default: TEST.OKS_THRE)")
     evaluate.add_argument("--soft-nms", action=argparse.BooleanOptionalAction, default=None, help="soft OKS-NMS (TEST.SOFT_NMS)")
     evaluate.add_argument("--arch", default=None, help="name of the table row (default: the pose config's name)")
     evaluate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -55,12 +60,9 @@ def _settings(args: argparse.Namespace, experiment):
     from evaluation.coco import CocoTestSettings  # noqa: PLC0415
 
     base = CocoTestSettings.from_config(experiment)
-    return CocoTestSettings(
-        image_thre=base.image_thre if args.image_thre is None else args.image_thre,
-        in_vis_thre=base.in_vis_thre if args.in_vis_thre is None else args.in_vis_thre,
-        oks_thre=base.oks_thre if args.oks_thre is None else args.oks_thre,
-        soft_nms=base.soft_nms if args.soft_nms is None else args.soft_nms,
-    )
+    given = {name: getattr(args, name) for name in ("box_score_threshold", "keypoint_score_threshold",
+                                                     "oks_nms_threshold", "soft_nms")}
+    return dataclasses.replace(base, **{name: value for name, value in given.items() if value is not None})
 
 
 def _predict(args: argparse.Namespace, annotation: dict) -> list[dict]:
@@ -78,7 +80,7 @@ def _predict(args: argparse.Namespace, annotation: dict) -> list[dict]:
     if args.gt_boxes:
         boxes = GroundTruthDetector(args.ann, official_cleaning=True)
     else:
-        boxes = FileDetector(args.det_file, score_threshold=settings.image_thre, sort_by_score=False)
+        boxes = FileDetector(args.det_file, score_threshold=settings.box_score_threshold, sort_by_score=False)
     logger.info("test settings: %s", settings)
     estimator = build_estimator(args)
     logger.info("pose estimator: %s", estimator)

@@ -106,7 +106,7 @@ def make_coco_validator(config, annotation_path: Path, images_dir: Path, device:
     else:
         if not config.test.coco_bbox_file:
             raise ValueError(f"{config.source}: TEST.USE_GT_BBOX is false but TEST.COCO_BBOX_FILE is empty")
-        boxes = FileDetector(config.test.coco_bbox_file, score_threshold=settings.image_thre, sort_by_score=False)
+        boxes = FileDetector(config.test.coco_bbox_file, score_threshold=settings.box_score_threshold, sort_by_score=False)
     joints = keypoint_set("coco", config.model.num_joints)
     codec = HeatmapCodec.from_config(config, joints.flip_pairs)
 

@@ -60,11 +60,15 @@ class BoxSource(Protocol):
 
 @dataclass(frozen=True)
 class CocoTestSettings:
-    """The official TEST section values the COCO evaluation uses (defaults: every official COCO HRNet YAML)."""
+    """The official TEST section values the COCO evaluation uses (defaults: every official COCO HRNet YAML).
 
-    image_thre: float = 0.0
-    in_vis_thre: float = 0.2
-    oks_thre: float = 0.9
+    box_score_threshold: TEST.IMAGE_THRE; keypoint_score_threshold: TEST.IN_VIS_THRE;
+    oks_nms_threshold: TEST.OKS_THRE; soft_nms: TEST.SOFT_NMS.
+    """
+
+    box_score_threshold: float = 0.0
+    keypoint_score_threshold: float = 0.2
+    oks_nms_threshold: float = 0.9
     soft_nms: bool = False
 
     @classmethod
@@ -193,8 +197,8 @@ def predict_coco(
         np.concatenate(collector.box_scores),
         crop_area(scales),
         detection_image_ids,
-        in_vis_thre=settings.in_vis_thre,
-        oks_thre=settings.oks_thre,
+        keypoint_score_threshold=settings.keypoint_score_threshold,
+        oks_nms_threshold=settings.oks_nms_threshold,
         soft=settings.soft_nms,
         sigmas=None,  # the official call relies on nms.py's built-in COCO sigmas
     )

@@ -32,7 +32,8 @@ def crop_area(scales: np.ndarray) -> np.ndarray:
     return np.prod(np.asarray(scales, dtype=np.float32) * 200, 1)
 
 
-def oks_iou(keypoints_a, keypoints_b, area_a: float, areas_b, sigmas=None, in_vis_thre: float | None = None) -> np.ndarray:
+def oks_iou(keypoints_a, keypoints_b, area_a: float, areas_b, sigmas=None,
+            keypoint_score_threshold: float | None = None) -> np.ndarray:
     """OKS between one keypoint set and many (official `oks_iou`).
 
     e_j = d_j^2 / (2 sigma_j)^2 / ((area_a + area_b) / 2 + eps) / 2, OKS = mean_j exp(-e_j).
@@ -42,8 +43,8 @@ def oks_iou(keypoints_a, keypoints_b, area_a: float, areas_b, sigmas=None, in_vi
         keypoints_b: (M, J, 3) or (M, 3J).
         area_a: float; areas_b: (M,) px^2.
         sigmas: (J,) OKS sigmas; None = COCO sigmas.
-        in_vis_thre: None (the official evaluation) uses all joints. When given,
-            the official code's quirk is reproduced: only the joints whose score
+        keypoint_score_threshold: None (the official evaluation) uses all keypoints. When given,
+            the official code's quirk is reproduced: only the keypoints whose score
             in `keypoints_b` exceeds it are used (`list and list` returns the
             second list), the first set's scores are ignored.
 
@@ -59,11 +60,11 @@ def oks_iou(keypoints_a, keypoints_b, area_a: float, areas_b, sigmas=None, in_vi
     dx = b[:, 0::3] - a[0::3]
     dy = b[:, 1::3] - a[1::3]
     e = (dx**2 + dy**2) / variances / ((area_a + areas_b[:, None]) / 2 + AREA_EPS) / 2
-    if in_vis_thre is None:
+    if keypoint_score_threshold is None:
         return np.sum(np.exp(-e), axis=1) / e.shape[1]
     ious = np.zeros(len(b))
     for row in range(len(b)):
-        used = e[row][b[row, 2::3] > in_vis_thre]
+        used = e[row][b[row, 2::3] > keypoint_score_threshold]
         ious[row] = np.sum(np.exp(-used)) / used.shape[0] if used.shape[0] != 0 else 0.0
     return ious
 
@@ -78,11 +79,12 @@ def _prepare(keypoints, scores, areas):
     return keypoints, scores, areas
 
 
-def oks_nms(keypoints, scores, areas, thresh: float, sigmas=None, in_vis_thre: float | None = None) -> list[int]:
+def oks_nms(keypoints, scores, areas, threshold: float, sigmas=None,
+            keypoint_score_threshold: float | None = None) -> list[int]:
     """Official greedy OKS-NMS.
 
     Take the best remaining detection, drop every other one whose OKS with it
-    is > `thresh` (keep <= thresh), repeat.
+    is > `threshold` (keep <= threshold), repeat.
 
     Args:
         keypoints: (N, J, 3) image px + score; scores: (N,); areas: (N,) px^2 (`crop_area`).
@@ -98,13 +100,14 @@ def oks_nms(keypoints, scores, areas, thresh: float, sigmas=None, in_vis_thre: f
     while order.size > 0:
         best = order[0]
         keep.append(int(best))
-        overlap = oks_iou(keypoints[best], keypoints[order[1:]], areas[best], areas[order[1:]], sigmas, in_vis_thre)
-        order = order[np.where(overlap <= thresh)[0] + 1]
+        overlap = oks_iou(keypoints[best], keypoints[order[1:]], areas[best], areas[order[1:]], sigmas, keypoint_score_threshold)
+        order = order[np.where(overlap <= threshold)[0] + 1]
     return keep
 
 
-def soft_oks_nms(keypoints, scores, areas, thresh: float, sigmas=None, in_vis_thre: float | None = None) -> list[int]:
-    """Official soft OKS-NMS: Gaussian rescoring score *= exp(-oks^2 / thresh), at most 20 kept.
+def soft_oks_nms(keypoints, scores, areas, threshold: float, sigmas=None,
+                 keypoint_score_threshold: float | None = None) -> list[int]:
+    """Official soft OKS-NMS: Gaussian rescoring score *= exp(-oks^2 / threshold), at most 20 kept.
 
     Args: as `oks_nms`.
 
@@ -119,9 +122,9 @@ def soft_oks_nms(keypoints, scores, areas, thresh: float, sigmas=None, in_vis_th
     keep = []
     while order.size > 0 and len(keep) < SOFT_NMS_MAX_DETECTIONS:
         best = order[0]
-        overlap = oks_iou(keypoints[best], keypoints[order[1:]], areas[best], areas[order[1:]], sigmas, in_vis_thre)
+        overlap = oks_iou(keypoints[best], keypoints[order[1:]], areas[best], areas[order[1:]], sigmas, keypoint_score_threshold)
         order = order[1:]
-        scores = scores[1:] * np.exp(-(overlap**2) / thresh)
+        scores = scores[1:] * np.exp(-(overlap**2) / threshold)
         resort = scores.argsort()[::-1]
         order = order[resort]
         scores = scores[resort]
@@ -129,10 +132,10 @@ def soft_oks_nms(keypoints, scores, areas, thresh: float, sigmas=None, in_vis_th
     return keep
 
 
-def rescore(keypoint_scores, box_scores, in_vis_thre: float = 0.2) -> np.ndarray:
-    """Official COCO rescoring: box score x mean of the joint scores > in_vis_thre (0 if none).
+def rescore(keypoint_scores, box_scores, keypoint_score_threshold: float = 0.2) -> np.ndarray:
+    """Official COCO rescoring: box score x mean of the keypoint scores > keypoint_score_threshold (0 if none).
 
-    The joint scores are summed one at a time in float32, as the official loop does.
+    The keypoint scores are summed one at a time in float32, as the official loop does.
 
     Args:
         keypoint_scores: (N, J) float32 heatmap maxima; box_scores: (N,) detector scores.
@@ -146,8 +149,8 @@ def rescore(keypoint_scores, box_scores, in_vis_thre: float = 0.2) -> np.ndarray
         raise ValueError(
             f"rescore: keypoint_scores must be (N, J) with N = {len(box_scores)} box scores, got {keypoint_scores.shape}"
         )
-    valid = keypoint_scores > in_vis_thre
-    # cumsum adds sequentially, matching the official one-joint-at-a-time float32 sum
+    valid = keypoint_scores > keypoint_score_threshold
+    # cumsum adds sequentially, matching the official one-keypoint-at-a-time float32 sum
     # (np.sum would use pairwise summation and differ in the last bit).
     summed = np.cumsum(np.where(valid, keypoint_scores, np.float32(0)), axis=1, dtype=np.float32)
     summed = summed[:, -1] if summed.shape[1] else np.zeros(len(box_scores), np.float32)
@@ -161,8 +164,8 @@ def evaluation_postprocess(
     box_scores,
     areas,
     image_ids,
-    in_vis_thre: float = 0.2,
-    oks_thre: float = 0.9,
+    keypoint_score_threshold: float = 0.2,
+    oks_nms_threshold: float = 0.9,
     soft: bool = False,
     sigmas=None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -172,7 +175,7 @@ def evaluation_postprocess(
         keypoints: (N, J, 3) [x, y, maxval] image px.
         box_scores: (N,) detector scores; areas: (N,) `crop_area` of each detection.
         image_ids: (N,) image id of each detection.
-        in_vis_thre, oks_thre: TEST.IN_VIS_THRE and TEST.OKS_THRE; soft: TEST.SOFT_NMS.
+        keypoint_score_threshold, oks_nms_threshold: TEST.IN_VIS_THRE and TEST.OKS_THRE; soft: TEST.SOFT_NMS.
 
     Returns:
         kept: (K,) int64 indices of the detections to write, images in order of
@@ -185,13 +188,13 @@ def evaluation_postprocess(
     areas = np.asarray(areas, dtype=np.float64).reshape(-1)
     if not (len(keypoints) == len(image_ids) == len(areas) == len(np.asarray(box_scores).reshape(-1))):
         raise ValueError("evaluation_postprocess: keypoints, box_scores, areas and image_ids differ in length")
-    scores = rescore(keypoints[..., 2], box_scores, in_vis_thre)
+    scores = rescore(keypoints[..., 2], box_scores, keypoint_score_threshold)
     nms = soft_oks_nms if soft else oks_nms
     kept: list[int] = []
     _, first = np.unique(image_ids, return_index=True)
     for image_id in image_ids[np.sort(first)]:
         members = np.flatnonzero(image_ids == image_id)
-        keep = nms(keypoints[members], scores[members], areas[members], oks_thre, sigmas)
+        keep = nms(keypoints[members], scores[members], areas[members], oks_nms_threshold, sigmas)
         kept.extend(int(members[k]) for k in keep) if keep else kept.extend(int(m) for m in members)
     kept_array = np.asarray(kept, dtype=np.int64)
     return kept_array, scores[kept_array]

@@ -102,8 +102,8 @@ def test_oks_nms_removes_duplicate_detections(estimator, annotation, coco_dir, t
         {"image_id": 196141, "category_id": 1, "bbox": box, "score": 0.9},
         {"image_id": 196141, "category_id": 1, "bbox": box, "score": 0.05},  # below IMAGE_THRE 0.1 here
     ]))
-    settings = coco.CocoTestSettings(image_thre=0.1)
-    detections = FileDetector(det_path, score_threshold=settings.image_thre, sort_by_score=False)
+    settings = coco.CocoTestSettings(box_score_threshold=0.1)
+    detections = FileDetector(det_path, score_threshold=settings.box_score_threshold, sort_by_score=False)
     results = coco.predict_coco(estimator, annotation, coco_dir, detections, settings, progress=False)
     assert len(results) == 1
     points = np.array(results[0]["keypoints"]).reshape(17, 3)
@@ -132,6 +132,27 @@ def test_ground_truth_boxes_end_to_end_via_cli(coco_dir, hrnet_reference_dir, tm
         points = np.array(result["keypoints"]).reshape(17, 3)
         assert result["score"] == pytest.approx(rescore(points[None, :, 2], [1.0], 0.2)[0], abs=1e-6)
     coco.check_results(results, annotation)  # a valid results file for the same annotation
+
+
+def test_threshold_flags_override_the_config(coco_dir, hrnet_reference_dir, tmp_path):
+    """--oks-nms-threshold 0 keeps one pose per image (any two overlap by OKS > 0);
+    --keypoint-score-threshold sets which keypoint scores the rescoring averages."""
+    out = tmp_path / "keypoints.json"
+    status = main.main([
+        "coco", "eval", "--ann", str(coco_dir / "test_coco.json"), "--images", str(coco_dir), "--gt-boxes",
+        "--pose-config", str(hrnet_reference_dir / "dev_tiny.yaml"),
+        "--pose-weights", str(hrnet_reference_dir / "dev_tiny_state_dict.pt"),
+        "--device", "cpu", "--out", str(out), "--no-progress",
+        "--oks-nms-threshold", "0", "--keypoint-score-threshold", "0.05",
+    ])
+    assert status == 0
+    results = json.loads(out.read_text())
+    gt = GroundTruthDetector(coco_dir / "test_coco.json")
+    images_with_people = [i for i in gt.image_ids if len(gt.boxes_xywh(i)[0])]
+    assert sorted(r["image_id"] for r in results) == sorted(images_with_people)
+    for result in results:
+        points = np.array(result["keypoints"]).reshape(17, 3)
+        assert result["score"] == pytest.approx(rescore(points[None, :, 2], [1.0], 0.05)[0], abs=1e-6)
 
 
 def test_results_file_scoring_via_cli(coco_dir, annotation, tmp_path, capsys):

@@ -21,9 +21,9 @@ def test_oks_iou_matches_official(ref):
     np.testing.assert_array_equal(nms.oks_iou(flat[0], flat, areas[0], areas), nms.oks_iou(kpts[0], kpts, areas[0], areas))
 
 
-@pytest.mark.parametrize("thresh, key", [(0.9, "oks_nms_keep_0.9"), (0.5, "oks_nms_keep_0.5")])
-def test_oks_nms_keep_list_equals_official(ref, thresh, key):
-    keep = nms.oks_nms(ref["nms_keypoints"], ref["nms_score"], ref["nms_area"], thresh)
+@pytest.mark.parametrize("threshold, key", [(0.9, "oks_nms_keep_0.9"), (0.5, "oks_nms_keep_0.5")])
+def test_oks_nms_keep_list_equals_official(ref, threshold, key):
+    keep = nms.oks_nms(ref["nms_keypoints"], ref["nms_score"], ref["nms_area"], threshold)
     assert keep == ref[key].tolist()
 
 
@@ -43,7 +43,7 @@ def test_official_evaluation_postprocess(ref):
 
 def test_rescore_rule(ref):
     boxes = ref["eval_all_boxes"]
-    rescored = nms.rescore(ref["eval_keypoints"][..., 2], boxes[:, 5], in_vis_thre=0.2)
+    rescored = nms.rescore(ref["eval_keypoints"][..., 2], boxes[:, 5], keypoint_score_threshold=0.2)
     np.testing.assert_allclose(rescored, ref["eval_rescored_all_check"], rtol=1e-6)
     # detection 5 has all joint scores 0.1 < 0.2: its score is 0
     assert rescored[5] == 0.0
@@ -78,7 +78,7 @@ def test_in_vis_thre_uses_second_set_only_like_official():
     b[0, :, 0] = 1000.0  # far away on every joint
     b[0, :5, 2] = 1.0
     b[0, :5, 0] = 0.0  # the 5 visible joints of b coincide with a
-    assert nms.oks_iou(a, b, 100.0, [100.0], in_vis_thre=0.5)[0] == pytest.approx(1.0)
+    assert nms.oks_iou(a, b, 100.0, [100.0], keypoint_score_threshold=0.5)[0] == pytest.approx(1.0)
     assert nms.oks_iou(a, b, 100.0, [100.0])[0] == pytest.approx(5 / 17)
 
 
