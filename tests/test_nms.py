@@ -71,7 +71,7 @@ def test_identical_poses_collapse_and_distant_ones_survive():
     assert nms.oks_nms(kpts, [0.5, 0.9, 0.7], [1e4, 1e4, 1e4], 0.9) == [1, 2]
 
 
-def test_in_vis_thre_uses_second_set_only_like_official():
+def test_keypoint_score_threshold_uses_second_set_only_like_official():
     a = np.zeros((17, 3))
     a[:, 2] = 0.0  # all of a's joints "invisible": the official quirk ignores them
     b = np.zeros((1, 17, 3))
