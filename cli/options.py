@@ -213,3 +213,62 @@ def add_profile_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", action="store_true",
                         help="print per-stage ms per frame (capture, detection, crop, network, decode, tracking, "
                         "sinks), queue waits and fps at the end; also written to the JSON output's \"profile\"")
+
+
+def non_negative_float(text: str) -> float:
+    """argparse `type=` for an amount that may be 0 or fractional (GPUs per worker)."""
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--engine local|ray` and the Ray engine's flags (`pipeline.engines.RayEngine`), for every batch command."""
+    group = parser.add_argument_group(
+        "engine (where the videos are processed)",
+        "--engine ray runs each video as a task on long-lived Ray workers that load the models once; "
+        "without --address it starts Ray on this machine with every CPU core and GPU. By default the "
+        "workers write the outputs themselves to --out, which must then be a folder every worker sees at "
+        "the same path (a shared filesystem); with --gather they send them back and this machine writes "
+        "them. Inputs, weights and detection files must be readable by every worker at the paths given. "
+        "Needs the optional extra: pip install 'hrtrack[ray]'.")
+    group.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="local: one video after another in this process (default); ray: on Ray workers")
+    group.add_argument("--address", default=None, metavar="ADDRESS",
+                       help="Ray cluster to join: 'auto' (this node's running cluster) or ray://HOST:10001 "
+                       "(default: start a Ray instance on this machine)")
+    group.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                       help="Ray workers (default: one per GPU, or per CPU core when no GPU; at most one per video)")
+    group.add_argument("--gpus-per-worker", type=non_negative_float, default=None, metavar="G",
+                       help="GPUs per Ray worker, fractions allowed (0.5: two workers share a GPU; "
+                       "default 1 when the cluster has GPUs and --device is not cpu, else 0)")
+    group.add_argument("--cpus-per-worker", type=positive_int, default=None, metavar="C",
+                       help="CPU cores reserved per Ray worker, also its torch threads (default: the cores "
+                       "shared evenly among the workers)")
+    group.add_argument("--gather", action="store_true",
+                       help="Ray workers send their outputs back and this machine writes them to --out (for "
+                       "clusters without a shared filesystem); without it the workers write to --out themselves")
+    group.add_argument("--retries", type=int, default=2, metavar="N",
+                       help="times a video is retried on another worker after its Ray worker died "
+                       "(killed, out of memory; default 2)")
+
+
+def engine_from_args(args: argparse.Namespace):
+    """The `pipeline.engines` engine the engine flags describe; ValueError for Ray flags without --engine ray."""
+    from pipeline.engines import LocalEngine, RayEngine  # noqa: PLC0415 - keeps --help free of the pipeline
+
+    ray_flags = {"--address": args.address, "--workers": args.workers, "--gpus-per-worker": args.gpus_per_worker,
+                 "--cpus-per-worker": args.cpus_per_worker, "--gather": args.gather or None}
+    if args.engine == "local":
+        given = [flag for flag, value in ray_flags.items() if value is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)}: only with --engine ray")
+        return LocalEngine()
+    if args.retries < 0:
+        raise ValueError(f"--retries must be >= 0, got {args.retries}")
+    gpus = args.gpus_per_worker
+    if gpus is None and str(getattr(args, "device", None) or "").startswith("cpu"):
+        gpus = 0.0
+    return RayEngine(address=args.address, workers=args.workers, gpus_per_worker=gpus,
+                     cpus_per_worker=args.cpus_per_worker, gather=args.gather, max_retries=args.retries)

@@ -82,7 +82,8 @@ def _run_eval(args: argparse.Namespace) -> int:
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     from cli.options import add_detector_arguments  # noqa: PLC0415 - argparse-only modules
     from cli.options import add_pose_arguments  # noqa: PLC0415
-    from cli.options import add_keypoint_threshold_argument, add_profile_argument  # noqa: PLC0415
+    from cli.options import add_engine_arguments, add_keypoint_threshold_argument  # noqa: PLC0415
+    from cli.options import add_profile_argument  # noqa: PLC0415
 
     parser.add_argument("--data", required=True, metavar="ROOT",
                         help="PoseTrack root: annotations/<split>/*.json and the frame folders their file names point to")
@@ -105,35 +106,17 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     add_pose_arguments(parser)
     add_detector_arguments(parser)
     add_profile_argument(parser)
-
-
-def _boxes(args: argparse.Namespace):
-    """Where the person boxes come from: None (each video's own GT), a box table or a detector network."""
-    if args.use_gt_boxes:
-        if args.det_file or args.gt_boxes or args.detector:
-            raise ValueError("--use-gt-boxes cannot be combined with --det-file, --gt-boxes or --detector")
-        return None
-    from detector import FileDetector, GroundTruthDetector  # noqa: PLC0415
-
-    if args.gt_boxes:
-        return GroundTruthDetector(args.gt_boxes)
-    if args.det_file:
-        return FileDetector(args.det_file, score_threshold=args.det_threshold, min_box_size_px=args.det_min_size)
-    from pipeline.models import build_detector  # noqa: PLC0415 - torch only for a network
-
-    return build_detector(args)
+    add_engine_arguments(parser)
 
 
 def _run_videos(args: argparse.Namespace) -> int:
-    from tqdm import tqdm  # noqa: PLC0415
+    import functools  # noqa: PLC0415
 
-    from pipeline.batch import is_complete, prepare_output_folder, remove_partial_files  # noqa: PLC0415
-    from cli.options import tracker_options  # noqa: PLC0415 - light module, shared flag parsing
-    from pipeline.profile import PipelineProfile  # noqa: PLC0415
-    from pipeline.models import build_estimator  # noqa: PLC0415
-    from core.posetrack_format import PoseTrackFormatError, keypoint_layout_of  # noqa: PLC0415
-    from evaluation.posetrack_run import predict_video  # noqa: PLC0415
-    from tracker import PoseTracker  # noqa: PLC0415
+    from cli.options import engine_from_args, tracker_options  # noqa: PLC0415 - light module, shared flag parsing
+    from evaluation.posetrack_run import build_posetrack_models, plan_videos, predict_task  # noqa: PLC0415
+    from pipeline.batch import BatchSummary, prepare_output_folder  # noqa: PLC0415
+    from pipeline.engines import BatchWork, EngineSetupError, LocalEngine  # noqa: PLC0415
+    from pipeline.profile import merge_profiles, profile_lines  # noqa: PLC0415
 
     root = Path(args.data)
     annotations = Path(args.annotations) if args.annotations else root / "annotations" / args.split
@@ -144,10 +127,10 @@ def _run_videos(args: argparse.Namespace) -> int:
     if args.max_videos:
         files = files[: args.max_videos]
     try:
-        estimator = build_estimator(args)
-        keypoint_layout_of(estimator.keypoint_names)  # a model PoseTrack cannot take fails before any video
-        boxes = _boxes(args)
-        tracker = PoseTracker(**tracker_options(args))
+        engine = engine_from_args(args)
+        build_models = functools.partial(build_posetrack_models, args, tracker_options(args))
+        # The local engine builds them once here; a model PoseTrack cannot take fails before any video.
+        models = build_models() if not engine.remote else None
     except (FileNotFoundError, ValueError) as error:
         logger.error("%s", error)
         return 2
@@ -160,22 +143,23 @@ def _run_videos(args: argparse.Namespace) -> int:
     except OSError as error:
         logger.error("%s", error)
         return 2
-    failed = skipped = 0
-    profile = PipelineProfile() if args.profile else None
-    for path in tqdm(files, desc="videos", unit="video", disable=args.no_progress):
-        output = out / path.name
-        try:
-            if not args.overwrite and is_complete([output]):
-                skipped += 1
-                continue
-            predict_video(path, root, boxes, estimator, tracker, args.keypoint_threshold, output,
-                          progress=not args.no_progress, profile=profile)
-        except (OSError, ValueError, PoseTrackFormatError) as error:
-            failed += 1
-            remove_partial_files([output])
-            logger.error("video skipped: %s", error)
+    if models is not None:
+        engine = LocalEngine(models)
+    tasks, skipped = plan_videos(files, out, overwrite=args.overwrite, sizes=engine.remote)
+    work = BatchWork(build_models, functools.partial(
+        predict_task, root=root, keypoint_threshold=args.keypoint_threshold,
+        progress=not args.no_progress and not engine.remote, profile=args.profile))
+    try:
+        report = engine.run(tasks, work, out, already_done=len(skipped), progress=not args.no_progress)
+    except EngineSetupError as error:
+        logger.error("%s", error)
+        return 2
+    summary = BatchSummary(list(report.results), skipped)
     logger.info("%d videos: %d written, %d already complete, %d failed; predictions in %s",
-                len(files), len(files) - skipped - failed, skipped, failed, out)
-    if profile is not None:
-        print("\n".join(profile.lines("profile (all videos)")))
-    return 1 if failed else 0
+                len(files), len(summary.done), len(skipped), len(summary.failed), out)
+    if report.engine != "local":
+        print("\n".join(report.lines()))
+    profiles = [result.profile for result in summary.results if result.profile is not None]
+    if profiles:
+        print("\n".join(profile_lines(merge_profiles(profiles), "profile (all videos)")))
+    return summary.exit_status

@@ -20,10 +20,12 @@ import logging
 
 from cli.options import (
     add_detector_arguments,
+    add_engine_arguments,
     add_keypoint_threshold_argument,
     add_pose_arguments,
     add_profile_argument,
     add_tracker_arguments,
+    engine_from_args,
     positive_int,
     tracker_options,
 )
@@ -69,50 +71,52 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     track = add_tracker_arguments(parser)
     track.add_argument("--no-tracking", action="store_true", help="no track IDs (written as -1)")
+    add_engine_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.models import build_detector  # noqa: PLC0415 - torch only when the command runs
+    import functools  # noqa: PLC0415
+
     from pipeline.batch import (  # noqa: PLC0415 - torch only when the command runs
+        TrackOptions,
         check_outputs_spare_inputs,
         discover_inputs,
         parse_formats,
         prepare_output_folder,
-        run_batch,
+        run_tracking,
     )
-    from pipeline.models import build_estimator  # noqa: PLC0415
+    from pipeline.engines import EngineSetupError  # noqa: PLC0415
+    from pipeline.models import build_track_models  # noqa: PLC0415
 
     try:
         formats = parse_formats(args.formats)
         inputs = discover_inputs(args.input, args.input_type, exclude=[args.out])
         check_outputs_spare_inputs(inputs, args.out, formats)
-        options = {} if args.no_tracking else tracker_options(args)
+        tracking = None if args.no_tracking else tracker_options(args)
+        engine = engine_from_args(args)
         prepare_output_folder(args.out)
     except (ValueError, OSError) as error:
         logger.error("%s", error)
         return 2
     logger.info("%d input(s) in %s; outputs %s in %s", len(inputs), args.input, ", ".join(formats), args.out)
-    try:
-        estimator = build_estimator(args)
-        detector = build_detector(args, device=args.device)
-        tracker = None
-        if not args.no_tracking:
-            from tracker import PoseTracker  # noqa: PLC0415
-
-            tracker = PoseTracker(**options)
-    except (ValueError, FileNotFoundError, OSError) as error:
-        logger.error("cannot set up the models: %s", error)
-        return 2
-    summary = run_batch(
-        inputs, args.out, formats, detector=detector, estimator=estimator, tracker=tracker,
-        max_frames=args.max_frames, overwrite=args.overwrite, keypoint_threshold=args.keypoint_threshold,
-        progress=not args.no_progress, accept_truncated=args.accept_truncated, open_timeout_s=args.open_timeout,
+    options = TrackOptions(
+        max_frames=args.max_frames, open_timeout_s=args.open_timeout, keypoint_threshold=args.keypoint_threshold,
+        progress=not args.no_progress, accept_truncated=args.accept_truncated,
         pipeline_options={"pose_batch_frames": args.batch_frames, "queue_size": args.queue_size,
                           "detect_every": args.detect_every},
         profile=args.profile,
     )
+    try:
+        summary, report = run_tracking(inputs, args.out, formats, functools.partial(build_track_models, args, tracking),
+                                       options, overwrite=args.overwrite, engine=engine)
+    except (EngineSetupError, ValueError) as error:  # ValueError: a camera given to the Ray engine
+        logger.error("%s", error)
+        return 2
     for line in summary.lines():
         print(line)
+    if report.engine != "local":
+        for line in report.lines():
+            print(line)
     from pipeline.profile import profile_lines  # noqa: PLC0415
 
     for result in summary.results:

@@ -16,6 +16,10 @@ Each video runs through `pipeline.Pipeline` (`evaluation.prediction`: the
 listed frames as the source, the boxes as a `detector.Detector`, a
 `pipeline.sinks.PoseTrackSink` writing the file), the loop `track` uses.
 
+Each video is one `pipeline.engines.Task` (`plan_videos`, `predict_task`), so
+that `--engine ray` runs them on Ray workers as `track` does; the models of a
+worker come from `build_posetrack_models`.
+
 Resumable: a video whose output exists is skipped (`pipeline.batch.is_complete`,
 the check `track` uses: outputs are written to a temporary name and renamed
 when whole). A video with a missing or unreadable frame, or a malformed
@@ -31,11 +35,18 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
+from typing import Sequence
 
-from core.posetrack_format import PoseTrackFormatError
+from core.posetrack_format import PoseTrackFormatError, keypoint_layout_of
 from evaluation.prediction import ListedImageBoxes, predict_listed_images
+from pipeline.batch import is_complete
+from pipeline.engines import Task
+from pipeline.models import build_estimator
+from pipeline.profile import PipelineProfile
 from pipeline.sinks import PoseTrackSink
+from pipeline.work import Models, VideoResult, remove_partial_files
 
 logger = logging.getLogger(__name__)
 
@@ -100,3 +111,82 @@ def predict_video(annotation_path: Path, root: Path, boxes, estimator, tracker,
     paths = [root / image["file_name"] for image in images]
     return predict_listed_images(paths, str(annotation_path), detector, estimator, tracker, sinks=[sink],
                                  progress=progress, profile=profile)
+
+
+def build_boxes(settings):
+    """Where the person boxes come from: None (each video's own GT), a box table or a detector network.
+
+    `settings`: the `cli.options` detector flags and `use_gt_boxes`.
+    """
+    if settings.use_gt_boxes:
+        if settings.det_file or settings.gt_boxes or settings.detector:
+            raise ValueError("--use-gt-boxes cannot be combined with --det-file, --gt-boxes or --detector")
+        return None
+    from detector import FileDetector, GroundTruthDetector  # noqa: PLC0415
+
+    if settings.gt_boxes:
+        return GroundTruthDetector(settings.gt_boxes)
+    if settings.det_file:
+        return FileDetector(settings.det_file, score_threshold=settings.det_threshold,
+                            min_box_size_px=settings.det_min_size)
+    from pipeline.models import build_detector  # noqa: PLC0415 - torch only for a network
+
+    return build_detector(settings)
+
+
+def build_posetrack_models(settings, tracker_options: dict) -> Models:
+    """The models of `posetrack run` (`Models.detector` holds the boxes of `build_boxes`).
+
+    Module-level and fed plain data, so that a `functools.partial` of it pickles
+    (each Ray worker calls it). A model PoseTrack cannot take fails here, before any video.
+    """
+    from tracker import PoseTracker  # noqa: PLC0415
+
+    estimator = build_estimator(settings)
+    keypoint_layout_of(estimator.keypoint_names)
+    return Models(build_boxes(settings), estimator, PoseTracker(**tracker_options))
+
+
+def video_frame_count(annotation_path: Path) -> int:
+    """Frames listed in one annotation file (0 when it cannot be read: its task reports why)."""
+    try:
+        return len(video_images(annotation_path)[1])
+    except (OSError, PoseTrackFormatError):
+        return 0
+
+
+def plan_videos(files: Sequence[Path], out: Path, *, overwrite: bool = False,
+                sizes: bool = False) -> tuple[list[Task], list[str]]:
+    """(one `Task` per annotation file whose prediction is not complete yet, names of those skipped).
+
+    `sizes`: read each file's frame count (the Ray engine starts the largest first).
+    """
+    tasks, skipped = [], []
+    for path in files:
+        if not overwrite and is_complete([out / path.name]):
+            skipped.append(path.stem)
+            continue
+        tasks.append(Task(path.stem, Path(path), (path.name,), frames=video_frame_count(path) if sizes else 0))
+    return tasks, skipped
+
+
+def predict_task(annotation_path: Path, out_dir: Path, models: Models, *, root: Path,
+                 keypoint_threshold: float | None, progress: bool = True, profile: bool = False) -> VideoResult:
+    """`BatchWork.work` of `posetrack run`: one video's prediction file `out_dir/<annotation file name>`.
+
+    A missing or unreadable frame or a malformed annotation file fails the
+    video (logged, its `.part` file removed); `profile`: the video's
+    `PipelineProfile.as_dict()` in the result.
+    """
+    output = out_dir / annotation_path.name
+    started = time.perf_counter()
+    video_profile = PipelineProfile() if profile else None
+    try:
+        frames = predict_video(annotation_path, root, models.detector, models.estimator, models.tracker,
+                               keypoint_threshold, output, progress=progress, profile=video_profile)
+    except (OSError, ValueError, PoseTrackFormatError) as error:
+        remove_partial_files([output])
+        logger.error("video skipped: %s", error)
+        return VideoResult(annotation_path.stem, "failed", seconds=time.perf_counter() - started, reason=str(error))
+    return VideoResult(annotation_path.stem, "done", frames, time.perf_counter() - started,
+                       profile=video_profile.as_dict() if video_profile is not None else None)

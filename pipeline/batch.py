@@ -31,6 +31,8 @@ fails is logged with its name and reason and listed as failed; the others go on.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import logging
 import os
 import re
@@ -46,6 +48,8 @@ from tqdm import tqdm
 
 from pipeline.capture import (
     IMAGE_EXTENSIONS,
+    announced_frame_count,
+    list_images,
     is_live_spec,
     open_source,
     VIDEO_EXTENSIONS,
@@ -53,10 +57,12 @@ from pipeline.capture import (
     SourceError,
     VideoFileSource,
 )
-from core.io import part_path, write_text_atomic
+from core.io import write_text_atomic
+from pipeline.engines import BatchWork, EngineReport, LocalEngine, Task
 from pipeline.pipeline import Pipeline, PipelineError
 from pipeline.profile import PipelineProfile
 from pipeline.sinks import CocoResultsSink, CsvPosesSink, JsonPosesSink, PoseTrackSink, VideoSink
+from pipeline.work import VIDEO_STATUSES, Models, VideoResult, remove_partial_files  # noqa: F401 - re-exported
 
 logger = logging.getLogger(__name__)
 
@@ -242,21 +248,6 @@ def is_complete(paths: Iterable[Path], markers: Iterable[Path] = (), accept: Col
 
 
 @dataclass(frozen=True)
-class Models:
-    """The models one input is tracked with (shared by all inputs of a batch run).
-
-    Attributes:
-        detector: `detector(frames) -> list[Detections]` (the `detector.Detector` protocol).
-        estimator: `estimate_many(images, boxes_per_image)`, with `keypoint_names` and `skeleton`.
-        tracker: `reset()` and `update(...)` (tracker.PoseTracker), or None for IDs of -1.
-    """
-
-    detector: object
-    estimator: object
-    tracker: object | None = None
-
-
-@dataclass(frozen=True)
 class TrackOptions:
     """How one input is tracked and written.
 
@@ -280,47 +271,6 @@ class TrackOptions:
     accept_truncated: bool = False
     pipeline_options: Mapping[str, object] = field(default_factory=dict)
     profile: bool = False
-
-
-VIDEO_STATUSES = ("done", "truncated", "failed", "interrupted")
-
-
-@dataclass(frozen=True)
-class VideoResult:
-    """What `track_video` did with one input (plain data: picklable, for other processes).
-
-    Attributes:
-        name: the input's output name.
-        status: "done", "truncated" (decoded fewer frames than announced;
-            outputs written and marked, retried by a rerun unless accepted),
-            "failed" (`reason` says why; its `.part` files are removed, and a
-            format that finished before another failed may exist, but a
-            rerun redoes the input) or "interrupted" (Ctrl-C).
-        frames: frames tracked and written.
-        seconds: wall time of the input, from opening it to its outputs' close.
-        reason: why it failed or is truncated ("" when done).
-        frames_announced: frames the container announced (None when unknown).
-        skipped_frames: unreadable images of a frame folder that were skipped.
-        profile: `PipelineProfile.as_dict()` of the run (`TrackOptions.profile`), else None.
-    """
-
-    name: str
-    status: str
-    frames: int = 0
-    seconds: float = 0.0
-    reason: str = ""
-    frames_announced: int | None = None
-    skipped_frames: int = 0
-    profile: dict | None = None
-
-    def __post_init__(self) -> None:
-        if self.status not in VIDEO_STATUSES:
-            raise ValueError(f"VideoResult status must be one of {VIDEO_STATUSES}, got {self.status!r}")
-
-    @property
-    def fps(self) -> float:
-        """Frames per second over the whole input (0 when nothing ran)."""
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
 @dataclass
@@ -457,22 +407,6 @@ def source_coverage(source) -> dict:
     return coverage
 
 
-def remove_partial_files(paths: Iterable[Path]) -> list[Path]:
-    """Delete the `.part` files of these outputs (a failed input's leftovers); returns those removed."""
-    removed = []
-    for path in paths:
-        part = part_path(path)
-        try:
-            part.unlink()
-        except FileNotFoundError:
-            continue
-        except OSError as error:
-            logger.warning("cannot remove %s: %s", part, error.strerror or error)
-            continue
-        removed.append(part)
-    return removed
-
-
 def track_video(item: InputVideo, paths: dict[str, Path], models: Models,
                 options: TrackOptions = TrackOptions()) -> VideoResult:
     """Track ONE input into its outputs `paths` (format -> final file); the unit of work of a batch.
@@ -601,6 +535,67 @@ def _set_marker(marker: Path, present: bool, text: str) -> None:
         marker.unlink(missing_ok=True)
 
 
+def input_frame_count(item: InputVideo) -> int:
+    """Frames an input announces (a video's container count, a frame folder's images; 0 when unknown or live)."""
+    if item.kind == "video":
+        return announced_frame_count(item.path)
+    if item.kind == "frames":
+        return len(list_images(Path(item.path)))
+    return 0
+
+
+def plan_batch(inputs: Sequence[InputVideo], out_dir: str | Path, formats: Sequence[str], *,
+               overwrite: bool = False, accept: Collection[str] = (),
+               sizes: bool = False) -> tuple[list[Task], list[str]]:
+    """(one `Task` per input to track, names of those skipped because their outputs are complete).
+
+    `accept`: marker reasons that do not make outputs incomplete (`is_complete`);
+    `sizes`: read each input's announced frame count (for the Ray engine's largest-first order).
+    """
+    tasks: list[Task] = []
+    skipped: list[str] = []
+    for item in inputs:
+        paths = output_paths(out_dir, item, formats)
+        markers = marker_paths(paths)
+        if not overwrite and is_complete(paths.values(), markers.values(), accept):
+            logger.info("%s: outputs complete, skipped", item.name)
+            skipped.append(item.name)
+            continue
+        relative = (lambda files: tuple(path.relative_to(out_dir).as_posix() for path in files))
+        tasks.append(Task(item.name, item, relative(paths.values()), relative(markers.values()),
+                          input_frame_count(item) if sizes else 0, resumable=item.kind != "live"))
+    return tasks, skipped
+
+
+def track_task(item: InputVideo, out_dir: Path, models: Models, *, formats: Sequence[str],
+               options: TrackOptions) -> VideoResult:
+    """`BatchWork.work` of `track`: one input into its outputs under `out_dir` (`track_video`)."""
+    return track_video(item, output_paths(out_dir, item, formats), models, options)
+
+
+def run_tracking(inputs: Sequence[InputVideo], out_dir: str | Path, formats: Sequence[str],
+                 build_models: Callable[[], Models], options: TrackOptions = TrackOptions(), *,
+                 overwrite: bool = False, engine=None) -> tuple[BatchSummary, EngineReport]:
+    """Track every input not yet complete on `engine` (default `LocalEngine()`); the summary and the engine's report.
+
+    `build_models`: `() -> Models`, picklable for the Ray engine (it runs in each worker).
+    Raises `pipeline.engines.ModelSetupError` when the models cannot be built.
+    """
+    engine = engine if engine is not None else LocalEngine()
+    if engine.remote:
+        live = [item.name for item in inputs if item.kind == "live"]
+        if live:
+            raise ValueError(f"a camera or stream ({live[0]}) is recorded on this machine: use --engine local")
+    accept = ("trial",) if options.max_frames is not None else ()
+    accept += ("truncated",) if options.accept_truncated else ()
+    tasks, skipped = plan_batch(inputs, out_dir, formats, overwrite=overwrite, accept=accept, sizes=engine.remote)
+    # Per-frame bars of other processes would interleave on this terminal: the engine shows one bar over all videos.
+    task_options = dataclasses.replace(options, progress=False) if engine.remote else options
+    work = BatchWork(build_models, functools.partial(track_task, formats=tuple(formats), options=task_options))
+    report = engine.run(tasks, work, out_dir, already_done=len(skipped), progress=options.progress)
+    return BatchSummary(list(report.results), skipped), report
+
+
 def run_batch(
     inputs: Sequence[InputVideo],
     out_dir: str | Path,
@@ -618,39 +613,17 @@ def run_batch(
     pipeline_options: dict | None = None,
     profile: bool = False,
 ) -> BatchSummary:
-    """Track every input with `track_video`; outputs in `out_dir`. Returns what was done, skipped and failed.
+    """Track every input in this process with these models (`run_tracking` on a `LocalEngine`).
 
     The models are shared by all inputs. Ctrl-C stops the current input (its
     outputs stay temporary) and returns the summary marked interrupted.
     `profile=True`: each `VideoResult.profile` (and JSON output) gets the run's profile.
     """
-    summary = BatchSummary()
     models = Models(detector, estimator, tracker)
     options = TrackOptions(max_frames=max_frames, open_timeout_s=open_timeout_s,
                            keypoint_threshold=keypoint_threshold, progress=progress,
                            accept_truncated=accept_truncated, pipeline_options=dict(pipeline_options or {}),
                            profile=profile)
-    accept = ("trial",) if max_frames is not None else ()
-    accept += ("truncated",) if accept_truncated else ()
-    videos_bar = tqdm(total=len(inputs), unit="video", desc="videos", position=0, disable=not progress)
-    try:
-        for item in inputs:
-            paths = output_paths(out_dir, item, formats)
-            if not overwrite and is_complete(paths.values(), marker_paths(paths).values(), accept):
-                logger.info("%s: outputs complete, skipped", item.name)
-                summary.skipped.append(item.name)
-                videos_bar.update(1)
-                continue
-            started = time.perf_counter()
-            try:
-                result = track_video(item, paths, models, options)
-            except KeyboardInterrupt:
-                left = "outputs left as .part files" + ("" if item.kind == "live" else ", a rerun redoes it")
-                summary.add(VideoResult(item.name, "interrupted", seconds=time.perf_counter() - started,
-                                        reason=f"Ctrl-C; {left}"))
-                break
-            summary.add(result)
-            videos_bar.update(1)
-    finally:
-        videos_bar.close()
+    summary, _ = run_tracking(inputs, out_dir, formats, lambda: models, options, overwrite=overwrite,
+                              engine=LocalEngine(models))
     return summary

@@ -156,6 +156,15 @@ class VideoFileSource:
         self.close()
 
 
+def announced_frame_count(path: str | Path) -> int:
+    """Frames a video file's container announces, without decoding any (0 when unknown or unreadable)."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        return max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)) if capture.isOpened() else 0
+    finally:
+        capture.release()
+
+
 def list_images(folder: Path) -> list[Path]:
     """Image files directly in `folder`, sorted by name (frame order for PoseTrack-style folders)."""
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)

@@ -9,6 +9,7 @@ same flags. torch loads only when a builder runs.
 from __future__ import annotations
 
 from core.environment import resolve_device
+from pipeline.work import Models
 
 
 # Crops per network call by device type, chosen by measurement
@@ -84,3 +85,20 @@ def build_detector(settings, device: str | None = None):
         half=settings.det_half,
         offline=True if getattr(settings, "offline", False) else None,
     )
+
+
+def build_track_models(settings, tracker_options: dict | None):
+    """The `pipeline.work.Models` of `track`: estimator, detector, and a tracker (None: IDs of -1).
+
+    Module-level and fed plain data (`settings`, an argparse Namespace; the
+    `tracker.PoseTracker` options), so that `functools.partial(build_track_models, ...)`
+    pickles: each Ray worker builds its models with it, the local engine once.
+    """
+    estimator = build_estimator(settings)
+    detector = build_detector(settings, device=settings.device)
+    tracker = None
+    if tracker_options is not None:
+        from tracker import PoseTracker  # noqa: PLC0415
+
+        tracker = PoseTracker(**tracker_options)
+    return Models(detector, estimator, tracker)

@@ -109,6 +109,32 @@ def profile_lines(summary: dict, title: str = "profile") -> list[str]:
     return lines
 
 
+def merge_profiles(summaries: list[dict]) -> dict:
+    """One `as_dict()` summary for several runs (the videos of a batch, done by any number of workers).
+
+    Frames and wall seconds add up; per-frame stage and wait times are the
+    frame-weighted means, as if one profile had seen every frame.
+    """
+    frames = sum(summary["frames"] for summary in summaries)
+    wall_s = sum(summary["wall_s"] for summary in summaries)
+
+    def mean(key: str) -> dict:
+        totals: dict[str, float] = {}
+        for summary in summaries:
+            for name, value in summary[key].items():
+                totals[name] = totals.get(name, 0.0) + value * summary["frames"]
+        return {name: round(total / frames, 3) for name, total in totals.items()} if frames else {}
+
+    return {
+        "frames": frames,
+        "detected_frames": sum(summary["detected_frames"] for summary in summaries),
+        "wall_s": round(wall_s, 3),
+        "fps": round(frames / wall_s, 3) if wall_s > 0 else None,
+        "stage_ms_per_frame": mean("stage_ms_per_frame"),
+        "wait_ms_per_frame": mean("wait_ms_per_frame"),
+    }
+
+
 def _order(name: str) -> tuple[int, str]:
     base = name[len("wait_"):] if name.startswith("wait_") else name
     return (STAGE_ORDER.index(base) if base in STAGE_ORDER else len(STAGE_ORDER), name)
