@@ -10,8 +10,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 
 DEFAULT_POSE_CONFIG = "coco/w32_256x192"
+# `--backend`'s default; the environment variable overrides it (the test suite pins "torch").
+BACKEND_ENV = "HRTRACK_BACKEND"
+DEFAULT_BACKEND = "auto"
+# The names of pose.backends.BACKENDS, spelled here so that --help needs no import of the pose layer
+# (tests/test_backends.py checks that the two lists are the same).
+BACKEND_CHOICES = ("auto", "torch", "torch-compile", "torch-compile-bf16", "fp16", "bf16", "onnxruntime",
+                   "onnxruntime-int8")
 
 def positive_int(text: str) -> int:
     """argparse `type=` for counts that must be at least 1 (shared by every command)."""
@@ -68,6 +76,19 @@ def add_pose_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("official", "dark"),
         default="official",
         help="heatmap decoding: official quarter-pixel offset, or DARK sub-pixel refinement (default official)",
+    )
+    default_backend = os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND
+    group.add_argument(
+        "--backend",
+        choices=BACKEND_CHOICES,
+        default=default_backend,
+        help="how the pose network runs: torch (eager fp32, the reference), torch-compile (AOTInductor, "
+        "channels_last), torch-compile-bf16 and bf16 (CPUs with AVX512-BF16/AMX, or CUDA), fp16 (CUDA), "
+        "onnxruntime (fp32), onnxruntime-int8 (static int8: fastest on the CPU, but int8 trades accuracy), or auto: "
+        "the fastest backend whose keypoints agree with eager fp32 on the reference images (measured on the "
+        "first start, which compiles every candidate and can take minutes, then cached). Compiled models are "
+        f"cached under $HRTRACK_CACHE/backends (default ~/.cache/hrtrack/backends). Default {default_backend} "
+        f"(${BACKEND_ENV} overrides)",
     )
     group.add_argument(
         "--batch-size",

@@ -48,6 +48,7 @@ def build_estimator(settings):
         decoding=settings.decoding,
         batch_size=settings.batch_size or default_batch_size(device),
         offline=True if settings.offline else None,
+        backend=getattr(settings, "backend", "torch"),
     )
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pose.backends import check_backend, make_runtime, weights_id
 from pose.codec import HeatmapCodec
 from pose.runtime import Runtime, TorchRuntime
 from core.skeletons import KeypointSet, keypoint_set
@@ -92,6 +93,8 @@ class PoseEstimator:
         batch_size: int = 32,
         offline: bool | None = None,
         dtype: str = "float32",
+        backend: str = "torch",
+        cache_dir: str | os.PathLike | None = None,
     ) -> "PoseEstimator":
         """Build the network of an experiment and load its weights.
 
@@ -103,12 +106,17 @@ class PoseEstimator:
             flip_test: True/False, or None to follow the config's TEST.FLIP_TEST.
             decoding: "official" (quarter offset) or "dark".
             offline: forbid downloads of named weights (None reads HRTRACK_OFFLINE).
-            dtype: "float32" (exact) or "float16" (CUDA only).
+            dtype: "float32" (exact) or "float16" (CUDA only); backend "torch" only.
+            backend: a `pose.backends.BACKENDS` name ("torch": eager, the reference; "auto": the
+                fastest that agrees with it).
+            cache_dir: compiled/exported network cache (None: $HRTRACK_CACHE/backends).
         """
         import pose
+        check_backend(backend)
 
         experiment = pose.load_config(config)
         model = pose.build_model(experiment)
+        path = None
         if weights is None:
             logger.warning("no pose weights given: the network keeps its random initialisation")
         else:
@@ -117,14 +125,24 @@ class PoseEstimator:
             logger.info("loaded pose weights %s", path)
         keypoints = keypoint_set(experiment.dataset.name, experiment.model.num_joints)
         codec = HeatmapCodec.from_config(experiment, keypoints.flip_pairs, decoding=decoding)
-        runtime = TorchRuntime(model, device=device, dtype=dtype)
+        flip = bool(experiment.test.flip_test) if flip_test is None else bool(flip_test)
+        if backend == "torch":
+            runtime = TorchRuntime(model, device=device, dtype=dtype)
+        else:
+            if dtype != "float32":
+                raise ValueError(f"dtype {dtype!r} goes with backend 'torch'; backend {backend!r} sets its own precision")
+            # The largest call infer_heatmaps makes: a chunk of crops, doubled by the flip test.
+            runtime = make_runtime(backend, model, device=device, max_batch=batch_size * (2 if flip else 1),
+                                   input_size=tuple(experiment.model.image_size),
+                                   weights_id=weights_id(model if path is None else path, experiment),
+                                   cache_dir=cache_dir)
         return cls(
             runtime,
             codec,
             keypoints,
             input_size=tuple(experiment.model.image_size),
             color_rgb=bool(experiment.dataset.color_rgb),
-            flip_test=bool(experiment.test.flip_test) if flip_test is None else bool(flip_test),
+            flip_test=flip,
             batch_size=batch_size,
         )
 

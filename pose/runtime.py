@@ -47,20 +47,23 @@ class TorchRuntime:
     Args:
         model: the network (moved to `device` and `dtype`, set to eval).
         device: "cpu", "cuda", "cuda:N".
-        dtype: "float32" (exact) or "float16" (CUDA only, faster, not exact).
+        dtype: "float32" (exact), "float16" (CUDA only) or "bfloat16" (faster where the
+            hardware has it, not exact; `pose.backends.hardware` says where).
         max_batch: largest batch per network call; larger inputs are split so
             that GPU memory stays bounded. None = no splitting.
         exact: on CUDA, disable TF32 so float32 results match the references.
+        channels_last: run in NHWC memory layout (oneDNN's fast path on the CPU).
     """
 
-    def __init__(self, model, device: str = "cpu", dtype: str = "float32", max_batch: int | None = None, exact: bool = True):
+    def __init__(self, model, device: str = "cpu", dtype: str = "float32", max_batch: int | None = None, exact: bool = True,
+                 channels_last: bool = False):
         import torch
 
         self.device = torch.device(device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {device!r} requested but CUDA is not available")
-        if dtype not in ("float32", "float16"):
-            raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
+        if dtype not in ("float32", "float16", "bfloat16"):
+            raise ValueError(f"dtype must be 'float32', 'float16' or 'bfloat16', got {dtype!r}")
         if dtype == "float16" and self.device.type != "cuda":
             raise ValueError("float16 inference needs a CUDA device")
         if max_batch is not None and max_batch < 1:
@@ -69,7 +72,8 @@ class TorchRuntime:
             disable_tf32()
         self.dtype = getattr(torch, dtype)
         self.max_batch = max_batch
-        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.model = model.to(device=self.device, dtype=self.dtype, memory_format=self.memory_format).eval()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """(N, 3, H, W) float32 normalised crops -> (N, J, H/4, W/4) float32 heatmaps."""
@@ -83,6 +87,7 @@ class TorchRuntime:
         with torch.inference_mode():
             for start in range(0, len(batch), step):
                 chunk = torch.from_numpy(batch[start:start + step]).to(self.device, self.dtype, non_blocking=True)
+                chunk = chunk.contiguous(memory_format=self.memory_format)
                 outputs.append(self.model(chunk).float().cpu().numpy())
         if not outputs:
             raise ValueError("runtime called with an empty batch")

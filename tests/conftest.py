@@ -11,6 +11,9 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Tests never download: a named model that is not cached must fail fast.
 os.environ.setdefault("HRTRACK_OFFLINE", "1")
+# Commands under test run the pose network eagerly (the reference): `--backend auto`, the
+# users' default, would compile every candidate backend for each test model on first use.
+os.environ.setdefault("HRTRACK_BACKEND", "torch")
 
 DATA_DIR = Path(__file__).parent / "data"
 

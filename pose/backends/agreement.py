@@ -1,0 +1,70 @@
+"""Do two backends give the same keypoints? Displacement between their decoded heatmap peaks.
+
+The reference images are the COCO val images of the project's test data
+(tests/data/coco_mini, 4 images, 14 annotated people): their ground-truth
+boxes are cropped as the estimator crops them, with the mirrored crops too
+(the flip test's input). A backend agrees with the reference when the mean
+keypoint displacement is under `MEAN_PX_LIMIT` and at least `WITHIN_2PX_MIN`
+of the keypoints are within 2 px (network input px: the crop's frame).
+
+Only meaningful with weights that have learned something: random weights
+give near-flat heatmaps whose argmax jumps for any rounding difference.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from core.io import read_image
+from pose.codec import get_max_preds, quarter_offset
+from pose.transforms import boxes_to_centers_scales, crop, normalize
+
+REFERENCE_DIR = Path(__file__).resolve().parents[2] / "tests" / "data" / "coco_mini"
+REFERENCE_ANNOTATIONS = "test_coco.json"
+MEAN_PX_LIMIT = 0.5
+WITHIN_2PX_MIN = 0.99
+
+
+def reference_crops(input_size: tuple[int, int], color_rgb: bool = True, folder: Path = REFERENCE_DIR) -> np.ndarray:
+    """(2N, 3, h, w) float32 normalised crops of the N ground-truth people of `folder`, then their mirror images.
+
+    Raises FileNotFoundError when the reference images are not there (an installed copy without tests/data).
+    """
+    annotations = json.loads((folder / REFERENCE_ANNOTATIONS).read_text())
+    files = {image["id"]: image["file_name"] for image in annotations["images"]}
+    crops = []
+    for image_id, file_name in sorted(files.items()):
+        boxes = [a["bbox"] for a in annotations["annotations"] if a["image_id"] == image_id and a["bbox"][2] > 1]
+        if not boxes:
+            continue
+        image = read_image(folder / file_name)
+        centers, scales = boxes_to_centers_scales(np.asarray(boxes, np.float64), input_size[0] / input_size[1], "xywh")
+        crops.extend(crop(image, center, scale, input_size) for center, scale in zip(centers, scales))
+    batch = np.stack(crops)
+    if color_rgb:
+        batch = batch[..., ::-1]
+    batch = normalize(batch)
+    return np.concatenate([batch, np.ascontiguousarray(batch[..., ::-1])], axis=0)
+
+
+def keypoints_from_heatmaps(heatmaps: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
+    """(N, J, h, w) heatmaps -> (N, J, 2) float32 keypoints in network input px (argmax + quarter offset)."""
+    coords, _ = get_max_preds(heatmaps)
+    coords = quarter_offset(heatmaps, coords)
+    stride = np.array([input_size[0] / heatmaps.shape[3], input_size[1] / heatmaps.shape[2]], np.float32)
+    return coords * stride
+
+
+def agreement(reference_xy: np.ndarray, xy: np.ndarray) -> dict[str, float]:
+    """Mean, max displacement (px) and share of keypoints within 2 px between two (N, J, 2) keypoint arrays."""
+    distance = np.linalg.norm(np.asarray(xy, np.float64) - np.asarray(reference_xy, np.float64), axis=-1)
+    return {"mean_px": float(distance.mean()), "max_px": float(distance.max()),
+            "within_2px": float((distance <= 2.0).mean()), "keypoints": int(distance.size)}
+
+
+def agrees(metrics: dict[str, float]) -> bool:
+    """True when `agreement` metrics are within the limits (mean < MEAN_PX_LIMIT, >= WITHIN_2PX_MIN within 2 px)."""
+    return metrics["mean_px"] < MEAN_PX_LIMIT and metrics["within_2px"] >= WITHIN_2PX_MIN

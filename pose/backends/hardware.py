@@ -1,0 +1,67 @@
+"""What this machine's processor and accelerator can run, and why not when they cannot.
+
+bf16 is fast on a CPU only with native bf16 dot products (AVX512-BF16 or
+AMX-BF16); elsewhere oneDNN emulates it, slower than fp32, so it is refused
+rather than silently made slow. fp16 is a CUDA-only path here.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+CPUINFO = Path("/proc/cpuinfo")
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_flags(cpuinfo: Path | None = None) -> frozenset[str]:
+    """The feature flags of the first processor in `cpuinfo` (default /proc/cpuinfo; empty where it is missing, e.g. macOS)."""
+    try:
+        text = Path(cpuinfo or CPUINFO).read_text(errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def bf16_refusal(device: str, flags: frozenset[str] | None = None) -> str | None:
+    """Why bf16 cannot run fast on `device`, or None when it can."""
+    if str(device).startswith("cuda"):
+        return None
+    flags = cpu_flags() if flags is None else flags
+    if any(flag in flags for flag in BF16_FLAGS):
+        return None
+    return (f"bf16 needs a CPU with native bf16 instructions ({' or '.join(BF16_FLAGS)} in /proc/cpuinfo); "
+            "this CPU has neither, so bf16 would be emulated and slower than fp32")
+
+
+def fp16_refusal(device: str) -> str | None:
+    """Why fp16 cannot run on `device`, or None when it can."""
+    if not str(device).startswith("cuda"):
+        return f"fp16 runs on CUDA only (device is {device!r}); on the CPU use bf16 where the CPU has it"
+    import torch  # noqa: PLC0415  (heavy; only when a CUDA backend is asked for)
+
+    if not torch.cuda.is_available():
+        return f"fp16 needs CUDA, but device {device!r} is not available"
+    return None
+
+
+def machine_id(device: str) -> str:
+    """What a measured backend choice depends on: the processor model and flags, or the GPU name."""
+    if str(device).startswith("cuda"):
+        import torch  # noqa: PLC0415
+
+        return f"cuda:{torch.cuda.get_device_name(torch.device(device))}"
+    model = ""
+    try:
+        for line in CPUINFO.read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    except OSError:
+        pass
+    return f"cpu:{platform.machine()}:{model}:{os.cpu_count()}:{','.join(sorted(cpu_flags() & set(BF16_FLAGS)))}"
