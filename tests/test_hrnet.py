@@ -26,6 +26,13 @@ def _layout(model: nn.Module) -> list[tuple[str, list[int], str]]:
     return [(k, list(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in model.state_dict().items()]
 
 
+def _shapes_only(config) -> PoseHighResolutionNet:
+    """The network on the meta device: every key, shape, dtype and module, no memory or init time
+    (a W48 takes seconds to initialise on the CPU; these tests never run it)."""
+    with torch.device("meta"):
+        return build_model(config)
+
+
 @pytest.fixture(scope="module")
 def tiny_model(hrnet_reference_dir) -> PoseHighResolutionNet:
     model = build_model(hrnet_reference_dir / "dev_tiny.yaml")
@@ -102,7 +109,7 @@ def test_wrong_channel_count_is_a_clear_error(tiny_model):
     ],
 )
 def test_official_configs_have_the_official_state_dict(hrnet_reference_dir, name, manifest, joints, parameters):
-    model = build_model(name)
+    model = _shapes_only(name)
     expected = _manifest(hrnet_reference_dir / manifest)
     if joints != 17:  # MPII: same as COCO except the 16-joint head
         expected = [
@@ -115,11 +122,11 @@ def test_official_configs_have_the_official_state_dict(hrnet_reference_dir, name
 
 
 def test_same_width_shares_the_manifest(hrnet_reference_dir):
-    assert _layout(build_model("coco/w32_384x288")) == _manifest(hrnet_reference_dir / "state_dict_w32_256x192.tsv")
+    assert _layout(_shapes_only("coco/w32_384x288")) == _manifest(hrnet_reference_dir / "state_dict_w32_256x192.tsv")
 
 
 def test_every_batch_norm_uses_the_official_eps_and_momentum():
-    model = build_model("coco/w32_256x192")
+    model = _shapes_only("coco/w32_256x192")
     norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     assert len(norms) == 292
     assert all(m.eps == 1e-5 and m.momentum == 0.1 for m in norms)
