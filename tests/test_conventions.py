@@ -3,12 +3,22 @@
 - One logger style: `logger = logging.getLogger(__name__)`, so `-v`, log
   filters and `caplog.at_level(logger="pose.config")` can name any module by
   its import path (scripts run as __main__ are fine with __name__ too).
+- `--help` is instant: no command loads torch (seconds) or Qt to print its
+  options; they are imported when a command runs.
 """
 
 from __future__ import annotations
 
 import ast
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
+
+import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIPPED_DIRS = {".venv", "build", "dist", "node_modules", "__pycache__"}
@@ -69,3 +79,26 @@ def test_the_logger_check_catches_other_styles():
     assert len(logger_problems("import logging\nLOG = logging.getLogger(__name__)\n", "b.py")) == 1
     assert len(logger_problems('import logging\ndef f():\n    logging.getLogger("main").error("x")\n', "c.py")) == 1
     assert len(logger_problems("from logging import getLogger\nlogger = getLogger()\n", "d.py")) == 1
+
+
+# Run as the user does (`python main.py ...`), then list what got imported.
+_HELP_PROBE = """
+import json, runpy, sys
+sys.argv = ["main.py", *json.loads(sys.argv[1]), "--help"]
+try:
+    runpy.run_path("main.py", run_name="__main__")
+except SystemExit:
+    pass
+heavy = ("torch", "torchvision", "PyQt6.QtCore", "onnxruntime", "ray")
+sys.stderr.write("IMPORTED " + json.dumps([name for name in heavy if name in sys.modules]) + "\\n")
+"""
+
+
+@pytest.mark.parametrize("command", [[], *([name] for name in main.COMMANDS)], ids=lambda c: " ".join(c) or "main")
+def test_help_loads_no_torch_and_no_qt(command):
+    environment = dict(os.environ, PYTHONPATH=str(ROOT), QT_QPA_PLATFORM="offscreen")
+    result = subprocess.run([sys.executable, "-c", _HELP_PROBE, json.dumps(command)], cwd=ROOT, env=environment,
+                            capture_output=True, text=True, timeout=120)
+    assert "usage:" in result.stdout, result.stderr
+    imported = json.loads(result.stderr.rsplit("IMPORTED ", 1)[1])
+    assert imported == [], f"`main.py {' '.join(command)} --help` imported {imported}"
