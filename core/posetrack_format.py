@@ -26,6 +26,7 @@ Coordinates are image pixels as written in the file (x right, y down).
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import math
@@ -628,8 +629,6 @@ def write_posetrack18_predictions(
 
 def scan_json_files(folder: str | os.PathLike) -> list[Path]:
     """`*.json` files of a folder in directory order, like poseval's `glob`."""
-    import glob
-
     return [Path(p) for p in glob.glob(os.path.join(os.fspath(folder), "*.json"))]
 
 

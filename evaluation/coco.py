@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
 from tqdm import tqdm
 
 from core.io import read_json, write_json_atomic
@@ -98,8 +100,6 @@ def load_annotation(path: str | os.PathLike) -> dict:
 
 def coco_ground_truth(annotation: dict):
     """A pycocotools COCO object from an annotation dict, without its prints."""
-    from pycocotools.coco import COCO  # noqa: PLC0415 -- pycocotools is only needed for scoring
-
     coco = COCO()
     coco.dataset = annotation
     with contextlib.redirect_stdout(io.StringIO()):
@@ -281,8 +281,6 @@ class CocoScores:
 
 def score_results(results: list[dict], annotation: dict, sigmas: np.ndarray | None = None) -> CocoScores:
     """pycocotools COCOeval on keypoint `results` (checked first, see `check_results`)."""
-    from pycocotools.cocoeval import COCOeval  # noqa: PLC0415
-
     check_results(results, annotation)
     ground_truth = coco_ground_truth(annotation)
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools' progress chatter

@@ -40,13 +40,15 @@ from pathlib import Path
 from typing import Sequence
 
 from core.posetrack_format import PoseTrackFormatError, keypoint_layout_of
+from detector import FileDetector, GroundTruthDetector
 from evaluation.prediction import ListedImageBoxes, predict_listed_images
 from pipeline.batch import is_complete
 from pipeline.engines import Task
-from pipeline.models import build_estimator
+from pipeline.models import build_detector, build_estimator
 from pipeline.profile import PipelineProfile
 from pipeline.sinks import PoseTrackSink
 from pipeline.work import Models, VideoResult, remove_partial_files
+from tracker import PoseTracker
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +84,6 @@ def video_detector(boxes, annotation_path: Path, video_format: str, images: list
     `FileDetector` or a `GroundTruthDetector` of one file for all videos); or
     a detector network, which gets the frames themselves.
     """
-    from detector import GroundTruthDetector  # noqa: PLC0415
-
     if boxes is None:
         if video_format != "2018":
             raise ValueError(f"{annotation_path}: --use-gt-boxes needs PoseTrack 2018 annotations (with bbox)")
@@ -122,14 +122,12 @@ def build_boxes(settings):
         if settings.det_file or settings.gt_boxes or settings.detector:
             raise ValueError("--use-gt-boxes cannot be combined with --det-file, --gt-boxes or --detector")
         return None
-    from detector import FileDetector, GroundTruthDetector  # noqa: PLC0415
 
     if settings.gt_boxes:
         return GroundTruthDetector(settings.gt_boxes)
     if settings.det_file:
         return FileDetector(settings.det_file, score_threshold=settings.det_threshold,
                             min_box_size_px=settings.det_min_size)
-    from pipeline.models import build_detector  # noqa: PLC0415 - torch only for a network
 
     return build_detector(settings)
 
@@ -140,8 +138,6 @@ def build_posetrack_models(settings, tracker_options: dict) -> Models:
     Module-level and fed plain data, so that a `functools.partial` of it pickles
     (each Ray worker calls it). A model PoseTrack cannot take fails here, before any video.
     """
-    from tracker import PoseTracker  # noqa: PLC0415
-
     estimator = build_estimator(settings)
     keypoint_layout_of(estimator.keypoint_names)
     return Models(build_boxes(settings), estimator, PoseTracker(**tracker_options))

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm import tqdm
 
 from tracker.similarity import box_areas, oks_matrix
 from evaluation.scenes import Scene
@@ -84,8 +85,6 @@ def evaluate(scenes: Iterable[Scene], option_sets: Mapping[str, TrackerOptions],
     scenes = list(scenes)
     jobs = [(scene, name, options) for scene in scenes for name, options in option_sets.items()]
     if progress:
-        from tqdm import tqdm  # noqa: PLC0415
-
         jobs = tqdm(jobs, desc="tracker quality", unit="run")
     results = []
     for scene, name, options in jobs:

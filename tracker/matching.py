@@ -8,6 +8,7 @@ with the Jonker-Volgenant solver from `lap`.
 
 from __future__ import annotations
 
+import lap
 import numpy as np
 
 MATCHING_METHODS = ("greedy", "hungarian")
@@ -99,7 +100,6 @@ def hungarian_match(similarity: np.ndarray, threshold: float) -> np.ndarray:
     """
     if similarity.size == 0:
         return _empty_matches()
-    import lap  # noqa: PLC0415  (only this matcher needs the compiled solver)
 
     cost = 1.0 - similarity.astype(np.float64)
     # Pairs below the threshold must never be taken: make them dearer than
