@@ -241,3 +241,28 @@ def test_ctrl_c_leaves_no_final_outputs_of_unfinished_videos_and_the_rerun_resum
     assert {name: (out / f"{name}.json").stat().st_mtime_ns for name in finished} == finished
     assert json.loads((out / "long.json").read_text())["num_frames"] == 30
     assert not list(out.glob("*.part"))
+
+
+@pytest.mark.slow
+def test_posetrack_run_on_ray_writes_the_local_engines_prediction_files(tmp_path, ray_instance, data_dir, caplog):
+    import torch
+
+    source = data_dir / "posetrack18_mini"
+    root = tmp_path / "posetrack"
+    shutil.copytree(source / "annotations" / "val", root / "annotations" / "val")
+    shutil.copytree(source / "images", root / "images")
+    (root / "images" / "val" / "009473_mpii_test" / "000000.jpg").unlink()  # a broken video
+    command = ["posetrack", "run", "--data", str(root), "--use-gt-boxes", *TINY_MODEL_ARGS]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each Ray worker here: the full-precision scores then match to the bit
+    try:
+        assert main.main([*command, "--out", str(tmp_path / "local")]) == 1
+    finally:
+        torch.set_num_threads(threads)
+    with caplog.at_level(logging.INFO):
+        assert main.main([*command, "--out", str(tmp_path / "ray"), "--engine", "ray", "--workers", "2"]) == 1
+    assert "3 videos: 2 written, 0 already complete, 1 failed" in caplog.text
+    written = sorted(p.name for p in (tmp_path / "ray").iterdir())
+    assert written == sorted(p.name for p in (tmp_path / "local").iterdir()) == [
+        "003418_mpii_test.json", "012834_mpii_test.json"]
+    assert all((tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes() for name in written)
