@@ -15,8 +15,11 @@ Trailing `KEY VALUE` pairs override the config in the official (yacs) style.
 Writes checkpoint.pth (every epoch), model_best.pth, final_state.pth, log.csv
 and curve.png into --out (rank 0 only). Validation is `main.py coco eval`'s
 code on TEST_SET (ground-truth boxes when TEST.USE_GT_BBOX, else
-TEST.COCO_BBOX_FILE), scored by the COCO AP; it needs the 17 COCO joints
-(other keypoint sets train without validation).
+TEST.COCO_BBOX_FILE), scored by the COCO AP. A COCO-format set with its own
+keypoints is validated the same way with the OKS sigmas of its layout (the
+--layout YAML's `sigmas`, else COCO's for COCO-named keypoints and COCO's mean
+for the others; see pose.training.joints); its keypoint category must have id 1
+in the validation file. MPII trains without validation (its PCKh is `main.py mpii`).
 """
 
 from __future__ import annotations
@@ -90,16 +93,27 @@ def build_train_dataset(config, args):
     return TopDownDataset(records, config, layout, train=True, seed=args.seed), layout
 
 
-def make_coco_validator(config, annotation_path: Path, images_dir: Path, device: str, progress: bool):
-    """`validate(model, epoch) -> COCO stats` with `main.py coco eval`'s code (evaluation.coco)."""
-    from core.skeletons import keypoint_set  # noqa: PLC0415
+def make_coco_validator(config, annotation_path: Path, images_dir: Path, device: str, progress: bool, layout=None):
+    """`validate(model, epoch) -> COCO stats` with `main.py coco eval`'s code (evaluation.coco).
+
+    layout: the `JointLayout` trained on; None = the COCO 17. Any other layout is
+    scored with its `oks_sigmas` (in the OKS-NMS and in COCOeval).
+    """
     from detector import FileDetector, GroundTruthDetector  # noqa: PLC0415
     from evaluation.coco import CocoTestSettings, load_annotation, predict_coco, score_results  # noqa: PLC0415
     from pose.codec import HeatmapCodec  # noqa: PLC0415
     from pose.estimator import PoseEstimator  # noqa: PLC0415
     from pose.runtime import TorchRuntime  # noqa: PLC0415
+    from pose.training.joints import builtin_layout  # noqa: PLC0415
+    from pose.training.records import keypoint_category  # noqa: PLC0415
 
+    coco = builtin_layout("coco")
+    layout = layout or coco
     annotation = load_annotation(annotation_path)
+    category = keypoint_category(annotation, str(annotation_path))
+    if int(category["id"]) != 1 or len(category["keypoints"]) != layout.num_joints:
+        raise ValueError(f"{annotation_path}: validation needs a keypoint category with id 1 and "
+                         f"{layout.num_joints} keypoints, found id {category['id']} with {len(category['keypoints'])}")
     settings = CocoTestSettings.from_config(config)
     if config.test.use_gt_bbox:
         boxes = GroundTruthDetector(annotation_path, official_cleaning=True)
@@ -107,18 +121,20 @@ def make_coco_validator(config, annotation_path: Path, images_dir: Path, device:
         if not config.test.coco_bbox_file:
             raise ValueError(f"{config.source}: TEST.USE_GT_BBOX is false but TEST.COCO_BBOX_FILE is empty")
         boxes = FileDetector(config.test.coco_bbox_file, score_threshold=settings.box_score_threshold, sort_by_score=False)
-    joints = keypoint_set("coco", config.model.num_joints)
-    codec = HeatmapCodec.from_config(config, joints.flip_pairs)
+    keypoints = layout.keypoint_set("coco" if layout == coco else "custom")
+    # COCO itself keeps the official calls' built-in sigmas (None), bit for bit.
+    sigmas = None if layout == coco else keypoints.sigmas
+    codec = HeatmapCodec.from_config(config, keypoints.flip_pairs)
 
     def validate(model, epoch: int) -> dict[str, float]:
-        estimator = PoseEstimator(TorchRuntime(model, device=device, exact=False), codec, joints,
+        estimator = PoseEstimator(TorchRuntime(model, device=device, exact=False), codec, keypoints,
                                   input_size=tuple(config.model.image_size), color_rgb=bool(config.dataset.color_rgb),
                                   flip_test=bool(config.test.flip_test), batch_size=config.test.batch_size_per_gpu)
-        results = predict_coco(estimator, annotation, images_dir, boxes, settings, progress=progress)
+        results = predict_coco(estimator, annotation, images_dir, boxes, settings, progress=progress, sigmas=sigmas)
         if not results:
             logger.warning("epoch %d: no keypoint results on %s", epoch, annotation_path)
             return {"AP": 0.0}
-        return score_results(results, annotation).stats
+        return score_results(results, annotation, sigmas=sigmas).stats
 
     return validate
 
@@ -133,12 +149,12 @@ def run(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else Path(config.output_dir or "output") / Path(config.source).stem
         validate = None
         if not args.no_val:
-            if config.dataset.name == "mpii" or layout.num_joints != 17:
-                logger.warning("validation needs the 17 COCO joints (COCO AP); training %s without it", config.source)
+            if config.dataset.name == "mpii":
+                logger.warning("MPII is validated by PCKh (`main.py mpii`), not here; training %s without it", config.source)
             else:
                 annotation, images = data_paths(config, config.dataset.test_set, args.val_ann, args.val_images)
-                device = args.device
-                validate = make_coco_validator(config, annotation, images, device, progress=not args.no_progress)
+                validate = make_coco_validator(config, annotation, images, args.device, progress=not args.no_progress,
+                                               layout=layout)
         options = TrainOptions(out_dir=out, device=args.device, seed=args.seed, val_every=args.val_every,
                                amp=args.amp, progress=not args.no_progress,
                                resume=Path(args.resume) if args.resume else None,

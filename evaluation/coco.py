@@ -13,7 +13,7 @@ Prediction (`predict_coco`), FACTS section 9:
    prod(scale * 200) and the box score;
 4. rescoring (box score x mean of the maxvals > IN_VIS_THRE) and per-image
    OKS-NMS at OKS_THRE (`pose.nms.evaluation_postprocess`);
-5. a results list: image_id, category_id 1, keypoints [x, y, score] x 17,
+5. a results list: image_id, category_id 1, keypoints [x, y, score] x K (17 for COCO),
    score (rescored), center, scale.
 
 Scoring (`score_results`): pycocotools COCOeval, iouType "keypoints",
@@ -151,24 +151,30 @@ def predict_coco(
     settings: CocoTestSettings = CocoTestSettings(),
     progress: bool = True,
     profile=None,
+    sigmas: np.ndarray | None = None,
 ) -> list[dict]:
     """Run the official test-time pipeline on every image of `annotation`; return the results list.
 
     Args:
-        estimator: a `pose.PoseEstimator` with 17 COCO keypoints.
+        estimator: a `pose.PoseEstimator` with the keypoints of the annotation's
+            person category (17 for COCO; any count for a custom COCO-format set).
         annotation: `load_annotation` output; its `images` give ids and file names.
         images_dir: folder the images' `file_name`s are relative to.
         boxes: per-image person boxes in [x, y, w, h] px (already filtered by
             TEST.IMAGE_THRE, in the order the official code would see them).
         settings: IN_VIS_THRE, OKS_THRE, SOFT_NMS for the post-processing.
         profile: a `pipeline.profile.PipelineProfile` for the run's stage times (`--profile`).
+        sigmas: (K,) OKS sigmas of the OKS-NMS; None = COCO's (17 keypoints only), as the official call.
 
     Returns:
         COCO keypoint results, one dict per kept detection, images in
         annotation order, each image's detections in OKS-NMS keep order.
     """
-    if estimator.num_keypoints != COCO_NUM_KEYPOINTS:
-        raise ValueError(f"COCO evaluation needs a 17-keypoint COCO model, this one has {estimator.num_keypoints} keypoints")
+    expected = _num_keypoints(annotation)
+    if estimator.num_keypoints != expected:
+        raise ValueError(f"the annotation's person category has {expected} keypoints, "
+                         f"the model {estimator.num_keypoints}")
+    _check_sigmas(sigmas, expected)
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
         raise FileNotFoundError(f"Image folder {images_dir} does not exist")
@@ -200,7 +206,7 @@ def predict_coco(
         keypoint_score_threshold=settings.keypoint_score_threshold,
         oks_nms_threshold=settings.oks_nms_threshold,
         soft=settings.soft_nms,
-        sigmas=None,  # the official call relies on nms.py's built-in COCO sigmas
+        sigmas=sigmas,  # None: the official call relies on nms.py's built-in COCO sigmas
     )
     return [
         {
@@ -264,6 +270,13 @@ def _is_finite_number(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _check_sigmas(sigmas: np.ndarray | None, num_keypoints: int) -> None:
+    if sigmas is None and num_keypoints != COCO_NUM_KEYPOINTS:
+        raise ValueError(f"{num_keypoints} keypoints need their own OKS sigmas (COCO's are for 17)")
+    if sigmas is not None and np.shape(sigmas) != (num_keypoints,):
+        raise ValueError(f"{np.shape(sigmas)} OKS sigmas for {num_keypoints} keypoints")
+
+
 def _num_keypoints(annotation: dict) -> int:
     person = next((c for c in annotation["categories"] if c.get("id") == PERSON_CATEGORY_ID), None)
     if person is None or not person.get("keypoints"):
@@ -280,8 +293,12 @@ class CocoScores:
 
 
 def score_results(results: list[dict], annotation: dict, sigmas: np.ndarray | None = None) -> CocoScores:
-    """pycocotools COCOeval on keypoint `results` (checked first, see `check_results`)."""
+    """pycocotools COCOeval on keypoint `results` (checked first, see `check_results`).
+
+    sigmas: (K,) OKS sigmas; None = pycocotools' COCO sigmas (17 keypoints only).
+    """
     check_results(results, annotation)
+    _check_sigmas(sigmas, _num_keypoints(annotation))
     ground_truth = coco_ground_truth(annotation)
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools' progress chatter
         # loadRes adds id/area/bbox to the dicts it gets: give it copies.

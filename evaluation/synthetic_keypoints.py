@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -90,13 +91,19 @@ def render_figure(rng: np.random.Generator, size_px=IMAGE_SIZE_PX) -> tuple[np.n
     return image, keypoints
 
 
-def write_dataset(root: str | os.PathLike, split: str, num_images: int, seed: int, size_px=IMAGE_SIZE_PX) -> Path:
+def write_dataset(root: str | os.PathLike, split: str, num_images: int, seed: int, size_px=IMAGE_SIZE_PX,
+                  keypoint_ids: Sequence[int] | None = None) -> Path:
     """Write `num_images` figures in the official COCO layout: JPEGs in `root/images/<split>/`,
     annotations in `root/annotations/person_keypoints_<split>.json`.
 
     Returns the annotation path. Image ids are 1..num_images; boxes are the
     visible joints' extent padded by 15 % (at least 4 px); `area` is the box area.
+    keypoint_ids: COCO keypoint indices to annotate, in this order (a custom
+    keypoint set, e.g. 5 of the 17; the category lists their COCO names and the
+    skeleton edges among them); None = all 17. The images and boxes do not change.
     """
+    keep = list(range(len(COCO_KEYPOINT_NAMES))) if keypoint_ids is None else [int(i) for i in keypoint_ids]
+    position = {joint: order for order, joint in enumerate(keep)}
     root = Path(root)
     image_dir = root / "images" / split
     image_dir.mkdir(parents=True, exist_ok=True)
@@ -118,13 +125,14 @@ def write_dataset(root: str | os.PathLike, split: str, num_images: int, seed: in
             "id": image_id, "image_id": image_id, "category_id": 1, "iscrowd": 0,
             "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)],
             "area": float((x2 - x1) * (y2 - y1)),
-            "keypoints": [float(v) if i % 3 != 2 else int(v) for i, v in enumerate(keypoints.reshape(-1))],
-            "num_keypoints": int(visible.sum()),
+            "keypoints": [float(v) if i % 3 != 2 else int(v) for i, v in enumerate(keypoints[keep].reshape(-1))],
+            "num_keypoints": int(visible[keep].sum()),
         })
     document = {
         "images": images, "annotations": annotations,
-        "categories": [{"id": 1, "name": "person", "supercategory": "person", "keypoints": list(COCO_KEYPOINT_NAMES),
-                        "skeleton": [[a + 1, b + 1] for a, b in COCO_SKELETON]}],
+        "categories": [{"id": 1, "name": "person", "supercategory": "person", "keypoints": [COCO_KEYPOINT_NAMES[i] for i in keep],
+                        "skeleton": [[position[a] + 1, position[b] + 1] for a, b in COCO_SKELETON
+                                     if a in position and b in position]}],
     }
     path = root / "annotations" / f"person_keypoints_{split}.json"
     path.write_text(json.dumps(document), encoding="utf-8")

@@ -14,6 +14,11 @@ Layout YAML (all keys but `keypoints` optional)::
     upper_body: [0, 1, 2, 3]                               # 0-based indices
     skeleton: [[0, 1], ...]                                # 0-based, for drawing
     sigmas: [0.05, ...]                                    # OKS sigmas for validation
+
+OKS sigmas for validating a custom set (`oks_sigmas`): the YAML's `sigmas`
+when given; otherwise a keypoint named as a COCO keypoint takes COCO's sigma
+and any other keypoint the mean of COCO's 17 (a keypoint of average
+COCO difficulty, 0.0669). Give measured sigmas for scores comparable across data sets.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from core.skeletons import keypoint_set
+from core.skeletons import COCO_KEYPOINT_NAMES, KeypointSet, coco_sigmas, keypoint_set
 
 _LOWER_BODY_WORDS = ("hip", "knee", "ankle", "foot", "heel", "toe", "pelvis")
 _OFFICIAL_UPPER_BODY = {
@@ -77,6 +82,19 @@ class JointLayout:
 
     def sigmas_array(self) -> np.ndarray | None:
         return None if self.sigmas is None else np.asarray(self.sigmas, dtype=np.float64)
+
+    def keypoint_set(self, name: str = "custom") -> KeypointSet:
+        """The inference-side description (`core.skeletons.KeypointSet`), with `oks_sigmas(self)`."""
+        return KeypointSet(name, self.names, self.flip_pairs, self.skeleton, oks_sigmas(self))
+
+
+def oks_sigmas(layout: JointLayout) -> np.ndarray:
+    """(J,) float64 OKS sigmas of a layout: its own, else the documented default (module docstring)."""
+    if layout.sigmas is not None:
+        return layout.sigmas_array()
+    coco = dict(zip(COCO_KEYPOINT_NAMES, coco_sigmas()))
+    default = float(coco_sigmas().mean())
+    return np.array([coco.get(name, default) for name in layout.names], dtype=np.float64)
 
 
 def builtin_layout(dataset_name: str) -> JointLayout:
