@@ -23,7 +23,20 @@ import logging
 import os
 from pathlib import Path
 
+import pose
 from cli.options import add_pose_arguments, add_profile_argument
+from detector import FileDetector, GroundTruthDetector
+from evaluation.coco import (
+    CocoTestSettings,
+    format_official_table,
+    load_annotation,
+    load_results,
+    predict_coco,
+    score_results,
+    write_results,
+)
+from pipeline.models import build_estimator
+from pipeline.profile import PipelineProfile
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +70,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace, experiment):
-    from evaluation.coco import CocoTestSettings  # noqa: PLC0415
-
     base = CocoTestSettings.from_config(experiment)
     given = {name: getattr(args, name) for name in ("box_score_threshold", "keypoint_score_threshold",
                                                      "oks_nms_threshold", "soft_nms")}
@@ -66,12 +77,6 @@ def _settings(args: argparse.Namespace, experiment):
 
 
 def _predict(args: argparse.Namespace, annotation: dict) -> list[dict]:
-    import pose  # noqa: PLC0415
-    from detector import FileDetector, GroundTruthDetector  # noqa: PLC0415
-    from pipeline.models import build_estimator  # noqa: PLC0415
-    from pipeline.profile import PipelineProfile  # noqa: PLC0415
-    from evaluation.coco import predict_coco  # noqa: PLC0415
-
     if args.images is None:
         raise ValueError("--images DIR is needed to run the model (or pass --results to score a file)")
     if args.det_file is None and not args.gt_boxes:
@@ -106,8 +111,6 @@ def _check_writable(path: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from evaluation.coco import format_official_table, load_annotation, load_results, score_results, write_results  # noqa: PLC0415
-
     try:
         annotation = load_annotation(args.ann)
         if args.results is not None:

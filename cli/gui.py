@@ -4,7 +4,7 @@
     python main.py gui --source video.mp4 --pose-weights hrnet_w32_coco_256x192
     python main.py gui --source video.mp4 --screenshot docs/gui.png --exit-after-frames 5
 
-Only argparse at import time; Qt and torch load when the command runs.
+No Qt or torch at import time: they load when the command runs.
 """
 
 from __future__ import annotations
@@ -13,13 +13,21 @@ import argparse
 import logging
 import sys
 
+from app.qt_platform import platform_problem
+from app.settings import ViewSettings
+from cli.options import (
+    add_detector_arguments,
+    add_keypoint_threshold_argument,
+    add_pose_arguments,
+    add_profile_argument,
+    positive_int,
+)
+from pipeline.profile import PipelineProfile
+
 logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from cli.options import add_detector_arguments
-    from cli.options import add_keypoint_threshold_argument, add_pose_arguments, add_profile_argument, positive_int
-
     parser.add_argument("--source", default="0",
                         help="camera index, video file, folder of frames or stream URL (default: camera 0)")
     parser.add_argument("--output-dir", default="out/gui", metavar="DIR",
@@ -53,11 +61,9 @@ def run(args: argparse.Namespace) -> int:
         logger.error("--screenshot needs --exit-after-frames N (the frame count to render before the picture)")
         return 2
 
-    from PyQt6.QtWidgets import QApplication  # noqa: PLC0415 - Qt (and torch, via app) only when the window opens
+    from PyQt6.QtWidgets import QApplication  # noqa: PLC0415 - Qt only when the window opens
 
-    from app.main_window import MainWindow, exec_window  # noqa: PLC0415
-    from app.qt_platform import platform_problem  # noqa: PLC0415
-    from app.settings import ViewSettings  # noqa: PLC0415
+    from app.main_window import MainWindow, exec_window  # noqa: PLC0415 - Qt
 
     if QApplication.instance() is None:
         # Qt aborts the process when its platform plugin cannot load: check first, in a child.
@@ -76,8 +82,6 @@ def run(args: argparse.Namespace) -> int:
     profile = None
     extra = {}
     if getattr(args, "profile", False):
-        from pipeline.profile import PipelineProfile  # noqa: PLC0415
-
         profile = PipelineProfile()
         extra["pipeline_factory"] = profiled_pipeline_factory(profile)
     window = MainWindow(

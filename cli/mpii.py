@@ -8,6 +8,9 @@ from __future__ import annotations
 import argparse
 import logging
 
+from core.io import write_json_atomic
+from evaluation import mpii
+
 logger = logging.getLogger(__name__)
 
 
@@ -30,8 +33,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from evaluation import mpii
-
     try:
         ground_truth = mpii.load_ground_truth(args.gt)
         one_based = None if args.pred_base is None else args.pred_base == 1
@@ -44,8 +45,6 @@ def run(args: argparse.Namespace) -> int:
           + (" (official code behaviour; the paper labels it Mean@0.1)" if not args.literal_low else ""))
     print(result.format_table(args.name))
     if args.json:
-        from core.io import write_json_atomic  # noqa: PLC0415
-
         try:
             write_json_atomic(args.json, {"summary": result.summary, "low_threshold": result.low_threshold,
                                           "pckh": dict(zip(result.keypoint_names, result.pckh.tolist())),

@@ -1,9 +1,11 @@
 """The options every command spells the same way: pose model, person detector, tracker.
 
 One definition of each flag, used by `track`, `gui`, `pose`, `posetrack run`
-and `coco eval`. Only argparse at import time; `pipeline.models` builds the
-models the options describe, and `tracker_options` turns the tracker flags
-into `tracker.PoseTracker(**options)`.
+and `coco eval`. `pipeline.models` builds the models the options describe,
+and `tracker_options` turns the tracker flags into `tracker.PoseTracker(**options)`.
+Importing it loads numpy and OpenCV (the tracker's option table, the batch
+engines), never torch or Qt, so every `--help` stays well under a second
+(tests/test_conventions.py).
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+
+from pipeline.engines import LocalEngine, RayEngine
+from tracker.options import OPTION_INFO, TrackerOptions
 
 DEFAULT_POSE_CONFIG = "coco/w32_256x192"
 # `--backend`'s default; the environment variable overrides it (the test suite pins "torch").
@@ -173,8 +178,6 @@ def _flag_attribute(flag: str) -> str:
 
 def add_tracker_arguments(parser: argparse.ArgumentParser):
     """The tracker flags (a few `tracker.TrackerOptions` fields, and `--tracker-option KEY=VALUE` for any other)."""
-    from tracker.options import OPTION_INFO, TrackerOptions  # noqa: PLC0415  (numpy: only for commands that track)
-
     defaults = {field.name: field.default for field in dataclasses.fields(TrackerOptions)}
     track = parser.add_argument_group("tracker (tracker.PoseTracker options; defaults are the tracker's)")
     for name, (flag, metavar) in _TRACKER_FLAGS.items():
@@ -207,8 +210,6 @@ def _parse_value(key: str, text: str, default):
 
 def tracker_options(args: argparse.Namespace) -> dict:
     """The `tracker.PoseTracker(**options)` that the tracker flags describe (only options the user set)."""
-    from tracker import TrackerOptions  # noqa: PLC0415
-
     defaults = {field.name: field.default for field in dataclasses.fields(TrackerOptions)}
     options = {}
     for item in args.tracker_option:
@@ -277,8 +278,6 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
 
 def engine_from_args(args: argparse.Namespace):
     """The `pipeline.engines` engine the engine flags describe; ValueError for Ray flags without --engine ray."""
-    from pipeline.engines import LocalEngine, RayEngine  # noqa: PLC0415 - keeps --help free of the pipeline
-
     ray_flags = {"--address": args.address, "--workers": args.workers, "--gpus-per-worker": args.gpus_per_worker,
                  "--cpus-per-worker": args.cpus_per_worker, "--gather": args.gather or None}
     if args.engine == "local":

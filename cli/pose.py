@@ -17,6 +17,13 @@ import logging
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
+
+from cli.options import add_keypoint_threshold_argument, add_pose_arguments
+from core.io import read_image, write_text_atomic
+from pipeline.models import build_estimator
+
 logger = logging.getLogger(__name__)
 
 
@@ -36,8 +43,6 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from cli.options import add_keypoint_threshold_argument, add_pose_arguments
-
     parser.add_argument("image", metavar="IMAGE", help="image file (read by core.io.read_image: EXIF orientation ignored, like the official code and every other command)")
     parser.add_argument(
         "--boxes",
@@ -54,12 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import cv2
-    import numpy as np
-
-    from core.io import read_image, write_text_atomic
-    from pipeline.drawing import draw_poses
-    from pipeline.models import build_estimator
+    from pipeline.drawing import draw_poses  # noqa: PLC0415 - supervision (about 1.5 s), only when the image is drawn
 
     try:
         image = read_image(args.image)

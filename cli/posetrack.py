@@ -8,14 +8,31 @@ run: for every video of a PoseTrack dataset split, detect people (or read
 boxes from a file, or use GT boxes), estimate poses with HRNet, track them, and
 write one poseval-ready prediction JSON per video (see `posetrack_run.py`).
 
-Heavy modules are imported inside `run`, so `--help` stays fast.
+torch loads only when a run builds its models, so `--help` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 from pathlib import Path
+
+from cli.options import (
+    add_detector_arguments,
+    add_engine_arguments,
+    add_keypoint_threshold_argument,
+    add_pose_arguments,
+    add_profile_argument,
+    engine_from_args,
+    tracker_options,
+)
+from core.io import write_json_atomic
+from core.posetrack_format import PoseTrackFormatError
+from evaluation.posetrack_run import build_posetrack_models, plan_videos, predict_task
+from pipeline.batch import BatchSummary, prepare_output_folder
+from pipeline.engines import BatchWork, EngineSetupError, LocalEngine
+from pipeline.profile import merge_profiles, profile_lines
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from evaluation.posetrack import evaluate_paths
-    from core.posetrack_format import PoseTrackFormatError
+    from evaluation.posetrack import evaluate_paths  # noqa: PLC0415 - scipy.optimize (about 1 s), only to score
 
     try:
         metrics = evaluate_paths(args.gt, args.pred, clean=args.clean, evaluate_tracking=not args.no_tracking)
@@ -68,8 +84,6 @@ def _run_eval(args: argparse.Namespace) -> int:
     print(f"# videos: {metrics.num_videos}, evaluated frames: {metrics.num_frames}, MOT frames: {metrics.num_mot_frames}")
     print(metrics.format_tables())
     if args.json:
-        from core.io import write_json_atomic  # noqa: PLC0415
-
         try:
             write_json_atomic(args.json, metrics.to_dict(), indent=1)
         except OSError as error:
@@ -80,11 +94,6 @@ def _run_eval(args: argparse.Namespace) -> int:
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    from cli.options import add_detector_arguments  # noqa: PLC0415 - argparse-only modules
-    from cli.options import add_pose_arguments  # noqa: PLC0415
-    from cli.options import add_engine_arguments, add_keypoint_threshold_argument  # noqa: PLC0415
-    from cli.options import add_profile_argument  # noqa: PLC0415
-
     parser.add_argument("--data", required=True, metavar="ROOT",
                         help="PoseTrack root: annotations/<split>/*.json and the frame folders their file names point to")
     parser.add_argument("--split", default="val", help="annotation sub-folder (default val)")
@@ -110,14 +119,6 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_videos(args: argparse.Namespace) -> int:
-    import functools  # noqa: PLC0415
-
-    from cli.options import engine_from_args, tracker_options  # noqa: PLC0415 - light module, shared flag parsing
-    from evaluation.posetrack_run import build_posetrack_models, plan_videos, predict_task  # noqa: PLC0415
-    from pipeline.batch import BatchSummary, prepare_output_folder  # noqa: PLC0415
-    from pipeline.engines import BatchWork, EngineSetupError, LocalEngine  # noqa: PLC0415
-    from pipeline.profile import merge_profiles, profile_lines  # noqa: PLC0415
-
     root = Path(args.data)
     annotations = Path(args.annotations) if args.annotations else root / "annotations" / args.split
     files = sorted(annotations.glob("*.json"))

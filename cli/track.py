@@ -16,6 +16,7 @@ frames than its container announced; retried by a rerun unless
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 
 from cli.options import (
@@ -29,6 +30,17 @@ from cli.options import (
     positive_int,
     tracker_options,
 )
+from pipeline.batch import (
+    TrackOptions,
+    check_outputs_spare_inputs,
+    discover_inputs,
+    parse_formats,
+    prepare_output_folder,
+    run_tracking,
+)
+from pipeline.engines import EngineSetupError
+from pipeline.models import build_track_models
+from pipeline.profile import profile_lines
 
 logger = logging.getLogger(__name__)
 
@@ -75,19 +87,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import functools  # noqa: PLC0415
-
-    from pipeline.batch import (  # noqa: PLC0415 - torch only when the command runs
-        TrackOptions,
-        check_outputs_spare_inputs,
-        discover_inputs,
-        parse_formats,
-        prepare_output_folder,
-        run_tracking,
-    )
-    from pipeline.engines import EngineSetupError  # noqa: PLC0415
-    from pipeline.models import build_track_models  # noqa: PLC0415
-
     try:
         formats = parse_formats(args.formats)
         inputs = discover_inputs(args.input, args.input_type, exclude=[args.out])
@@ -117,7 +116,6 @@ def run(args: argparse.Namespace) -> int:
     if report.engine != "local":
         for line in report.lines():
             print(line)
-    from pipeline.profile import profile_lines  # noqa: PLC0415
 
     for result in summary.results:
         if result.profile is not None:

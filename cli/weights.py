@@ -13,6 +13,9 @@ from __future__ import annotations
 import argparse
 import logging
 
+from pose.config import load_config
+from pose.weights import REGISTRY, WeightsHashError, cached_path, get_entry, resolve_weights
+
 logger = logging.getLogger(__name__)
 
 
@@ -37,15 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _input_size(config_name: str) -> str:
-    from pose.config import load_config
-
     width, height = load_config(config_name).model.image_size
     return f"{height}x{width}"
 
 
 def _list(args: argparse.Namespace) -> int:
-    from pose.weights import REGISTRY, cached_path
-
     rows = [("name", "input (HxW)", "COCO AP", "cached", "path")]
     for entry in REGISTRY.values():
         target = cached_path(entry, args.cache_dir)
@@ -63,8 +62,6 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from pose.weights import get_entry, resolve_weights
-
     get_entry(args.name)  # unknown names fail with the list of known ones
     path = resolve_weights(args.name, offline=args.offline, cache_dir=args.cache_dir,
                            mirror=args.mirror, progress=args.progress)
@@ -73,8 +70,6 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _path(args: argparse.Namespace) -> int:
-    from pose.weights import cached_path, get_entry
-
     entry = get_entry(args.name)
     target = cached_path(entry, args.cache_dir)
     if not target.is_file():
@@ -87,8 +82,6 @@ def _path(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pose.weights import WeightsHashError
-
     action = {"list": _list, "download": _download, "path": _path}[args.weights_command]
     try:
         return action(args)
