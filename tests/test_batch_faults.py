@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import errno
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -161,6 +161,11 @@ class _BrokenVideoWriter:
         pass
 
 
+def _disk(free_bytes: int):
+    """What `shutil.disk_usage` returns (total, used, free bytes), for a disk with `free_bytes` left."""
+    return collections.namedtuple("usage", "total used free")(1, 1, free_bytes)
+
+
 @pytest.mark.parametrize("free_bytes, message", [(10, "no space left on"), (10**10, "frames written but the file")])
 def test_a_video_that_does_not_read_back_is_never_renamed(tmp_path, monkeypatch, free_bytes, message):
     first = write_video(tmp_path / "in" / "a.avi", 4)
@@ -170,7 +175,7 @@ def test_a_video_that_does_not_read_back_is_never_renamed(tmp_path, monkeypatch,
     finished = {p.name: p.read_bytes() for p in out.iterdir()}
 
     monkeypatch.setattr(core.io.cv2, "VideoWriter", _BrokenVideoWriter)
-    monkeypatch.setattr(core.io.shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(1, 1, free_bytes))
+    monkeypatch.setattr(core.io.shutil, "disk_usage", lambda folder: _disk(free_bytes))
     summary = batch(discover_inputs(tmp_path / "in"), out, ("json", "video"), overwrite=False)
     assert summary.skipped == ["a"] and [name for name, _ in summary.failed] == ["b"]
     assert message in summary.failed[0][1] and "b.part.mp4" in summary.failed[0][1]
@@ -223,7 +228,7 @@ class _UnopenableVideoWriter(_BrokenVideoWriter):
 def test_a_video_writer_that_cannot_open_on_a_full_disk_says_so(tmp_path, monkeypatch):
     video = write_video(tmp_path / "clip.avi", 3)
     monkeypatch.setattr(core.io.cv2, "VideoWriter", _UnopenableVideoWriter)
-    monkeypatch.setattr(core.io.shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(1, 1, 0))
+    monkeypatch.setattr(core.io.shutil, "disk_usage", lambda folder: _disk(0))
     ((name, reason),) = batch(discover_inputs(video), tmp_path / "out", ("video",)).failed
     assert "no space left on" in reason and "clip.part.mp4" in reason and "codec" not in reason
 
