@@ -36,6 +36,7 @@ from PyQt6.QtWidgets import (
 from app.model_loader import ModelRequest
 from app.settings import ViewSettings
 from app.video_view import MessageLabel
+from pose.backends import BACKENDS
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ class ControlPanel(QWidget):
 
     def __init__(self, settings: ViewSettings, model_choices: list[str], current_weights: str, current_config: str,
                  tracker_options: list[TrackerOption], current_detector: str = "auto",
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, current_backend: str = "") -> None:
         super().__init__(parent)
         self._tracker_widgets: dict[str, QWidget] = {}
         layout = QVBoxLayout(self)
@@ -142,7 +143,8 @@ class ControlPanel(QWidget):
         self.tabs.addTab(self._display_group(settings), "Display")
         if tracker_options:
             self.tabs.addTab(self._tracker_group(tracker_options, settings.tracker_options), "Tracker")
-        self.tabs.addTab(self._model_group(model_choices, current_weights, current_config, current_detector), "Model")
+        self.tabs.addTab(self._model_group(model_choices, current_weights, current_config, current_detector,
+                                               current_backend), "Model")
         layout.addWidget(self.tabs)
         layout.addStretch(1)
         self.setMaximumWidth(360)
@@ -271,7 +273,7 @@ class ControlPanel(QWidget):
         return group
 
     def _model_group(self, choices: list[str], current_weights: str, current_config: str,
-                     current_detector: str) -> QWidget:
+                     current_detector: str, current_backend: str = "") -> QWidget:
         group = QWidget()
         layout = QVBoxLayout(group)
         layout.addWidget(QLabel("Pose model"))
@@ -298,6 +300,14 @@ class ControlPanel(QWidget):
         row.addWidget(browse)
         row.addWidget(weights)
         layout.addLayout(row)
+        self.model_backend = QComboBox()
+        self.model_backend.setToolTip("How the pose network runs (the --backend choices; auto: the fastest that "
+                                      "agrees with eager fp32; int8 trades accuracy)")
+        for name, help_line in BACKENDS.items():
+            self.model_backend.addItem(name)
+            self.model_backend.setItemData(self.model_backend.count() - 1, help_line, Qt.ItemDataRole.ToolTipRole)
+        self.model_backend.setCurrentText(current_backend or "auto")
+        layout.addWidget(self.model_backend)
         layout.addWidget(QLabel("Person detector"))
         self.detector = QComboBox()
         self.detector.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -441,7 +451,7 @@ class ControlPanel(QWidget):
         det_file = detector.removeprefix("file: ") if detector.startswith("file: ") else ""
         self.model_requested.emit(ModelRequest(
             pose_config=self.model_config.text().strip(), pose_weights=self.model_weights.currentText().strip(),
-            detector="" if det_file or detector.startswith("ground truth: ") else detector, det_file=det_file))
+            backend=self.model_backend.currentText(), detector="" if det_file or detector.startswith("ground truth: ") else detector, det_file=det_file))
 
     def _choose_config(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "HRNet experiment config", "", "YAML (*.yaml *.yml)")

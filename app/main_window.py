@@ -226,6 +226,7 @@ class MainWindow(QMainWindow):
             current_config=str(getattr(args, "pose_config", None) or ""),
             tracker_options=tracker_options,
             current_detector=describe_detector(args),
+            current_backend=str(getattr(args, "backend", None) or ""),
         )
         self.panel = QScrollArea()
         self.panel.setWidget(self.controls)
@@ -321,7 +322,7 @@ class MainWindow(QMainWindow):
         """Load other models in the background; the current ones run until they are ready."""
         if self._closing:
             return
-        if not (request.pose_config or request.pose_weights or request.detector or request.det_file):
+        if not (request.pose_config or request.pose_weights or request.backend or request.detector or request.det_file):
             self.show_error("Choose a pose model (weights name or path) or a detector first.")
             return
         self._requested_args = with_models(self._model_args, request)

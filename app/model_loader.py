@@ -71,10 +71,12 @@ class ModelRequest:
         pose_weights: a registry name or a checkpoint path.
         detector: "auto" or a torchvision builder name (a network detector).
         det_file: a COCO-results detection file to read boxes from instead.
+        backend: how the pose network runs (a `pose.backends.BACKENDS` name).
     """
 
     pose_config: str = ""
     pose_weights: str = ""
+    backend: str = ""
     detector: str = ""
     det_file: str = ""
 
@@ -97,6 +99,8 @@ def with_models(args: argparse.Namespace, request: ModelRequest) -> argparse.Nam
             pose_config = entry.config if entry is not None else getattr(args, "pose_config", None)
         new_args.pose_config = pose_config or getattr(args, "pose_config", None)
         new_args.pose_weights = pose_weights
+    if request.backend:
+        new_args.backend = request.backend
     if request.det_file:
         new_args.det_file, new_args.gt_boxes, new_args.detector, new_args.det_weights = request.det_file, None, None, None
     elif request.detector:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -39,3 +41,26 @@ def test_gpu_check_without_cuda_says_to_dry_run(tmp_path):
         pytest.skip("a CUDA device is present: the real check would run")
     completed = _run("gpu_check.py", "--json", str(tmp_path / "gpu.json"))
     assert completed.returncode == 2 and "--dry-run" in completed.stderr
+
+
+@pytest.mark.slow
+def test_backends_benchmark_reports_speed_ceiling_and_agreement(tmp_path):
+    out = tmp_path / "backends.json"
+    completed = _run("backends.py", "--config", "tests/data/hrnet_reference/dev_tiny.yaml", "--backends", "torch", "fp16",
+                     "--batches", "1", "2", "--repeats", "1", "--warmup", "0", "--json", str(out))
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(out.read_text())
+    assert report["ceiling_gflops"]["before"] > 0 and report["ceiling_gflops"]["after"] > 0
+    assert report["gflop_per_crop"] > 0
+    eager = [row for row in report["speed"] if row["backend"] == "torch"]
+    assert [row["batch"] for row in eager] == [1, 2]
+    for row in eager:
+        assert row["crops_per_s"] > 0 and row["ratio_to_eager"] == 1.0
+        assert 0 < row["fraction_of_ceiling"] and row["first_start_s"] >= 0 and row["second_start_s"] >= 0
+    refused = [row for row in report["speed"] if row["backend"] == "fp16"]
+    assert len(refused) == 1 and not refused[0]["available"] and "CUDA" in refused[0]["reason"]
+    rows = {row["backend"]: row for row in report["agreement"]["rows"]}
+    assert report["agreement"]["weights"] == "tests/data/trained/synthetic_w16_64x48.pth"
+    # eager against itself: the reference; 14 people x 17 keypoints of the COCO test images
+    assert rows["torch"]["mean_px"] == 0.0 and rows["torch"]["within_2px"] == 1.0 and rows["torch"]["keypoints"] == 14 * 17
+    assert not rows["fp16"]["available"]

@@ -816,3 +816,23 @@ def test_gui_names_the_missing_system_packages_when_qt_cannot_start(hrnet_refere
     assert "libxcb-cursor0" in done.stderr and "apt-get install" in done.stderr
     assert "platform plugin" in done.stderr
     assert not list(tmp_path.glob("core*"))
+
+
+def test_the_model_panel_loads_the_chosen_backend(qtbot, make_window, models):
+    from pose.backends import BACKENDS
+
+    requested = []
+
+    def builder(args, progress):
+        requested.append(args.backend)
+        return models
+
+    window = make_window(None, builder=builder)
+    qtbot.waitUntil(lambda: len(requested) == 1, timeout=WAIT_MS)
+    choices = window.controls.model_backend
+    assert [choices.itemText(i) for i in range(choices.count())] == list(BACKENDS)
+    assert choices.currentText() == requested[0]
+    choices.setCurrentText("bf16")
+    window.controls._request_model()
+    qtbot.waitUntil(lambda: len(requested) == 2, timeout=WAIT_MS)
+    assert requested[1] == "bf16"

@@ -31,9 +31,10 @@ CANDIDATES = ("torch", "torch-compile", "torch-compile-bf16", "bf16", "fp16", "o
 TIMING_REPEATS = 3
 
 
-def seconds_per_call(runtime, batch: np.ndarray, repeats: int = TIMING_REPEATS) -> float:
-    """Median seconds of `runtime(batch)` after one warm-up call."""
-    runtime(batch)
+def seconds_per_call(runtime, batch: np.ndarray, repeats: int = TIMING_REPEATS, warmup: int = 1) -> float:
+    """Median seconds of `runtime(batch)` after `warmup` calls."""
+    for _ in range(warmup):
+        runtime(batch)
     times = []
     for _ in range(repeats):
         started = time.perf_counter()

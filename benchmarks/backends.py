@@ -1,0 +1,237 @@
+"""Pose backends side by side: crops/s, share of the machine's convolution ceiling, start times and agreement.
+
+    .venv/bin/python benchmarks/backends.py --json backends.json                 # W32 256x192, every backend
+    .venv/bin/python benchmarks/backends.py --backends torch torch-compile bf16 --batches 8 --json out.json
+
+In one run:
+
+- the ceiling: GFLOP/s of a 3x3 64->64 NHWC convolution (oneDNN), measured
+  before and after the backends (machines differ 2-3x from day to day, so
+  every speed is also given as a fraction of this run's ceiling);
+- speed, per backend and batch size: network crops/s for calls of `batch`
+  crops (no flip test, the runtime alone), with an artifact built for that
+  batch; the ratio to eager fp32 (`torch`) at the same batch; the fraction
+  of the ceiling (crops/s x GFLOP per crop / ceiling GFLOP/s); first start
+  (build or export + compile into an empty cache, then load) and second start
+  (the same call again, finding its artifact in the cache; same process);
+- agreement, per backend: keypoints of the whole estimator (flip test, image
+  px) on the 14 ground-truth people of the COCO images in tests/data, against
+  eager fp32, with the small HRNet trained on synthetic stick figures
+  (tests/data/trained): mean displacement (px) and share within 2 px. Random
+  weights are no use here: their output is chaotic.
+
+Speed uses random weights whose BatchNorm statistics are set from one batch of
+real crops (the COCO test people), so that activations have a trained
+network's scale (with PyTorch's default statistics they grow through the
+stages, which changes nothing for fp32 but flatters or hurts low precisions).
+The cost of fp32 does not depend on the weight values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from end_to_end import conv_ceiling_gflops  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+TRAINED_CONFIG = ROOT / "tests" / "data" / "trained" / "synthetic_w16_64x48.yaml"
+TRAINED_WEIGHTS = ROOT / "tests" / "data" / "trained" / "synthetic_w16_64x48.pth"
+SPEED_BACKENDS = ("torch", "torch-compile", "torch-compile-bf16", "bf16", "fp16", "onnxruntime", "onnxruntime-int8")
+
+
+def set_batch_norm_statistics(model, batch) -> None:
+    """Running mean/var of every BatchNorm := the statistics of one forward pass of `batch` (N, 3, H, W) tensor."""
+    import torch  # noqa: PLC0415
+
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average: after one batch, exactly its statistics
+        norm.train()
+    with torch.no_grad():
+        model(batch)
+    model.eval()
+
+
+def gflop_per_crop(model, input_size: tuple[int, int]) -> float:
+    """Floating-point operations of one crop through `model` (multiply-adds count 2), in GFLOP."""
+    import torch  # noqa: PLC0415
+    from torch.utils.flop_counter import FlopCounterMode  # noqa: PLC0415
+
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(torch.zeros(1, 3, input_size[1], input_size[0]))
+    return counter.get_total_flops() / 1e9
+
+
+def speed_rows(model, args, crops: np.ndarray, weights_key: str, cache_dir: Path) -> list[dict]:
+    """One row per (backend, batch): crops/s and start times, or why the backend cannot run here."""
+    from pose.backends import BackendUnavailable, make_runtime  # noqa: PLC0415
+    from pose.backends.auto import seconds_per_call  # noqa: PLC0415
+
+    rows = []
+    for backend in args.backends:
+        batches = args.compiled_batches if backend.startswith("torch-compile") and args.compiled_batches else args.batches
+        for batch_size in batches:
+            row = {"backend": backend, "batch": batch_size}
+            build = dict(device="cpu", max_batch=batch_size, input_size=args.input_size, weights_id=weights_key,
+                         cache_dir=cache_dir, calibration=crops)
+            try:
+                started = time.perf_counter()
+                make_runtime(backend, model, **build)
+                row["first_start_s"] = time.perf_counter() - started
+                started = time.perf_counter()
+                runtime = make_runtime(backend, model, **build)
+                row["second_start_s"] = time.perf_counter() - started
+            except BackendUnavailable as error:
+                rows.append({**row, "available": False, "reason": str(error)})
+                logger.info("%s: %s", backend, error)
+                break
+            batch = np.ascontiguousarray(np.resize(crops, (batch_size, *crops.shape[1:])), np.float32)
+            seconds = seconds_per_call(runtime, batch, args.repeats, args.warmup)
+            rows.append({**row, "available": True, "crops_per_s": batch_size / seconds})
+            logger.info("%s batch %d: %.2f crops/s (first start %.1f s, second %.2f s)", backend, batch_size,
+                        batch_size / seconds, row["first_start_s"], row["second_start_s"])
+    return rows
+
+
+def agreement_rows(backends: list[str], cache_dir: Path) -> list[dict]:
+    """Per backend: keypoints (flip test, image px) of the trained small HRNet on the COCO test people vs eager fp32."""
+    from core.io import read_image  # noqa: PLC0415
+    from pose.backends import BackendUnavailable  # noqa: PLC0415
+    from pose.backends.agreement import REFERENCE_ANNOTATIONS, REFERENCE_DIR, agreement  # noqa: PLC0415
+    from pose.estimator import PoseEstimator  # noqa: PLC0415
+
+    annotations = json.loads((REFERENCE_DIR / REFERENCE_ANNOTATIONS).read_text())
+    images, boxes = [], []
+    for image in annotations["images"]:
+        images.append(read_image(REFERENCE_DIR / image["file_name"]))
+        boxes.append(np.array([a["bbox"] for a in annotations["annotations"] if a["image_id"] == image["id"]]))
+    people = sum(len(b) for b in boxes)
+    results = {}
+    rows = []
+    for backend in ["torch", *[b for b in backends if b != "torch"]]:
+        try:
+            estimator = PoseEstimator.from_config(TRAINED_CONFIG, weights=TRAINED_WEIGHTS, flip_test=True,
+                                                  batch_size=people, backend=backend, cache_dir=cache_dir)
+        except BackendUnavailable as error:
+            rows.append({"backend": backend, "available": False, "reason": str(error)})
+            continue
+        estimated = estimator.estimate_many(images, boxes, box_format="xywh")
+        results[backend] = np.concatenate([keypoints for keypoints, _ in estimated])
+        rows.append({"backend": backend, "available": True, **agreement(results["torch"], results[backend])})
+    return rows
+
+
+def run(args) -> dict:
+    import torch  # noqa: PLC0415
+
+    import pose  # noqa: PLC0415
+    from pose.backends.agreement import reference_crops  # noqa: PLC0415
+    from pose.backends.identity import weights_id  # noqa: PLC0415
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    experiment = pose.load_config(args.config)
+    args.input_size = tuple(experiment.model.image_size)
+    torch.manual_seed(0)
+    model = pose.build_model(experiment).eval()
+    crops = reference_crops(args.input_size)
+    set_batch_norm_statistics(model, torch.from_numpy(crops))
+    gflop = gflop_per_crop(model, args.input_size)
+    ceiling_before = conv_ceiling_gflops()
+    with tempfile.TemporaryDirectory(prefix="hrtrack-backends-") as scratch:
+        cache_dir = Path(args.cache_dir) if args.cache_dir else Path(scratch)
+        speed = speed_rows(model, args, crops, weights_id(model, experiment), cache_dir)
+        ceiling_after = conv_ceiling_gflops()
+        agree = agreement_rows(args.backends, cache_dir) if not args.no_agreement else []
+    ceiling = (ceiling_before + ceiling_after) / 2
+    eager = {row["batch"]: row["crops_per_s"] for row in speed if row["backend"] == "torch" and row["available"]}
+    for row in speed:
+        if row["available"]:
+            row["fraction_of_ceiling"] = row["crops_per_s"] * gflop / ceiling
+            if row["batch"] in eager:
+                row["ratio_to_eager"] = row["crops_per_s"] / eager[row["batch"]]
+    return {
+        "config": str(args.config), "input_size": list(args.input_size), "gflop_per_crop": gflop,
+        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "ceiling_gflops": {"before": ceiling_before, "after": ceiling_after, "mean": ceiling},
+        "speed": speed,
+        "agreement": {"config": str(TRAINED_CONFIG.relative_to(ROOT)), "weights": str(TRAINED_WEIGHTS.relative_to(ROOT)),
+                      "rows": agree},
+    }
+
+
+def print_report(report: dict) -> None:
+    ceiling = report["ceiling_gflops"]
+    print(f"# {report['config']} {report['input_size']}: {report['gflop_per_crop']:.2f} GFLOP/crop; conv ceiling "
+          f"{ceiling['before']:.0f} / {ceiling['after']:.0f} GFLOP/s (before/after), torch {report['torch']}, "
+          f"{report['threads']} threads")
+    agreement = {row["backend"]: row for row in report["agreement"]["rows"]}
+    print(f"{'backend':<20} {'batch':>5} {'crops/s':>8} {'x eager':>8} {'ceiling':>8} {'1st s':>8} {'2nd s':>7} "
+          f"{'mean px':>8} {'<=2px':>6}")
+    for row in report["speed"]:
+        if not row["available"]:
+            print(f"{row['backend']:<20} {'':>5} unavailable: {row['reason']}")
+            continue
+        agree = agreement.get(row["backend"], {})
+        mean = f"{agree['mean_px']:.3f}" if "mean_px" in agree else "-"
+        within = f"{100 * agree['within_2px']:.1f}%" if "within_2px" in agree else "-"
+        print(f"{row['backend']:<20} {row['batch']:>5} {row['crops_per_s']:>8.2f} {row.get('ratio_to_eager', 0):>8.2f} "
+              f"{row['fraction_of_ceiling']:>8.2f} {row['first_start_s']:>8.1f} {row['second_start_s']:>7.2f} "
+              f"{mean:>8} {within:>6}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default="coco/w32_256x192", help="network for the speed rows (default coco/w32_256x192)")
+    parser.add_argument("--backends", nargs="+", default=list(SPEED_BACKENDS), metavar="NAME",
+                        help=f"backends to measure (default all: {' '.join(SPEED_BACKENDS)})")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8], metavar="N", help="crops per call (default 1 8)")
+    parser.add_argument("--compiled-batches", type=int, nargs="+", default=None, metavar="N",
+                        help="batches for the torch-compile backends, which compile once per batch size "
+                        "(default: --batches)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    parser.add_argument("--cache-dir", default=None,
+                        help="artifact cache (default: a fresh temporary folder, so that first starts are real)")
+    parser.add_argument("--no-agreement", action="store_true", help="skip the agreement rows")
+    parser.add_argument("--json", metavar="OUT", help="also write the report as JSON")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from pose.backends import check_backend  # noqa: PLC0415
+
+    try:
+        for backend in args.backends:
+            check_backend(backend)
+    except ValueError as error:
+        parser.error(str(error))
+    report = run(args)
+    print_report(report)
+    if args.json:
+        from core.io import write_json_atomic  # noqa: PLC0415
+
+        write_json_atomic(args.json, report, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
