@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "coco": ("cli.coco", "COCO keypoint evaluation (official HRNet test protocol, pycocotools AP)."),
     "mpii": ("cli.mpii", "MPII PCKh@0.5 evaluation with the official head-size rule."),
     "train": ("cli.train", "Train or fine-tune HRNet with the paper's recipe (one process or torchrun)."),
+    "export": ("cli.export", "Export the pose network as an ONNX file (fp32, or static int8 calibrated on your footage)."),
 }
 
 

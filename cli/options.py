@@ -53,8 +53,8 @@ def add_keypoint_threshold_argument(parser, where: str, *, effect: str = "are no
                         help=f"keypoints scoring below this {effect} {where} (default {default_text})")
 
 
-def add_pose_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("pose model")
+def add_pose_model_arguments(group) -> None:
+    """Which network: `--pose-config`, `--pose-weights`, `--offline` (for commands that run it, and `export`)."""
     group.add_argument(
         "--pose-config",
         metavar="CFG",
@@ -68,13 +68,18 @@ def add_pose_arguments(parser: argparse.ArgumentParser) -> None:
         help="checkpoint file or weights name (see `main.py weights list`); "
         "default: the weights name matching --pose-config",
     )
+    group.add_argument("--offline", action="store_true", help="never download weights (same as HRTRACK_OFFLINE=1)")
+
+
+def add_pose_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("pose model")
+    add_pose_model_arguments(group)
     group.add_argument(
         "--device",
         default=None,
         metavar="DEVICE",
         help="cpu, cuda or cuda:N (default: cuda if available, else cpu)",
     )
-    group.add_argument("--offline", action="store_true", help="never download weights (same as HRTRACK_OFFLINE=1)")
     group.add_argument("--no-flip", action="store_true", help="skip the flip test (about 2x faster, slightly less accurate)")
     group.add_argument(
         "--decoding",

@@ -25,7 +25,7 @@ from pose.backends import check_backend, make_runtime, weights_id
 from pose.codec import HeatmapCodec
 from pose.runtime import Runtime, TorchRuntime
 from core.skeletons import KeypointSet, keypoint_set
-from pose.transforms import boxes_to_centers_scales, crop, normalize
+from pose.transforms import boxes_to_centers_scales, network_input
 
 logger = logging.getLogger(__name__)
 
@@ -195,15 +195,7 @@ class PoseEstimator:
         Returns:
             (N, 3, h, w) float32 normalised crops (RGB order when color_rgb).
         """
-        width, height = self.input_size
-        crops = np.empty((len(centers), height, width, 3), np.uint8)
-        for i, (center, scale) in enumerate(zip(centers, scales)):
-            # Warping BGR then reordering channels equals the official
-            # "convert the whole image, then warp": channels warp independently.
-            crops[i] = crop(image_bgr, center, scale, self.input_size)
-        if self.color_rgb:
-            crops = crops[..., ::-1]
-        return normalize(crops)
+        return network_input(image_bgr, centers, scales, self.input_size, self.color_rgb)
 
     def infer_heatmaps(self, batch: np.ndarray) -> np.ndarray:
         """Network (+ flip test) on normalised crops, chunked by `batch_size`.

@@ -156,6 +156,29 @@ def normalize(crops_rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(x, -1, -3))
 
 
+def network_input(image_bgr: np.ndarray, centers, scales, input_size, color_rgb: bool = True) -> np.ndarray:
+    """Crops of one image as network input: `crop` each (center, scale), BGR -> RGB when asked, `normalize`.
+
+    Args:
+        image_bgr: (H, W, 3) uint8 BGR (as cv2.imread returns).
+        centers, scales: (N, 2) float32 crop parameters (`boxes_to_centers_scales`).
+        input_size: (w, h) network input px.
+        color_rgb: reorder to RGB (official DATASET.COLOR_RGB).
+
+    Returns:
+        (N, 3, h, w) float32 normalised crops.
+    """
+    width, height = int(input_size[0]), int(input_size[1])
+    crops = np.empty((len(centers), height, width, 3), np.uint8)
+    for i, (center, scale) in enumerate(zip(centers, scales)):
+        # Warping BGR then reordering channels equals the official
+        # "convert the whole image, then warp": channels warp independently.
+        crops[i] = crop(image_bgr, center, scale, (width, height))
+    if color_rgb:
+        crops = crops[..., ::-1]
+    return normalize(crops)
+
+
 def transform_preds(coords, center, scale, output_size) -> np.ndarray:
     """Official `transform_preds`: points in output (heatmap) px back to image px.
 
