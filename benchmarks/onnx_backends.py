@@ -221,13 +221,13 @@ def speed_rows(args) -> dict:
 def keypoints_with(runtime, people) -> np.ndarray:
     """(K, J, 2) image px keypoints of every person of `people` through a `PoseEstimator` on `runtime`."""
     import pose  # noqa: PLC0415
-    from core.skeletons import joint_set  # noqa: PLC0415
+    from core.skeletons import keypoint_set  # noqa: PLC0415
     from pose.codec import HeatmapCodec  # noqa: PLC0415
     from pose.estimator import PoseEstimator  # noqa: PLC0415
 
     experiment = pose.load_config(TRAINED_CONFIG)
-    joints = joint_set(experiment.dataset.name, experiment.model.num_joints)
-    estimator = PoseEstimator(runtime, HeatmapCodec.from_config(experiment, joints.flip_pairs), joints,
+    layout = keypoint_set(experiment.dataset.name, experiment.model.num_joints)
+    estimator = PoseEstimator(runtime, HeatmapCodec.from_config(experiment, layout.flip_pairs), layout,
                               input_size=tuple(experiment.model.image_size), flip_test=True, batch_size=8)
     results = estimator.estimate_many([image for image, _ in people], [boxes for _, boxes in people], box_format="xywh")
     return np.concatenate([keypoints for keypoints, _ in results])
