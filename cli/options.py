@@ -101,6 +101,15 @@ def add_pose_arguments(parser: argparse.ArgumentParser) -> None:
         f"(${BACKEND_ENV} overrides)",
     )
     group.add_argument(
+        "--calibration",
+        nargs="+",
+        default=None,
+        metavar="PATH",
+        help="onnxruntime-int8: images and videos of your scenes to calibrate the int8 ranges on (each whole "
+        "frame is one crop, videos give 8 frames; default: the COCO reference images of tests/data). "
+        "`main.py export --int8` calibrates on the detector's person boxes instead, which keeps keypoints closer",
+    )
+    group.add_argument(
         "--batch-size",
         type=positive_int,
         default=None,

@@ -49,6 +49,7 @@ def build_estimator(settings):
         batch_size=settings.batch_size or default_batch_size(device),
         offline=True if settings.offline else None,
         backend=getattr(settings, "backend", "torch"),
+        calibration=getattr(settings, "calibration", None),
     )
 
 

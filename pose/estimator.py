@@ -95,6 +95,7 @@ class PoseEstimator:
         dtype: str = "float32",
         backend: str = "torch",
         cache_dir: str | os.PathLike | None = None,
+        calibration: Sequence[str | os.PathLike] | None = None,
     ) -> "PoseEstimator":
         """Build the network of an experiment and load its weights.
 
@@ -110,6 +111,7 @@ class PoseEstimator:
             backend: a `pose.backends.BACKENDS` name ("torch": eager, the reference; "auto": the
                 fastest that agrees with it).
             cache_dir: compiled/exported network cache (None: $HRTRACK_CACHE/backends).
+            calibration: backend "onnxruntime-int8": images/videos to calibrate on (None: the reference images).
         """
         import pose
         check_backend(backend)
@@ -135,7 +137,7 @@ class PoseEstimator:
             runtime = make_runtime(backend, model, device=device, max_batch=batch_size * (2 if flip else 1),
                                    input_size=tuple(experiment.model.image_size),
                                    weights_id=weights_id(model if path is None else path, experiment),
-                                   cache_dir=cache_dir)
+                                   cache_dir=cache_dir, calibration=calibration)
         return cls(
             runtime,
             codec,

@@ -14,6 +14,7 @@ import main
 import pose
 from benchmarks.onnx_backends import coco_people, keypoints_with
 from core.io import read_image
+from pose.estimator import PoseEstimator
 from pose.runtime import TorchRuntime
 from pose.transforms import boxes_to_centers_scales, network_input
 from tests.sample_data import DATA
@@ -96,10 +97,13 @@ def test_int8_calibrated_on_two_images_stays_near_fp32(trained_model, fp32_runti
     assert (displacement <= 2.0).mean() >= 0.6
 
 
-def test_int8_without_calibration_and_dynamic_int8_are_refused(trained_model, tmp_path):
+def test_int8_without_calibration_files_and_dynamic_int8_are_refused(trained_model, tmp_path):
     with pytest.raises(ValueError, match="calibration"):
         onnx_module.onnx_runtime(trained_model, input_size=INPUT_HW, max_batch=8, weights_id="x",
-                                 cache_dir=tmp_path, precision="int8", calibration=None)
+                                 cache_dir=tmp_path, precision="int8", calibration=[])
+    with pytest.raises(FileNotFoundError, match="no_such.jpg"):
+        onnx_module.onnx_runtime(trained_model, input_size=INPUT_HW, max_batch=8, weights_id="x",
+                                 cache_dir=tmp_path, precision="int8", calibration=[tmp_path / "no_such.jpg"])
     with pytest.raises(ValueError, match="dynamic int8"):
         onnx_module.onnx_runtime(trained_model, input_size=INPUT_HW, max_batch=8, weights_id="x",
                                  cache_dir=tmp_path, precision="int8-dynamic", calibration=None)
@@ -107,6 +111,24 @@ def test_int8_without_calibration_and_dynamic_int8_are_refused(trained_model, tm
         onnx_module.onnx_runtime(trained_model, input_size=(48, 64), max_batch=8, weights_id="x",
                                  cache_dir=tmp_path, precision="fp32", calibration=None)
     assert not list(tmp_path.iterdir())
+
+
+def test_int8_without_named_files_calibrates_on_the_reference_people():
+    crops = onnx_module.default_calibration(INPUT_HW)
+    assert crops.shape == (2 * 14, 3, 64, 48)  # the 14 annotated people of coco_mini and their mirror images
+
+
+@pytest.mark.slow
+def test_estimator_with_the_onnxruntime_backend_gives_the_eager_keypoints(tmp_path, people):
+    images, boxes = [image for image, _ in people], [b for _, b in people]
+    eager = PoseEstimator.from_config(TRAINED_CONFIG, weights=TRAINED_WEIGHTS, batch_size=4)
+    onnx = PoseEstimator.from_config(TRAINED_CONFIG, weights=TRAINED_WEIGHTS, batch_size=4,
+                                     backend="onnxruntime", cache_dir=tmp_path)
+    assert "onnxruntime" in onnx.runtime.name and onnx.runtime.max_batch == 8  # 4 crops + their mirror images
+    for (expected, expected_scores), (found, scores) in zip(eager.estimate_many(images, boxes, "xywh"),
+                                                            onnx.estimate_many(images, boxes, "xywh")):
+        np.testing.assert_allclose(found, expected, atol=1e-3)
+        np.testing.assert_allclose(scores, expected_scores, atol=1e-4)
 
 
 def test_calibration_crops_come_from_images_and_video_frames():

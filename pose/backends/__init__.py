@@ -84,7 +84,8 @@ def make_runtime(
         input_size: (w, h) network input px.
         weights_id: `pose.backends.weights_id(weights, config)`, the cache key of the network.
         cache_dir: artifact cache folder (None: `default_cache_dir()`).
-        calibration: int8 only: (N, 3, h, w) float32 normalised crops to calibrate on.
+        calibration: int8 only: (N, 3, h, w) float32 normalised crops to calibrate on, or image/video
+            paths to make them from (pose.backends.calibration); None: the reference images' crops.
 
     Raises:
         ValueError: unknown name (the message lists the choices).
@@ -124,6 +125,7 @@ def make_runtime(
         if error.name not in ("pose.backends.onnx", "onnxruntime", "onnx"):
             raise
         raise BackendUnavailable(f"backend {backend!r} is not available in this build ({error})") from error
-    return onnx_runtime(model, input_size=(width, height), max_batch=max_batch or 1, weights_id=weights_id,
+    # onnx_runtime takes (H, W), the shape of the batch it is called with.
+    return onnx_runtime(model, input_size=(height, width), max_batch=max_batch or 1, weights_id=weights_id,
                         cache_dir=cache_dir if cache_dir is not None else default_cache_dir(),
                         precision=ONNX_PRECISION[backend], calibration=calibration)

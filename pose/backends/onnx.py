@@ -235,6 +235,22 @@ class OnnxRuntimeSession:
         return f"OnnxRuntimeSession({self.name}, {self.path.name}, max_batch={self.max_batch})"
 
 
+def default_calibration(input_size: tuple[int, int]) -> np.ndarray:
+    """Calibration crops when the user names none: the reference images' people (`pose.backends.agreement`), mirrored too.
+
+    input_size: (H, W). Raises ValueError when the reference images are not there (an installed copy).
+    """
+    from pose.backends.agreement import reference_crops  # noqa: PLC0415
+
+    try:
+        crops = reference_crops((int(input_size[1]), int(input_size[0])))
+    except FileNotFoundError as error:
+        raise ValueError(f"static int8 needs calibration images or videos of the scenes it will run on ({error})") from error
+    logger.warning("int8 calibrated on the %d crops of the project's COCO reference images; calibrating on your "
+                   "own scenes (--calibration PATH ...) keeps the keypoints closer to fp32", len(crops))
+    return crops
+
+
 def build_onnx_model(model, *, input_size: tuple[int, int], weights_id: str, cache_dir=None,
                      precision: str = "fp32", calibration: Sequence[str | os.PathLike] | np.ndarray | None = None,
                      color_rgb: bool = True) -> tuple[Path, float]:
@@ -246,7 +262,9 @@ def build_onnx_model(model, *, input_size: tuple[int, int], weights_id: str, cac
     if precision not in PRECISIONS:
         raise ValueError(f"ONNX precision must be one of {PRECISIONS}, got {precision!r} "
                          "(dynamic int8 is not offered: it measured 7x slower than fp32)")
-    if precision == "int8" and (calibration is None or len(calibration) == 0):
+    if precision == "int8" and calibration is None:
+        calibration = default_calibration(input_size)
+    if precision == "int8" and len(calibration) == 0:
         raise ValueError("static int8 needs calibration images or videos of the scenes it will run on")
     path = model_path(cache_dir, weights_id, input_size, precision, calibration)
     if path.is_file():
