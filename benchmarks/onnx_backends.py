@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from pose_throughput import median_seconds  # noqa: E402
 
-logger = logging.getLogger("onnx_backends")
+logger = logging.getLogger(__name__)
 
 COCO = ROOT / "tests" / "data" / "coco_mini"
 TRAINED_CONFIG = ROOT / "tests" / "data" / "trained" / "synthetic_w16_64x48.yaml"

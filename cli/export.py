@@ -21,6 +21,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
+import pose
+from cli.options import add_detector_arguments, add_pose_model_arguments
+from core.io import atomic_output
+from pipeline.models import build_detector
+from pose.backends.calibration import calibration_crops, check_calibration_paths
+from pose.backends.onnx import OnnxRuntimeSession, export_onnx, quantize_int8
+from pose.estimator import weights_name_for_config
+
 logger = logging.getLogger(__name__)
 
 # Largest |ONNX - eager| heatmap difference accepted for an fp32 export (measured: ~2e-7).
@@ -28,8 +38,6 @@ FP32_TOLERANCE = 1e-4
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from cli.options import add_detector_arguments, add_pose_model_arguments
-
     parser.add_argument("--format", choices=("onnx",), required=True, help="file format (onnx: ONNX opset 18)")
     parser.add_argument("--out", required=True, metavar="FILE", help="the file to write (written whole or not at all)")
     parser.add_argument("--int8", action="store_true",
@@ -57,13 +65,9 @@ def _check_arguments(args: argparse.Namespace) -> str | None:
 
 
 def _calibration_crops(args, input_hw: tuple[int, int], color_rgb: bool):
-    from pose.backends.calibration import calibration_crops, check_calibration_paths
-
     check_calibration_paths(args.calibration)  # before building a detector: a typo fails at once
     boxes_for = None
     if args.calibration_boxes == "detector":
-        from pipeline.models import build_detector
-
         detector = build_detector(args, device="cpu")
         boxes_for = lambda frame: detector([frame])[0].boxes  # noqa: E731
     return calibration_crops(args.calibration, input_hw, color_rgb=color_rgb, boxes_for=boxes_for)
@@ -71,10 +75,7 @@ def _calibration_crops(args, input_hw: tuple[int, int], color_rgb: bool):
 
 def _check_fp32(model, path: Path, input_hw: tuple[int, int]) -> float:
     """Largest |ONNX Runtime - eager| heatmap difference on a random batch of 2."""
-    import numpy as np
-    import torch
-
-    from pose.backends.onnx import OnnxRuntimeSession
+    import torch  # noqa: PLC0415  (heavy: only once the model is built)
 
     batch = np.random.default_rng(0).standard_normal((2, 3, *input_hw), dtype=np.float32)
     with torch.inference_mode():
@@ -87,11 +88,6 @@ def run(args: argparse.Namespace) -> int:
     if message:
         logger.error("%s", message)
         return 2
-    import pose
-    from core.io import atomic_output
-    from pose.backends.onnx import export_onnx, quantize_int8
-    from pose.estimator import weights_name_for_config
-
     out = Path(args.out)
     if out.is_dir():
         logger.error("--out %s is a folder; give a file name", out)

@@ -109,7 +109,7 @@ def export_onnx(model, path: str | os.PathLike, input_size: tuple[int, int]) -> 
     # The exporter prints its progress to stdout and logs every optimiser pass at INFO: kept
     # out of commands whose stdout is their JSON result, and in the debug log.
     printed = io.StringIO()
-    with atomic_output(path) as part, contextlib.redirect_stdout(printed), _quiet_loggers("onnxscript", "onnx_ir"):
+    with atomic_output(path) as part, contextlib.redirect_stdout(printed), _no_info_logs():
         program = torch.onnx.export(
             model, (example,), dynamo=True, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
             dynamic_shapes=({0: batch},), opset_version=OPSET, verbose=False,
@@ -120,16 +120,14 @@ def export_onnx(model, path: str | os.PathLike, input_size: tuple[int, int]) -> 
 
 
 @contextlib.contextmanager
-def _quiet_loggers(*names: str):
-    loggers = [logging.getLogger(name) for name in names]
-    levels = [each.level for each in loggers]
-    for each in loggers:
-        each.setLevel(max(logging.WARNING, each.getEffectiveLevel()))
+def _no_info_logs():
+    """INFO and DEBUG records dropped process-wide for the duration (the exporter's libraries log every pass)."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.INFO)
     try:
         yield
     finally:
-        for each, level in zip(loggers, levels):
-            each.setLevel(level)
+        logging.disable(previous)
 
 
 class _CropReader:
