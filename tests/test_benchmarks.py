@@ -64,3 +64,31 @@ def test_backends_benchmark_reports_speed_ceiling_and_agreement(tmp_path):
     # eager against itself: the reference; 14 people x 17 keypoints of the COCO test images
     assert rows["torch"]["mean_px"] == 0.0 and rows["torch"]["within_2px"] == 1.0 and rows["torch"]["keypoints"] == 14 * 17
     assert not rows["fp16"]["available"]
+
+
+@pytest.mark.slow
+def test_train_step_measures_a_small_config_and_writes_its_json(tmp_path):
+    out = tmp_path / "train_step.json"
+    config = ROOT / "tests" / "data" / "trained" / "synthetic_w16_64x48.yaml"
+    completed = _run("train_step.py", "--config", str(config), "--device", "cpu", "--batch", "2", "--steps", "2",
+                     "--warmup", "1", "--threads", "1", "--json", str(out))
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(out.read_text())
+    assert {"config", "device", "amp", "batch", "input_size", "warmup_steps", "steps", "step_s", "median_step_s",
+            "images_per_s", "torch", "cpu_threads"} <= set(report)
+    assert (report["device"], report["amp"], report["batch"], report["input_size"]) == ("cpu", False, 2, [48, 64])
+    assert report["cpu_threads"] == 1 and len(report["step_s"]) == report["steps"] == 2
+    assert all(seconds > 0 for seconds in report["step_s"])
+    assert report["images_per_s"] == 2 / report["median_step_s"]
+    assert "images/s" in completed.stdout
+
+
+def test_train_step_refuses_mixed_precision_without_cuda(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    config = ROOT / "tests" / "data" / "trained" / "synthetic_w16_64x48.yaml"
+    completed = _run("train_step.py", "--config", str(config), "--device", "cpu", "--amp", "--json", str(tmp_path / "t.json"))
+    assert completed.returncode != 0 and "--amp needs a CUDA device" in completed.stderr
+    assert not (tmp_path / "t.json").exists()
