@@ -35,6 +35,7 @@ bench: install
 	$(PY) benchmarks/pipeline.py
 	$(PY) benchmarks/posetrack_eval.py
 	$(PY) benchmarks/scale_out.py
+	$(PY) benchmarks/train_step.py
 
 lock: install
 	# --all keeps setuptools (a test dependency: tests/test_packaging.py builds the wheel with it); pip itself is not pinned.
