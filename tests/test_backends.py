@@ -153,3 +153,56 @@ def test_every_command_that_runs_the_network_takes_backend(monkeypatch):
     parser = argparse.ArgumentParser()
     options.add_pose_arguments(parser)
     assert parser.parse_args([]).backend == "torch"
+
+
+@pytest.mark.slow
+def test_auto_picks_the_fastest_agreeing_backend_once_and_caches_the_choice(trained, tmp_path, monkeypatch, caplog):
+    import json
+    import logging
+
+    from pose.backends import auto
+
+    experiment, model = trained
+    monkeypatch.setattr(auto, "CANDIDATES", ("torch", "bf16", "fp16"))
+    build = dict(device="cpu", max_batch=4, input_size=TRAINED_INPUT,
+                 weights_id=weights_id(TRAINED_WEIGHTS, experiment), cache_dir=tmp_path)
+    with caplog.at_level(logging.INFO, logger="pose.backends.auto"):
+        runtime = backends.make_runtime("auto", model, **build)
+    [choice_file] = tmp_path.glob("auto-*.json")
+    record = json.loads(choice_file.read_text())
+    rows = {row["backend"]: row for row in record["candidates"]}
+    assert list(rows) == ["torch", "bf16", "fp16"]
+    assert rows["torch"]["agrees"] and rows["torch"]["mean_px"] == 0.0
+    assert not rows["fp16"]["runs"] and "CUDA only" in rows["fp16"]["reason"]
+    agreeing = [row for row in rows.values() if row.get("agrees")]
+    assert record["backend"] == min(agreeing, key=lambda row: row["seconds_per_batch"])["backend"]
+    assert f"backend auto -> {record['backend']}" in caplog.text and "fp16" in record["reason"]
+    crops = reference_crops(TRAINED_INPUT)[:4]
+    assert runtime(crops).shape == (4, 17, 16, 12)
+
+    # A second start reads the choice instead of measuring again.
+    def measure_again(*args, **kwargs):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(auto, "measure_candidates", measure_again)
+    again = backends.make_runtime("auto", model, **build)
+    assert type(again) is type(runtime)
+    # Another batch shape is another measurement.
+    with pytest.raises(AssertionError, match="measured again"):
+        backends.make_runtime("auto", model, **{**build, "max_batch": 8})
+
+
+def test_auto_choose_prefers_speed_among_agreeing_backends_only():
+    from pose.backends.auto import choose
+
+    rows = [
+        {"backend": "torch", "runs": True, "agrees": True, "seconds_per_batch": 1.0, "mean_px": 0.0, "within_2px": 1.0},
+        {"backend": "onnxruntime-int8", "runs": True, "agrees": False, "seconds_per_batch": 0.2, "mean_px": 1.7,
+         "within_2px": 0.9},
+        {"backend": "torch-compile", "runs": True, "agrees": True, "seconds_per_batch": 0.6, "mean_px": 0.0,
+         "within_2px": 1.0},
+        {"backend": "fp16", "runs": False, "reason": "fp16 runs on CUDA only"},
+    ]
+    backend, reason = choose(rows)
+    assert backend == "torch-compile"
+    assert "1.67x eager" in reason and "onnxruntime-int8 (disagrees" in reason and "fp16 (fp16 runs on CUDA only)" in reason
