@@ -6,7 +6,8 @@
 Speed: HRNet `--config` (default W32 256x192) with random weights whose
 BatchNorm statistics are set from one batch of real crops (so activations
 have a realistic scale; the cost does not depend on the values), crops/s of
-one `--batch`-crop call (median of `--repeats` after a warm-up) for eager
+one `--batch`-crop call (median of `--repeats` rounds, each backend once per
+round so that the load of a shared machine hits all alike) for eager
 torch fp32, ORT fp32 with spinning off (our default) and on, ORT static int8
 (QDQ, per-channel, calibrated on the detector boxes of the COCO test images
 and their mirror images), OpenVINO fp32, bf16
@@ -40,8 +41,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from pose_throughput import median_seconds  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -116,16 +115,6 @@ class _Conv:
             return time.perf_counter() - started
 
 
-def after_each_call(runtime, batch: np.ndarray, conv: _Conv, repeats: int) -> float:
-    """GFLOP/s of `conv` run right after each `runtime(batch)` (median over `repeats`)."""
-    runtime(batch)
-    times = []
-    for _ in range(repeats):
-        runtime(batch)
-        times.append(conv())
-    return conv.flops / statistics.median(times) / 1e9
-
-
 class OpenVinoRuntime:
     """An ONNX pose model compiled by OpenVINO for the CPU (latency hint, physical cores)."""
 
@@ -198,16 +187,27 @@ def speed_rows(args) -> dict:
         rng = np.random.default_rng(0)
         batch = rng.standard_normal((args.batch, 3, *input_hw), dtype=np.float32)
         conv = _Conv()
-        rows = []
-        for name, runtime in runtimes.items():
-            if isinstance(runtime, str):
-                rows.append({"backend": name, "error": runtime})
-                continue
-            seconds = median_seconds(lambda: runtime(batch), args.repeats, args.warmup)
-            row = {"backend": name, "batch": args.batch, "crops_per_s": args.batch / seconds,
+        working = {name: runtime for name, runtime in runtimes.items() if not isinstance(runtime, str)}
+        for runtime in working.values():  # warm-up
+            for _ in range(args.warmup):
+                runtime(batch)
+        # Rounds: every backend once per round, so that the load of a shared machine hits all alike.
+        call_s = {name: [] for name in working}
+        conv_gflops = {name: [] for name in working if name.startswith("ort-fp32") or name == "torch"}
+        for round_index in range(args.repeats):
+            for name, runtime in working.items():
+                started = time.perf_counter()
+                runtime(batch)
+                call_s[name].append(time.perf_counter() - started)
+                if name in conv_gflops:  # the next stage's work right after the call
+                    conv_gflops[name].append(conv.flops / conv() / 1e9)
+            logger.info("round %d of %d done", round_index + 1, args.repeats)
+        rows = [{"backend": name, "error": runtime} for name, runtime in runtimes.items() if isinstance(runtime, str)]
+        for name, times in call_s.items():
+            row = {"backend": name, "batch": args.batch, "crops_per_s": args.batch / statistics.median(times),
                    "build_s": built["build_s"].get(name)}
-            if name.startswith("ort-fp32") or name == "torch":
-                row["conv_after_gflops"] = after_each_call(runtime, batch, conv, args.repeats)
+            if name in conv_gflops:
+                row["conv_after_gflops"] = statistics.median(conv_gflops[name])
             rows.append(row)
             logger.info("%s", row)
         eager = next(row["crops_per_s"] for row in rows if row["backend"] == "torch")

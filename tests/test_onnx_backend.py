@@ -7,6 +7,10 @@ the helpers of benchmarks/onnx_backends.py (which reports the same numbers).
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -199,3 +203,21 @@ def test_export_command_names_a_bad_calibration_file(tmp_path, caplog, problem):
 def test_export_command_int8_needs_calibration(tmp_path, caplog):
     status = main.main(["export", "--format", "onnx", "--int8", "--out", str(tmp_path / "x.onnx"), *MODEL_ARGS])
     assert status == 2 and "--calibration" in caplog.text
+
+
+@pytest.mark.slow
+def test_backend_benchmark_quick_run_reports_speed_and_agreement(tmp_path):
+    out = tmp_path / "onnx.json"
+    root = DATA.parent.parent
+    script = root / "benchmarks" / "onnx_backends.py"
+    completed = subprocess.run([sys.executable, str(script), "--quick", "--json", str(out)],
+                               cwd=root, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    report = json.loads(out.read_text())
+    speed = {row["backend"]: row for row in report["speed"]["rows"]}
+    assert {"torch", "ort-fp32", "ort-fp32-spin", "ort-int8"} <= set(speed)
+    assert all(row["crops_per_s"] > 0 for row in speed.values() if "error" not in row)
+    assert "conv_after_gflops" in speed["ort-fp32"] and "conv_after_gflops" in speed["ort-fp32-spin"]
+    agreement = {row["backend"]: row for row in report["agreement"]}
+    assert agreement["ort-fp32"]["mean_px"] < 0.01 and agreement["ort-fp32"]["within_2px"] == 1.0
+    assert agreement["ort-int8"]["keypoints"] == 12 * 17  # the 12 people with keypoints, 17 each
