@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import logging
 import os
 import shutil
 import sys
@@ -43,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 import main  # noqa: E402
 from pipeline.batch import TrackOptions, discover_inputs, run_tracking  # noqa: E402
-from pipeline.engines import LocalEngine, RayEngine  # noqa: E402
+from pipeline.engines import LocalEngine, RayEngine, start_local_ray  # noqa: E402
 from pipeline.models import build_track_models  # noqa: E402
 from tests.sample_data import DATA, TINY_MODEL_ARGS  # noqa: E402
 
@@ -111,7 +110,7 @@ def main_() -> int:
             "ray-2": lambda: RayEngine(workers=2, cpus_per_worker=max(1, cores // 2), gpus_per_worker=0),
         }
         os.chdir(ROOT)  # Ray workers start in the driver's folder: the project must import there
-        ray.init(num_cpus=cores, include_dashboard=False, logging_level=logging.WARNING)
+        start_local_ray(ray, num_cpus=cores)  # as --engine ray starts it: workers at the driver's priority
         runs: dict[str, list[dict]] = {name: [] for name in engines}
         try:
             # Interleaved rounds, so that a change of load on a shared machine hits every engine alike.

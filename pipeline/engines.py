@@ -283,6 +283,18 @@ def write_gathered(out_dir: Path, task: Task, files: dict[str, bytes]) -> None:
             write_text_atomic(out_dir / name, files[name])
 
 
+def start_local_ray(ray, num_cpus: int | None = None, **options) -> None:
+    """`ray.init` of a Ray instance on this machine, as `RayEngine` starts it (tests and benchmarks use it too).
+
+    Every core by default. Ray normally runs its workers 15 nice levels below
+    the driver; here the workers do all the work, so they keep the driver's
+    priority, as the local engine's run would have (`worker_niceness` 0).
+    """
+    system_config = {"worker_niceness": 0, **options.pop("_system_config", {})}
+    ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING,
+             _system_config=system_config, **options)
+
+
 @dataclass
 class _Worker:
     """The driver's handle of one actor."""
@@ -342,8 +354,7 @@ class RayEngine:
         if started_here:
             try:
                 if self.address is None:
-                    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING,
-                             **self.start_options)
+                    start_local_ray(ray, **self.start_options)
                 else:
                     ray.init(address=self.address, logging_level=logging.WARNING, **self.start_options)
             except (ConnectionError, RuntimeError, ValueError) as error:

@@ -24,7 +24,16 @@ import main
 from cli.options import engine_from_args
 from core.skeletons import COCO_KEYPOINT_NAMES, COCO_SKELETON
 from pipeline.batch import TrackOptions, discover_inputs, run_tracking
-from pipeline.engines import BatchWork, EngineReport, LocalEngine, RayEngine, Task, WorkerStats, _RayRun
+from pipeline.engines import (
+    BatchWork,
+    EngineReport,
+    LocalEngine,
+    RayEngine,
+    Task,
+    WorkerStats,
+    _RayRun,
+    start_local_ray,
+)
 from pipeline.work import Models, VideoResult
 from tests.pipeline_fakes import FakeDetector, FakeEstimator, FakeTracker
 from tests.sample_data import SAMPLE_VIDEO, TINY_MODEL_ARGS
@@ -117,7 +126,7 @@ def ray_instance():
     # Workers start in this process's working folder; the project root must be importable there.
     previous = os.getcwd()
     os.chdir(ROOT)
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    start_local_ray(ray, num_cpus=2)
     try:
         yield ray
     finally:
@@ -200,6 +209,8 @@ def test_a_worker_killed_mid_video_has_its_video_done_by_a_retry(tmp_path, ray_i
     runner.start()
     _wait_for(lambda: "long" in engine.running() and (tmp_path / "ray" / "long.json.part").exists())
     killed = engine.running()["long"]
+    # The workers do the work: they keep this process's priority (Ray would run them 15 nice levels lower).
+    assert os.getpriority(os.PRIO_PROCESS, killed) == os.getpriority(os.PRIO_PROCESS, 0)
     os.kill(killed, signal.SIGKILL)
     runner.join(timeout=180)
     summary, report = outcome["run"]
