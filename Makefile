@@ -36,6 +36,7 @@ bench: install
 	$(PY) benchmarks/posetrack_eval.py
 	$(PY) benchmarks/scale_out.py
 	$(PY) benchmarks/train_step.py
+	$(PY) benchmarks/onnx_backends.py
 
 lock: install
 	# --all keeps setuptools (a test dependency: tests/test_packaging.py builds the wheel with it); pip itself is not pinned.

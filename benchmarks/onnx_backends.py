@@ -147,7 +147,7 @@ def native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def build_runtimes(model, input_hw, cache_dir: Path, max_batch: int, openvino: bool) -> dict:
+def build_runtimes(model, input_hw, cache_dir: Path, max_batch: int, openvino: bool, int8: bool = True) -> dict:
     """name -> runtime (or the error string of one that could not be built), with each one's build seconds."""
     from pose.backends.onnx import build_onnx_model, onnx_runtime  # noqa: PLC0415
     from pose.runtime import TorchRuntime  # noqa: PLC0415
@@ -158,13 +158,15 @@ def build_runtimes(model, input_hw, cache_dir: Path, max_batch: int, openvino: b
     runtimes["ort-fp32"] = onnx_runtime(model, precision="fp32", **common)
     build_s["ort-fp32"] = time.perf_counter() - started
     runtimes["ort-fp32-spin"] = onnx_runtime(model, precision="fp32", spinning=True, **common)
-    started = time.perf_counter()
-    runtimes["ort-int8"] = onnx_runtime(model, precision="int8", calibration=calibration_set(input_hw), **common)
-    build_s["ort-int8"] = time.perf_counter() - started
+    if int8:
+        started = time.perf_counter()
+        runtimes["ort-int8"] = onnx_runtime(model, precision="int8", calibration=calibration_set(input_hw), **common)
+        build_s["ort-int8"] = time.perf_counter() - started
     if openvino:
         fp32_path = build_onnx_model(model, input_size=input_hw, weights_id="benchmark", cache_dir=cache_dir)[0]
-        int8_path = runtimes["ort-int8"].path
-        wanted = [("openvino-fp32", fp32_path, "f32"), ("openvino-int8", int8_path, "f32")]
+        wanted = [("openvino-fp32", fp32_path, "f32")]
+        if int8:
+            wanted.append(("openvino-int8", runtimes["ort-int8"].path, "f32"))
         if native_bf16():
             wanted.append(("openvino-bf16", fp32_path, "bf16"))
         for name, path, precision in wanted:
@@ -182,7 +184,7 @@ def speed_rows(args) -> dict:
 
     model, input_hw = realistic_random_model(args.config)
     with tempfile.TemporaryDirectory() as cache:
-        built = build_runtimes(model, input_hw, Path(cache), args.batch, not args.no_openvino)
+        built = build_runtimes(model, input_hw, Path(cache), args.batch, not args.no_openvino, not args.fp32_only)
         runtimes = built["runtimes"]
         rng = np.random.default_rng(0)
         batch = rng.standard_normal((args.batch, 3, *input_hw), dtype=np.float32)
@@ -262,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--no-openvino", action="store_true", help="skip the OpenVINO rows")
+    parser.add_argument("--fp32-only", action="store_true", help="speed rows without the int8 ones (more rounds in the time)")
     parser.add_argument("--quick", action="store_true", help="speed rows on the small trained model, 3 repeats")
     parser.add_argument("--json", metavar="OUT", help="write the report as JSON")
     args = parser.parse_args(argv)
