@@ -37,6 +37,7 @@ from app.model_loader import ModelRequest
 from app.settings import ViewSettings
 from app.video_view import MessageLabel
 from pose.backends import BACKENDS
+from tracker import TrackerOptions
 
 logger = logging.getLogger(__name__)
 
@@ -89,8 +90,6 @@ def tracker_options_of(options_class: Any) -> list[TrackerOption]:
 
 
 def default_tracker_options_class() -> Any:
-    from tracker import TrackerOptions  # noqa: PLC0415 - the tracker package loads numpy and OpenCV
-
     return TrackerOptions
 
 

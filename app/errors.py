@@ -12,6 +12,7 @@ import sys
 
 from pipeline.capture import SourceError, SourceTimeout
 from pipeline.pipeline import PipelineError
+from pose.weights import WeightsUnavailableError
 
 
 def _cause(error: BaseException) -> BaseException:
@@ -40,8 +41,7 @@ def explain_run_error(source: str, error: BaseException) -> str:
 
 def explain_load_error(error: BaseException) -> str:
     """The message for an error while building the models."""
-    from detector import DetectorWeightsError  # noqa: PLC0415 - loads torch, as the failed build did already
-    from pose.weights import WeightsUnavailableError  # noqa: PLC0415
+    from detector import DetectorWeightsError  # noqa: PLC0415 - a lazy export that loads torch, as the failed build did already
 
     text = str(error) or type(error).__name__
     if is_out_of_memory(error):

@@ -42,7 +42,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from app.controls import ControlPanel, TrackerOption
+from app.controls import ControlPanel, TrackerOption, default_tracker_options_class, tracker_options_of
 from app.model_loader import ModelLoader, ModelRequest, Models, describe_detector, with_models
 from app.settings import SharedSettings, ViewSettings
 from app.video_view import ElidedLabel, MessageLabel, VideoView
@@ -57,6 +57,8 @@ from app.worker import (
 )
 from core.types import Detections, Frame, FrameResult
 from pipeline.capture import IMAGE_EXTENSIONS, is_stream_url, list_images
+from pipeline.sinks import JsonPosesSink
+from pose.weights import REGISTRY
 
 logger = logging.getLogger(__name__)
 
@@ -186,8 +188,6 @@ class MainWindow(QMainWindow):
         self.pose_history: list[FrameResult] = []
 
         if tracker_options is None:
-            from app.controls import default_tracker_options_class, tracker_options_of  # noqa: PLC0415
-
             tracker_options = tracker_options_of(default_tracker_options_class())
         if model_choices is None:
             model_choices = _registry_names()
@@ -614,8 +614,6 @@ class MainWindow(QMainWindow):
 
     def export_poses(self) -> Path | None:
         """Write the tracked poses shown so far as `hrtrack.poses` JSON (docs/output_format.md)."""
-        from pipeline.sinks import JsonPosesSink  # noqa: PLC0415 - only when exporting
-
         if not self.pose_history:
             self.show_error("No poses to export yet.")
             return None
@@ -769,8 +767,4 @@ def _detector_names() -> list[str]:
 
 
 def _registry_names() -> list[str]:
-    try:
-        from pose.weights import REGISTRY  # noqa: PLC0415 - the list of weights names, once
-    except ImportError:
-        return []
     return list(REGISTRY)

@@ -25,6 +25,8 @@ import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
 
 from app.errors import explain_load_error
+from pipeline.models import build_detector, build_estimator
+from pose.weights import REGISTRY
 
 logger = logging.getLogger(__name__)
 
@@ -93,8 +95,6 @@ def with_models(args: argparse.Namespace, request: ModelRequest) -> argparse.Nam
     pose_config, pose_weights = request.pose_config or None, request.pose_weights or None
     if pose_config or pose_weights:
         if not pose_config and pose_weights:
-            from pose.weights import REGISTRY  # noqa: PLC0415 - only when a model is chosen
-
             entry = REGISTRY.get(pose_weights)
             pose_config = entry.config if entry is not None else getattr(args, "pose_config", None)
         new_args.pose_config = pose_config or getattr(args, "pose_config", None)
@@ -133,8 +133,6 @@ def build_models(args: argparse.Namespace, progress: ProgressCallback) -> Models
     the new model does not stall the video on its first frame, and so that a
     GPU out-of-memory error shows up here rather than mid-video.
     """
-    from pipeline.models import build_detector, build_estimator  # noqa: PLC0415 - torch, on the loader thread
-
     progress(5, "building the person detector")
     detector = build_detector(args)
     progress(40, "building the pose model and loading its weights")

@@ -41,6 +41,8 @@ from app.settings import SharedSettings, ViewSettings
 from app.sources import open_source_stoppable
 from app.video_view import image_from_bgr
 from core.types import FrameResult, TrackedPoses
+from pipeline.pipeline import Pipeline
+from tracker import PoseTracker
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +63,6 @@ TrackerFactory = Callable[..., Any]
 
 
 def default_pipeline_factory(source: Any, detector: Any, estimator: Any, tracker: Any) -> RunningPipeline:
-    from pipeline.pipeline import Pipeline  # noqa: PLC0415 - the pipeline loads with the first source
-
     # One-slot channels and single-frame pose batches: the window changes
     # thresholds, trackers and models live, and every frame already in flight
     # shows the old settings, so the GUI keeps as few frames in flight as the
@@ -72,8 +72,6 @@ def default_pipeline_factory(source: Any, detector: Any, estimator: Any, tracker
 
 
 def default_tracker_factory(**options: Any) -> Any:
-    from tracker import PoseTracker  # noqa: PLC0415 - with the first source
-
     return PoseTracker(**options)
 
 
@@ -176,7 +174,7 @@ class FrameAnnotator:
     """
 
     def __init__(self) -> None:
-        from pipeline import drawing
+        from pipeline import drawing  # noqa: PLC0415 - supervision (about 1.5 s): with the first drawn frame
 
         self._drawing = drawing
         self._trails = drawing.Trails()

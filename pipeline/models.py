@@ -9,7 +9,11 @@ same flags. torch loads only when a builder runs.
 from __future__ import annotations
 
 from core.environment import resolve_device
+from detector.file_detector import FileDetector
+from detector.ground_truth import GroundTruthDetector
 from pipeline.work import Models
+from pose.estimator import PoseEstimator, weights_name_for_config
+from tracker import PoseTracker
 
 
 # Crops per network call by device type, chosen by measurement
@@ -30,8 +34,6 @@ def build_estimator(settings):
     Raises ValueError when no weights are given and no weights name matches
     the config, FileNotFoundError for a missing config or weights file.
     """
-    from pose.estimator import PoseEstimator, weights_name_for_config  # noqa: PLC0415
-
     weights = settings.pose_weights
     if weights is None:
         weights = weights_name_for_config(settings.pose_config)
@@ -59,9 +61,6 @@ def build_detector(settings, device: str | None = None):
     `device` overrides `settings.device` (from the pose options); None or "auto"
     picks CUDA when available.
     """
-    from detector.file_detector import FileDetector  # noqa: PLC0415
-    from detector.ground_truth import GroundTruthDetector  # noqa: PLC0415
-
     if settings.det_file is not None or settings.gt_boxes is not None:
         if settings.detector is not None or settings.det_weights is not None:
             raise ValueError("--detector/--det-weights cannot be combined with --det-file or --gt-boxes")
@@ -100,7 +99,5 @@ def build_track_models(settings, tracker_options: dict | None):
     detector = build_detector(settings, device=settings.device)
     tracker = None
     if tracker_options is not None:
-        from tracker import PoseTracker  # noqa: PLC0415
-
         tracker = PoseTracker(**tracker_options)
     return Models(detector, estimator, tracker)

@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from core.io import AtomicTextFile, AtomicVideoWriter
+from core.posetrack_format import keypoint_layout_of, posetrack17_prediction_document, posetrack18_prediction_document
 from core.types import Frame, FrameResult
 
 logger = logging.getLogger(__name__)
@@ -237,8 +238,6 @@ class PoseTrackSink:
     def __init__(self, path, *, keypoint_names: Sequence[str], video_name: str = "",
                  image_infos: Sequence[dict] | None = None, version: str = "2018",
                  score_threshold: float | None = None, include_recovered: bool = True) -> None:
-        from core.posetrack_format import keypoint_layout_of  # noqa: PLC0415
-
         try:
             self.layout = keypoint_layout_of(keypoint_names)
         except ValueError as error:
@@ -270,11 +269,6 @@ class PoseTrackSink:
         self.frames_written += 1
 
     def close(self, complete: bool) -> None:
-        from core.posetrack_format import (  # noqa: PLC0415
-            posetrack17_prediction_document,
-            posetrack18_prediction_document,
-        )
-
         if self._frames is None:
             return
         frames, self._frames = self._frames, None

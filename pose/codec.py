@@ -262,7 +262,7 @@ def joints_mse_loss(output, target, target_weight=None):
     Returns:
         0-d torch tensor (differentiable with respect to `output`).
     """
-    import torch
+    import torch  # noqa: PLC0415 - torch only for the training loss; decoding is numpy
 
     output = torch.as_tensor(output)
     target = torch.as_tensor(target, device=output.device)

@@ -21,11 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
+import pose
 from pose.backends import check_backend, make_runtime, weights_id
 from pose.codec import HeatmapCodec
 from pose.runtime import Runtime, TorchRuntime
 from core.skeletons import KeypointSet, keypoint_set
+from pose.config import config_path
 from pose.transforms import boxes_to_centers_scales, network_input
+from pose.weights import REGISTRY
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +116,6 @@ class PoseEstimator:
             cache_dir: compiled/exported network cache (None: $HRTRACK_CACHE/backends).
             calibration: backend "onnxruntime-int8": images/videos to calibrate on (None: the reference images).
         """
-        import pose
         check_backend(backend)
 
         experiment = pose.load_config(config)
@@ -285,9 +287,6 @@ class PoseEstimator:
 
 def weights_name_for_config(config_name: str | os.PathLike) -> str | None:
     """The registry weights name matching an experiment (registry name or YAML path), or None."""
-    from pose.config import config_path
-    from pose.weights import REGISTRY
-
     try:
         target = Path(config_path(config_name)).resolve()
     except FileNotFoundError:

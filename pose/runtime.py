@@ -32,7 +32,7 @@ def disable_tf32() -> None:
     On Ampere and newer GPUs torch 2.x runs float32 convolutions in TF32 by
     default (10-bit mantissa); the official numbers are true float32.
     """
-    import torch
+    import torch  # noqa: PLC0415 - torch takes seconds to import; this module is imported without it
 
     # The legacy flags, on purpose: in torch 2.14 setting the new
     # `fp32_precision` flags makes any later read of `allow_tf32` (by us or by
@@ -57,7 +57,7 @@ class TorchRuntime:
 
     def __init__(self, model, device: str = "cpu", dtype: str = "float32", max_batch: int | None = None, exact: bool = True,
                  channels_last: bool = False):
-        import torch
+        import torch  # noqa: PLC0415 - as above
 
         self.device = torch.device(device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
@@ -77,7 +77,7 @@ class TorchRuntime:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """(N, 3, H, W) float32 normalised crops -> (N, J, H/4, W/4) float32 heatmaps."""
-        import torch
+        import torch  # noqa: PLC0415 - as above
 
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         if batch.ndim != 4:

@@ -32,7 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+from tqdm import tqdm
+
 from core.environment import OFFLINE_ENV, is_offline
+from core.io import AtomicTextFile
 
 logger = logging.getLogger(__name__)
 
@@ -193,10 +196,6 @@ def _unavailable_message(entry: WeightsEntry, url: str | None, target: Path, rea
 
 def _download(url: str, target: Path, sha256_prefix: str | None, progress: bool) -> None:
     """Stream `url` into `target`.part through the atomic writer, check the hash, then rename into place."""
-    from tqdm import tqdm  # only needed when a download actually happens
-
-    from core.io import AtomicTextFile  # noqa: PLC0415 - core.io loads OpenCV, not needed unless downloading
-
     sink = AtomicTextFile(target, binary=True)
     digest = hashlib.sha256()
     received = 0

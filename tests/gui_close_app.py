@@ -62,13 +62,13 @@ def main() -> int:
     from PyQt6.QtTest import QTest
     from PyQt6.QtWidgets import QApplication
 
+    import app.model_loader as model_loader
     import main as cli
-    import pipeline.models
     from app.main_window import MainWindow
 
     entered = threading.Event()
-    real_build = pipeline.models.build_estimator
-    pipeline.models.build_estimator = lambda settings: BlockingEstimator(real_build(settings), entered)
+    real_build = model_loader.build_estimator  # replaced where the window's loader looks it up
+    model_loader.build_estimator = lambda settings: BlockingEstimator(real_build(settings), entered)
 
     app = QApplication(sys.argv[:1])
     started = time.monotonic()

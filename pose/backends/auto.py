@@ -21,9 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from core.io import write_json_atomic
+from pose.backends import BackendUnavailable, make_runtime
 from pose.backends.agreement import agreement, agrees, keypoints_from_heatmaps, reference_crops
 from pose.backends.hardware import machine_id
 from pose.backends.identity import artifact_key, default_cache_dir
+from pose.runtime import TorchRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +48,6 @@ def seconds_per_call(runtime, batch: np.ndarray, repeats: int = TIMING_REPEATS, 
 def measure_candidates(model, *, device, max_batch, input_size, weights_id, cache_dir, calibration,
                        candidates=None) -> list[dict]:
     """One row per candidate: name, runs (bool), reason (why not), seconds per full batch, agreement metrics."""
-    from pose.backends import BackendUnavailable, make_runtime  # noqa: PLC0415  (the registry imports this module)
-
     candidates = CANDIDATES if candidates is None else candidates
     crops = reference_crops(input_size)
     batch = np.resize(crops, (max_batch, *crops.shape[1:])).astype(np.float32)
@@ -91,7 +91,7 @@ def choose(rows: list[dict]) -> tuple[str, str]:
 
 def choice_path(cache_dir, *, device, max_batch, input_size, weights_id, candidates) -> Path:
     """The cached choice's file for this network, batch shape and machine."""
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
 
     key = artifact_key(weights_id, "auto", (max_batch, 3, input_size[1], input_size[0]),
                        machine=machine_id(device), torch=torch.__version__, candidates=list(candidates))
@@ -101,9 +101,6 @@ def choice_path(cache_dir, *, device, max_batch, input_size, weights_id, candida
 
 def auto_runtime(model, *, device, max_batch, input_size, weights_id, cache_dir=None, calibration=None):
     """The runtime of the fastest agreeing backend (measured on first use, then read from the cache)."""
-    from pose.backends import make_runtime  # noqa: PLC0415  (the registry imports this module)
-    from pose.runtime import TorchRuntime  # noqa: PLC0415
-
     max_batch = max_batch or 1
     path = choice_path(cache_dir, device=device, max_batch=max_batch, input_size=input_size, weights_id=weights_id,
                        candidates=CANDIDATES)

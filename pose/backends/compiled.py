@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from core.io import commit_part
+from pose.backends import clone_network
 from pose.backends.hardware import machine_id
 from pose.backends.identity import artifact_dir, artifact_key
 
@@ -41,7 +42,7 @@ PACKAGE_NAME = "model.pt2"
 
 def _network_module(model, precision: str):
     """`model` wrapped to take fp32 NCHW input and return fp32 heatmaps, computing in `precision` (a copy for bf16)."""
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
 
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
 
@@ -53,15 +54,13 @@ def _network_module(model, precision: str):
         def forward(self, batch):
             return self.inner(batch.to(dtype)).float()
 
-    from pose.backends import clone_network  # noqa: PLC0415  (the registry imports this module)
-
     inner = clone_network(model) if dtype != torch.float32 else model
     return Network(inner.to(dtype=dtype, memory_format=torch.channels_last).eval())
 
 
 def build_package(model, path: Path, *, precision: str, max_batch: int, input_size: tuple[int, int], device: str) -> Path:
     """Export `model` for batches of `max_batch` crops and AOT-compile it into the package `path`."""
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
 
     width, height = input_size
     network = _network_module(model, precision).to(device)
@@ -83,7 +82,7 @@ class CompiledRuntime:
     """An AOTInductor package as a `Runtime` (numpy in and out; chunks of `max_batch`, the last one zero-padded)."""
 
     def __init__(self, package: Path, *, device: str, max_batch: int):
-        import torch  # noqa: PLC0415
+        import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
 
         self.device = torch.device(device)
         self.max_batch = int(max_batch)
@@ -92,7 +91,7 @@ class CompiledRuntime:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """(N, 3, H, W) float32 normalised crops -> (N, J, H/4, W/4) float32 heatmaps."""
-        import torch  # noqa: PLC0415
+        import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
 
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         if batch.ndim != 4 or len(batch) == 0:
@@ -112,7 +111,7 @@ class CompiledRuntime:
 def compiled_runtime(model, *, device: str, precision: str, max_batch: int, input_size: tuple[int, int],
                      weights_id: str, cache_dir) -> CompiledRuntime:
     """The cached package for (weights, backend, batch shape, torch version, machine), built on first use."""
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
 
     width, height = input_size
     key = artifact_key(weights_id, f"torch-compile-{precision}", (max_batch, 3, height, width),

@@ -53,7 +53,7 @@ def fp16_refusal(device: str) -> str | None:
 def machine_id(device: str) -> str:
     """What a measured backend choice depends on: the processor model and flags, or the GPU name."""
     if str(device).startswith("cuda"):
-        import torch  # noqa: PLC0415
+        import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
 
         return f"cuda:{torch.cuda.get_device_name(torch.device(device))}"
     model = ""
