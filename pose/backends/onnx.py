@@ -36,7 +36,9 @@ from pathlib import Path
 import numpy as np
 
 from core.io import atomic_output
+from pose.backends.agreement import reference_crops
 from pose.backends.calibration import calibration_crops, calibration_fingerprint
+from pose.weights import get_cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +75,7 @@ def physical_cores() -> int:
 
 def _versions() -> dict:
     import onnxruntime  # noqa: PLC0415  (heavy; only when the ONNX backend is built)
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
 
     return {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__}
 
@@ -89,8 +91,6 @@ def model_path(cache_dir: str | os.PathLike | None, weights_id: str, input_size:
                                 if isinstance(calibration, np.ndarray) else calibration_fingerprint(calibration or ()))
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
     if cache_dir is None:
-        from pose.weights import get_cache_dir  # noqa: PLC0415
-
         cache_dir = get_cache_dir() / CACHE_SUBDIR
     return Path(cache_dir).expanduser() / f"hrnet-{height}x{width}-opset{OPSET}-{precision}-{digest}.onnx"
 
@@ -100,7 +100,7 @@ def export_onnx(model, path: str | os.PathLike, input_size: tuple[int, int]) -> 
 
     input_size: (H, W) network input px. Returns the path.
     """
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
 
     height, width = int(input_size[0]), int(input_size[1])
     model = model.eval().float().cpu()
@@ -238,8 +238,6 @@ def default_calibration(input_size: tuple[int, int]) -> np.ndarray:
 
     input_size: (H, W). Raises ValueError when the reference images are not there (an installed copy).
     """
-    from pose.backends.agreement import reference_crops  # noqa: PLC0415
-
     try:
         crops = reference_crops((int(input_size[1]), int(input_size[0])))
     except FileNotFoundError as error:
