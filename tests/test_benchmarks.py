@@ -19,6 +19,7 @@ def _run(script: str, *arguments: str, timeout_s: float = 240) -> subprocess.Com
                           capture_output=True, text=True, timeout=timeout_s)
 
 
+@pytest.mark.slow  # about 35 CPU-seconds: every row of the check, dry
 def test_gpu_check_dry_run_measures_every_row_and_writes_one_json(tmp_path):
     out = tmp_path / "gpu.json"
     completed = _run("gpu_check.py", "--dry-run", "--json", str(out))

@@ -23,6 +23,9 @@ import numpy as np
 import pytest
 from tests.sample_data import TINY_MODEL_ARGS as MODEL_ARGS
 
+# Each test starts `track` in a subprocess and waits for its model calls: 5-7 CPU-seconds.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).parent.parent
 FRAMES = 60
 

@@ -349,6 +349,7 @@ def test_frozen_layout_state_dict_builds_what_torchvision_builds(random_detector
     torch.testing.assert_close(actual["scores"], expected["scores"])
 
 
+@pytest.mark.slow  # about 3.5 CPU-seconds: builds two torchvision detectors
 def test_local_state_dict_round_trip_and_mismatch(random_detector, tmp_path):
     good = tmp_path / "mine.pt"
     torch.save({"model": random_detector.model.state_dict()}, good)

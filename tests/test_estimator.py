@@ -49,6 +49,7 @@ def test_crops_match_official(estimator, image, e2e):
     np.testing.assert_allclose(batch, e2e["crops"], rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow  # 4-6 CPU-seconds each (official-size crops)
 @pytest.mark.parametrize("flip_test", [False, True])
 def test_heatmaps_match_official(estimator, e2e, flip_test, monkeypatch):
     monkeypatch.setattr(estimator, "flip_test", flip_test)
@@ -56,6 +57,7 @@ def test_heatmaps_match_official(estimator, e2e, flip_test, monkeypatch):
     assert_heatmaps_close(heatmaps, e2e["heatmaps_flip_test" if flip_test else "heatmaps"])
 
 
+@pytest.mark.slow  # 4-6 CPU-seconds each (official-size crops)
 @pytest.mark.parametrize("flip_test, suffix", [(True, ""), (False, "_no_flip")])
 def test_keypoints_match_official(estimator, image, e2e, flip_test, suffix, monkeypatch):
     monkeypatch.setattr(estimator, "flip_test", flip_test)
@@ -69,6 +71,7 @@ def test_keypoints_match_official(estimator, image, e2e, flip_test, suffix, monk
     np.testing.assert_allclose(keypoints_xywh, e2e["preds" + suffix], rtol=0, atol=1e-3)
 
 
+@pytest.mark.slow  # about 4 CPU-seconds
 def test_estimate_many_batches_all_images(estimator, image, e2e, monkeypatch):
     boxes = xyxy(e2e["box_xywh"])
     calls = []

@@ -393,6 +393,7 @@ def closed_local_url() -> str:
     return f"http://127.0.0.1:{port}/stream"
 
 
+@pytest.mark.slow  # a GUI subprocess per case, 5-10 CPU-seconds each
 @pytest.mark.parametrize("how", ["q", "button", "paused", "url", "sigint", "sigint2"])
 def test_closing_during_a_model_call_exits_cleanly(how, hrnet_reference_dir, det_file, video, tmp_path):
     """`main.py gui` closed while the pose model is inside a 3 s call (or a stream is being retried):
