@@ -34,6 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.types import Frame  # noqa: E402
+from detector import GroundTruthDetector  # noqa: E402
+from pipeline.capture import list_images  # noqa: E402
+from pose.estimator import PoseEstimator  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 PHOTO = DATA / "coco_mini" / "000000196141.jpg"
@@ -59,8 +62,6 @@ def median_s(function, repeats: int, warmup: int = 1) -> float:
 
 def crop_network_s(device: str, repeats: int) -> float:
     """Seconds of W32 256x192 network time per crop (batch of 8, no flip)."""
-    from pose.estimator import PoseEstimator  # noqa: PLC0415
-
     estimator = PoseEstimator.from_config("coco/w32_256x192", weights=None, device=device, flip_test=False,
                                           batch_size=8)
     crops = np.random.default_rng(0).standard_normal((8, 3, 256, 192)).astype(np.float32)
@@ -68,9 +69,9 @@ def crop_network_s(device: str, repeats: int) -> float:
 
 
 def detector_s(name: str, device: str, frame: Frame, repeats: int) -> float:
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
 
-    from detector.torchvision_detector import build_detector  # noqa: PLC0415
+    from detector.torchvision_detector import build_detector  # noqa: PLC0415 - loads torch
 
     torch.manual_seed(0)
     detector = build_detector(name, weights="random", device=device)
@@ -102,11 +103,9 @@ def matched_people(truth: np.ndarray, found: np.ndarray, iou_threshold: float = 
 
 def recall(name: str, device: str) -> dict:
     """{"recall", "people", "images"} with the real weights, or {"absent": path} without them."""
-    import torchvision  # noqa: PLC0415
+    import torchvision  # noqa: PLC0415 - loads torch
 
-    from detector import GroundTruthDetector  # noqa: PLC0415
-    from detector.torchvision_detector import build_detector, hub_checkpoint_path  # noqa: PLC0415
-    from pipeline.capture import list_images  # noqa: PLC0415
+    from detector.torchvision_detector import build_detector, hub_checkpoint_path  # noqa: PLC0415 - loads torch
 
     weights_path = hub_checkpoint_path(torchvision.models.get_model_weights(name).DEFAULT.url)
     if not weights_path.is_file():
@@ -141,9 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
 
-    from detector.torchvision_detector import resolve_detector_name  # noqa: PLC0415
+    from detector.torchvision_detector import resolve_detector_name  # noqa: PLC0415 - loads torch
 
     default = resolve_detector_name("auto", args.device)
     image = cv2.resize(cv2.imread(str(PHOTO)), tuple(args.size), interpolation=cv2.INTER_AREA)

@@ -39,6 +39,7 @@ import threading
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,12 +48,20 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from gpu_check import CountedDetector  # noqa: E402
 
+from core.types import Poses  # noqa: E402
+from pipeline.capture import VideoFileSource  # noqa: E402
+from pipeline.models import default_batch_size  # noqa: E402
+from pipeline.pipeline import Pipeline  # noqa: E402
+from pipeline.profile import PipelineProfile  # noqa: E402
+from pose.estimator import PoseEstimator  # noqa: E402
+from tracker import PoseTracker  # noqa: E402
+
 REFERENCE_GFLOPS = 510.0  # the conv ceiling of the machine the issue's targets were set on
 
 
 def conv_ceiling_gflops(repeats: int = 5) -> float:
     """GFLOP/s of a 3x3, 64->64 channel convolution on a (8, 64, 64, 48) channels_last batch (HRNet's staple)."""
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
 
     conv = torch.nn.Conv2d(64, 64, 3, padding=1, bias=False).eval().to(memory_format=torch.channels_last)
     batch = torch.randn(8, 64, 64, 48).contiguous(memory_format=torch.channels_last)
@@ -91,11 +100,9 @@ def in_thread(function):
 
 
 def build(args):
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
 
-    from detector.torchvision_detector import build_detector, resolve_detector_name  # noqa: PLC0415
-    from pipeline.models import default_batch_size  # noqa: PLC0415
-    from pose.estimator import PoseEstimator  # noqa: PLC0415
+    from detector.torchvision_detector import build_detector, resolve_detector_name  # noqa: PLC0415 - loads torch
 
     torch.manual_seed(0)
     estimator = PoseEstimator.from_config(args.pose_config, weights=None, device="cpu", flip_test=not args.no_flip,
@@ -105,11 +112,6 @@ def build(args):
 
 
 def run_track(video: Path, frames: int, detector, estimator, every: int) -> dict:
-    from pipeline.capture import VideoFileSource  # noqa: PLC0415
-    from pipeline.pipeline import Pipeline  # noqa: PLC0415
-    from pipeline.profile import PipelineProfile  # noqa: PLC0415
-    from tracker import PoseTracker  # noqa: PLC0415
-
     profile = PipelineProfile()
     pipeline = Pipeline(VideoFileSource(video, max_frames=frames), detector, estimator, PoseTracker(),
                         detect_every=every, profile=profile)
@@ -122,10 +124,6 @@ def run_track(video: Path, frames: int, detector, estimator, every: int) -> dict
 
 def stages_alone(video: Path, frames: int, detector, estimator) -> dict:
     """Seconds per frame of each stage run alone on the same frames."""
-    from core.types import Poses  # noqa: PLC0415
-    from pipeline.capture import VideoFileSource  # noqa: PLC0415
-    from tracker import PoseTracker  # noqa: PLC0415
-
     started = time.perf_counter()
     with VideoFileSource(video, max_frames=frames) as source:
         decoded = []
@@ -170,7 +168,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.video.is_file():
         parser.error(f"video not found: {args.video}")
-    import cv2  # noqa: PLC0415
 
     capture = cv2.VideoCapture(str(args.video))
     width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))

@@ -36,7 +36,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import pose  # noqa: E402
 from core.types import Detections, Frame  # noqa: E402
+from pipeline.models import default_batch_size  # noqa: E402
+from pipeline.pipeline import Pipeline  # noqa: E402
+from pose.estimator import PoseEstimator  # noqa: E402
+from pose.runtime import disable_tf32  # noqa: E402
+from tracker import PoseTracker  # noqa: E402
 
 TINY_CONFIG = ROOT / "tests" / "data" / "hrnet_reference" / "dev_tiny.yaml"
 
@@ -55,7 +61,7 @@ def plan(dry_run: bool) -> dict:
 
 
 def _synchronize(device: str) -> None:
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
 
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -76,10 +82,7 @@ def _seconds_per_call(function, device: str, repeats: int, warmup: int) -> float
 
 def pose_rows(settings: dict) -> list[dict]:
     """One row per (precision, batch): crops/s of the network alone, or why it was skipped."""
-    import torch  # noqa: PLC0415
-
-    import pose  # noqa: PLC0415
-    from pose.runtime import disable_tf32  # noqa: PLC0415
+    import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
 
     device = settings["device"]
     disable_tf32()
@@ -158,13 +161,9 @@ class SyntheticFrames:
 
 def end_to_end_rows(settings: dict) -> list[dict]:
     """Pipeline fps with the settings' detector on every frame and a fixed number of people."""
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
 
-    from detector.torchvision_detector import build_detector  # noqa: PLC0415
-    from pipeline.models import default_batch_size  # noqa: PLC0415
-    from pipeline.pipeline import Pipeline  # noqa: PLC0415
-    from pose.estimator import PoseEstimator  # noqa: PLC0415
-    from tracker import PoseTracker  # noqa: PLC0415
+    from detector.torchvision_detector import build_detector  # noqa: PLC0415 - loads torch
 
     device = settings["device"]
     torch.manual_seed(0)
@@ -194,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="tiny model on the CPU, seconds (for the tests)")
     parser.add_argument("--json", metavar="PATH", default="gpu_check.json", help="where the results go")
     args = parser.parse_args(argv)
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
 
     settings = plan(args.dry_run)
     if settings["device"] == "cuda" and not torch.cuda.is_available():

@@ -42,6 +42,12 @@ sys.path.insert(0, str(ROOT))
 
 import cv2  # noqa: E402
 
+import main as cli  # noqa: E402
+from app.settings import ViewSettings  # noqa: E402
+from cli.options import add_detector_arguments, add_pose_arguments  # noqa: E402
+from pipeline.pipeline import Pipeline  # noqa: E402
+from tracker import PoseTracker  # noqa: E402
+
 VIDEO = ROOT / "tests/data/posetrack18_mini/videos/000001_mpiinew_test/000001_mpiinew_test.mp4"
 TINY_CONFIG = ROOT / "tests/data/hrnet_reference/dev_tiny.yaml"
 TINY_WEIGHTS = ROOT / "tests/data/hrnet_reference/dev_tiny_state_dict.pt"
@@ -89,10 +95,8 @@ def steady_fps(times_s: list[float]) -> float:
 
 
 def run_pipeline(source: str, models, tracker_factory, *, draw: bool, gui_settings: bool) -> float:
-    from app.settings import ViewSettings
-    from app.video_view import image_from_bgr
-    from app.worker import FrameAnnotator, filter_poses
-    from pipeline.pipeline import Pipeline
+    from app.video_view import image_from_bgr  # noqa: PLC0415 - Qt
+    from app.worker import FrameAnnotator, filter_poses  # noqa: PLC0415 - Qt
 
     options = {"queue_size": 1, "pose_batch_frames": 1} if gui_settings else {}
     pipeline = Pipeline(source, detector=models.detector, estimator=models.estimator, tracker=tracker_factory(),
@@ -111,11 +115,10 @@ def run_pipeline(source: str, models, tracker_factory, *, draw: bool, gui_settin
 
 def run_app(source: str, args: argparse.Namespace, models, expected_frames: int,
             drawing_ms: list[float] | None = None) -> float:
-    from PyQt6.QtWidgets import QApplication
+    from PyQt6.QtWidgets import QApplication  # noqa: PLC0415 - Qt
 
-    from app.main_window import MainWindow
-    from app.model_loader import ModelLoader
-    from app.settings import ViewSettings
+    from app.main_window import MainWindow  # noqa: PLC0415 - Qt
+    from app.model_loader import ModelLoader  # noqa: PLC0415 - Qt
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     loader = ModelLoader(builder=lambda _args, progress: models)
@@ -156,8 +159,6 @@ def run_app(source: str, args: argparse.Namespace, models, expected_frames: int,
 
 def docs_screenshot(path: str, args: argparse.Namespace, folder: Path) -> int:
     """`main.py gui --screenshot PATH --exit-after-frames 5` on the sample clip (boxes, trails on)."""
-    import main as cli
-
     detections = write_detections(folder / "detections.json", 5)
     argv = ["gui", "--source", str(VIDEO), "--pose-config", str(args.pose_config),
             "--det-file", str(args.det_file or detections), "--show-boxes", "--show-trails",
@@ -170,9 +171,6 @@ def docs_screenshot(path: str, args: argparse.Namespace, folder: Path) -> int:
 
 
 def main() -> int:
-    from cli.options import add_detector_arguments
-    from cli.options import add_pose_arguments
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loops", type=int, default=12, help="times the clip is played back and forth (10 frames each)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each kind; the median is reported")
@@ -193,8 +191,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as scratch:
             return docs_screenshot(args.docs_screenshot, args, Path(scratch))
 
-    from app.model_loader import build_models
-    from tracker import PoseTracker
+    from app.model_loader import build_models  # noqa: PLC0415 - Qt
 
     with tempfile.TemporaryDirectory() as scratch:
         clip, frames = write_looped_clip(Path(scratch), args.loops)

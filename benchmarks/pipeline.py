@@ -44,7 +44,9 @@ from pipeline.capture import LiveSource, PacedCapture, VideoFileSource  # noqa: 
 from core.types import Frame  # noqa: E402
 from pipeline.pipeline import Pipeline  # noqa: E402
 from core.types import Detections, Poses  # noqa: E402
+from pose.estimator import PoseEstimator  # noqa: E402
 from tests.pipeline_fakes import FakeCamera, FakeDetector, FakeEstimator, FakeTracker, ListSource  # noqa: E402
+from tracker import PoseTracker  # noqa: E402
 
 VIDEO = ROOT / "tests/data/posetrack18_mini/videos/000001_mpiinew_test/000001_mpiinew_test.mp4"
 TINY_CONFIG = ROOT / "tests/data/hrnet_reference/dev_tiny.yaml"
@@ -208,11 +210,9 @@ def _ratios(file_run: dict, live_run: dict, slowest_fps: float, stage_sum_ms: fl
 
 
 def build_real_stages(args):
-    import torch
+    import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
 
-    from detector import FileDetector, build_detector
-    from pose.estimator import PoseEstimator
-    from tracker import PoseTracker
+    from detector import FileDetector, build_detector  # noqa: PLC0415 - build_detector is a lazy export that loads torch
 
     torch.manual_seed(0)
     if args.pose_config == "tiny":

@@ -30,6 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core.environment import resolve_device
+from pose.estimator import PoseEstimator
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 logger = logging.getLogger(__name__)
@@ -58,10 +61,7 @@ def synthetic_frame_and_boxes(count: int, seed: int = 0) -> tuple[np.ndarray, np
 
 
 def run(args: argparse.Namespace) -> list[dict]:
-    import torch
-
-    from core.environment import resolve_device
-    from pose.estimator import PoseEstimator
+    import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -128,7 +128,6 @@ def main(argv: list[str] | None = None) -> int:
         args.repeats, args.warmup = 2, 1
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     rows = run(args)
-    from core.environment import resolve_device
 
     header = (f"# {args.config} {args.dtype} decoding={args.decoding} on {resolve_device(args.device)} "
               f"({platform.processor() or platform.machine()})")

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tracker import PoseTracker, TrackerOptions  # noqa: E402
 from evaluation.scenes import make_crowd_detections, random_texture  # noqa: E402
+from tracker.flow import FlowParameters, propagate_keypoints, to_gray  # noqa: E402
 
 PEOPLE = (1, 10, 50, 200)
 
@@ -59,8 +60,6 @@ def numpy_call_overhead_us() -> float:
 
 def time_flow(num_people: int, repeats: int) -> float:
     """Median microseconds of one Lucas-Kanade propagation of all people's keypoints."""
-    from tracker.flow import FlowParameters, propagate_keypoints, to_gray  # noqa: PLC0415
-
     rng = np.random.default_rng(0)
     texture = random_texture(rng, 1100, 1940)
     previous, current = to_gray(texture[:1080, :1920]), to_gray(texture[3:1083, 5:1925])

@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import main as entry  # noqa: E402
 from evaluation.synthetic_keypoints import write_dataset  # noqa: E402
 
 CONFIG = ROOT / "tests" / "data" / "trained" / "synthetic_w16_64x48.yaml"
@@ -32,7 +33,6 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--out", type=Path, default=ROOT / "tests" / "data" / "trained")
     args = parser.parse_args()
-    import main as entry  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder) / "data"
