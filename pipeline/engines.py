@@ -502,15 +502,18 @@ class _RayRun:
             if self.queue:
                 for _ in range(workers):
                     self.start_worker()
-            while self.pending or (self.queue and self.idle):
+            while self.queue or self.running_tasks():
                 self.submit()
+                if not self.pending:  # cannot happen (dead workers are replaced); never wait on nothing
+                    self.start_worker()
                 done, _ = ray.wait(list(self.pending), num_returns=1, timeout=0.5)
                 for ref in done:
                     kind, worker, task, _ = self.pending.pop(ref)
                     if kind == "ready":
                         self.on_ready(ref, worker)
-                    else:
-                        self.on_result(ref, worker, task)
+                        continue
+                    self.on_result(ref, worker, task)
+                    if task.name in self.results:  # not when it went back to the queue for a retry
                         bar.update(1)
                 if not self.queue:  # nothing left to give: idle workers free their resources
                     for worker in self.idle:
@@ -518,7 +521,12 @@ class _RayRun:
                     self.idle.clear()
                 self.show(bar)
         except KeyboardInterrupt:
-            self.interrupt()
+            if not self.interrupt():
+                raise  # nothing had started: as a Ctrl-C while the local engine loads its models
+            if self.queue and not any(result.status == "interrupted" for result in self.results.values()):
+                # The videos in flight all finished as the workers were stopped: the run still ends
+                # interrupted (exit 130), with the next video named.
+                self.results[self.queue[0].name] = _interrupted(self.queue[0], 0.0, "not started")
         finally:
             bar.close()
             for worker in self.workers:
@@ -528,9 +536,12 @@ class _RayRun:
         self.report.results = [self.results[task.name] for task in self.tasks if task.name in self.results]
         return self.report
 
+    def running_tasks(self) -> int:
+        return sum(kind == "run" for kind, *_ in self.pending.values())
+
     def show(self, bar: tqdm) -> None:
         statuses = [result.status for result in self.results.values()]
-        running = sum(kind == "run" for kind, *_ in self.pending.values())
+        running = self.running_tasks()
         seconds = time.perf_counter() - (self.setup_done or time.perf_counter())
         frames = sum(result.frames for result in self.results.values())
         bar.set_postfix_str(f"done {statuses.count('done') + statuses.count('truncated')}, "
@@ -538,8 +549,8 @@ class _RayRun:
                             f"{frames / seconds if seconds > 0 else 0.0:.1f} frames/s", refresh=False)
         bar.refresh()
 
-    def interrupt(self) -> None:
-        """Ctrl-C: kill every worker, wait until they are gone, mark their tasks interrupted."""
+    def interrupt(self) -> bool:
+        """Ctrl-C: kill every worker, wait until they are gone, mark their tasks interrupted (False: there were none)."""
         in_flight = [(ref, task, t0) for ref, (kind, _, task, t0) in self.pending.items() if kind == "run"]
         logger.error("Ctrl-C: stopping %d worker(s) (%d video(s) in flight)", len(self.workers), len(in_flight))
         for worker in self.workers:
@@ -562,3 +573,4 @@ class _RayRun:
             worker = self.pending[ref][1]
             worker.stats.add(result)
         self.pending.clear()
+        return bool(in_flight)

@@ -248,7 +248,8 @@ def test_ctrl_c_leaves_no_final_outputs_of_unfinished_videos_and_the_rerun_resum
     # The rerun gathers the outputs to this process (--gather) and redoes only what was not finished.
     rerun, report = run_tracking(inputs, out, ("json", "csv"), build, options,
                                  engine=RayEngine(workers=2, gather=True))
-    assert sorted(rerun.skipped) == sorted(finished) and rerun.done == ["long"] and rerun.exit_status == 0
+    assert sorted(rerun.skipped) == sorted(finished) and rerun.exit_status == 0
+    assert "long" in rerun.done and sorted(rerun.done) == sorted({"long", "short1", "short2"} - set(finished))
     assert {name: (out / f"{name}.json").stat().st_mtime_ns for name in finished} == finished
     assert json.loads((out / "long.json").read_text())["num_frames"] == 30
     assert not list(out.glob("*.part"))
