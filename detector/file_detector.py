@@ -222,7 +222,7 @@ class FileDetector:
 def _nms(boxes_xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
     """Indices kept by torchvision's NMS, best score first."""
     import torch  # noqa: PLC0415 -- only this optional step needs torch
-    import torchvision  # noqa: PLC0415
+    import torchvision  # noqa: PLC0415 - as torch
 
     keep = torchvision.ops.nms(torch.from_numpy(boxes_xyxy), torch.from_numpy(scores.astype(np.float32)), iou_threshold)
     return keep.numpy()

@@ -74,7 +74,7 @@ def build_detector(settings, device: str | None = None):
             min_box_size_px=settings.det_min_size,
         )
 
-    from detector.torchvision_detector import build_detector as build_network_detector  # noqa: PLC0415
+    from detector.torchvision_detector import build_detector as build_network_detector  # noqa: PLC0415 - loads torch
 
     return build_network_detector(
         settings.detector or "auto",

@@ -155,7 +155,7 @@ def quantize_int8(fp32_path: str | os.PathLike, path: str | os.PathLike, crops: 
     from onnxruntime.quantization import (  # noqa: PLC0415  (heavy)
         CalibrationMethod, QuantFormat, QuantType, quantize_static,
     )
-    from onnxruntime.quantization.shape_inference import quant_pre_process  # noqa: PLC0415
+    from onnxruntime.quantization.shape_inference import quant_pre_process  # noqa: PLC0415 (heavy)
 
     path = Path(path)
     prepared = path.with_name(path.name + ".prep.onnx")
