@@ -10,7 +10,8 @@ In one run:
   every speed is also given as a fraction of this run's ceiling);
 - speed, per backend and batch size: network crops/s for calls of `batch`
   crops (no flip test, the runtime alone), with an artifact built for that
-  batch; the ratio to eager fp32 (`torch`) at the same batch; the fraction
+  batch, timed round-robin across the backends (the median of `--repeats`
+  rounds); the ratio to eager fp32 (`torch`) at the same batch; the fraction
   of the ceiling (crops/s x GFLOP per crop / ceiling GFLOP/s); first start
   (build or export + compile into an empty cache, then load) and second start
   (the same call again, finding its artifact in the cache; same process);
@@ -32,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import statistics
 import sys
 import tempfile
 import time
@@ -78,11 +80,16 @@ def gflop_per_crop(model, input_size: tuple[int, int]) -> float:
 
 
 def speed_rows(model, args, crops: np.ndarray, weights_key: str, cache_dir: Path) -> list[dict]:
-    """One row per (backend, batch): crops/s and start times, or why the backend cannot run here."""
-    from pose.backends import BackendUnavailable, make_runtime  # noqa: PLC0415
-    from pose.backends.auto import seconds_per_call  # noqa: PLC0415
+    """One row per (backend, batch): crops/s and start times, or why the backend cannot run here.
 
-    rows = []
+    Every runtime is built first; then the calls are timed round-robin (one
+    call of each backend per round, `repeats` rounds, the median kept), so that
+    the load of a shared machine, which drifts over minutes, weighs on every
+    backend alike and the ratios stay meaningful.
+    """
+    from pose.backends import BackendUnavailable, make_runtime  # noqa: PLC0415
+
+    rows, runtimes = [], []
     for backend in args.backends:
         batches = args.compiled_batches if backend.startswith("torch-compile") and args.compiled_batches else args.batches
         for batch_size in batches:
@@ -100,11 +107,23 @@ def speed_rows(model, args, crops: np.ndarray, weights_key: str, cache_dir: Path
                 rows.append({**row, "available": False, "reason": str(error)})
                 logger.info("%s: %s", backend, error)
                 break
+            logger.info("%s batch %d: first start %.1f s, second %.2f s", backend, batch_size,
+                        row["first_start_s"], row["second_start_s"])
+            rows.append({**row, "available": True})
             batch = np.ascontiguousarray(np.resize(crops, (batch_size, *crops.shape[1:])), np.float32)
-            seconds = seconds_per_call(runtime, batch, args.repeats, args.warmup)
-            rows.append({**row, "available": True, "crops_per_s": batch_size / seconds})
-            logger.info("%s batch %d: %.2f crops/s (first start %.1f s, second %.2f s)", backend, batch_size,
-                        batch_size / seconds, row["first_start_s"], row["second_start_s"])
+            runtimes.append((rows[-1], runtime, batch))
+    for _ in range(args.warmup):
+        for _, runtime, batch in runtimes:
+            runtime(batch)
+    times = {id(row): [] for row, _, _ in runtimes}
+    for _ in range(args.repeats):
+        for row, runtime, batch in runtimes:
+            started = time.perf_counter()
+            runtime(batch)
+            times[id(row)].append(time.perf_counter() - started)
+    for row, _, batch in runtimes:
+        row["crops_per_s"] = len(batch) / statistics.median(times[id(row)])
+        logger.info("%s batch %d: %.2f crops/s", row["backend"], row["batch"], row["crops_per_s"])
     return rows
 
 
