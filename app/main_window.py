@@ -43,7 +43,7 @@ from PyQt6.QtWidgets import (
 )
 
 from app.controls import ControlPanel, TrackerOption, default_tracker_options_class, tracker_options_of
-from app.model_loader import ModelLoader, ModelRequest, Models, describe_detector, with_models
+from app.model_loader import ModelLoader, ModelRequest, LoadedModels, describe_detector, with_models
 from app.settings import SharedSettings, ViewSettings
 from app.video_view import ElidedLabel, MessageLabel, VideoView
 from app.worker import (
@@ -170,7 +170,7 @@ class MainWindow(QMainWindow):
         self._finishing = False
         self.exit_status = 0
 
-        self.models: Models | None = None
+        self.models: LoadedModels | None = None
         self.worker: PipelineWorker | None = None
         # Stopped workers still finishing a call, and the worker that starts once they are done.
         self._retired: list[PipelineWorker] = []
@@ -338,7 +338,7 @@ class MainWindow(QMainWindow):
             self._detector_names_known = True
             self.controls.set_detector_choices(_detector_names(), describe_detector(self._model_args))
 
-    def _on_models_loaded(self, models: Models) -> None:
+    def _on_models_loaded(self, models: LoadedModels) -> None:
         previous, self.models = self.models, models
         self._model_args = self._requested_args
         self._offer_detectors()

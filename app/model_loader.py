@@ -35,7 +35,7 @@ ProgressCallback = Callable[[int, str], None]
 
 
 @dataclass(frozen=True)
-class Models:
+class LoadedModels:
     """A detector and a pose estimator that work together.
 
     Attributes:
@@ -126,7 +126,7 @@ def model_device(estimator: Any, fallback: str | None) -> str:
     return str(device or fallback or "cpu")
 
 
-def build_models(args: argparse.Namespace, progress: ProgressCallback) -> Models:
+def build_models(args: argparse.Namespace, progress: ProgressCallback) -> LoadedModels:
     """Build the models `args` selects with the shared CLI builders, then warm them up.
 
     The warm-up runs the pose network once on a blank crop so that a swap to
@@ -142,15 +142,15 @@ def build_models(args: argparse.Namespace, progress: ProgressCallback) -> Models
     estimator(blank, np.array([[0.0, 0.0, 48.0, 64.0]], np.float32))
     device = model_device(estimator, getattr(args, "device", None))
     progress(100, "ready")
-    return Models(detector=detector, estimator=estimator, device=device, label=describe_model(args))
+    return LoadedModels(detector=detector, estimator=estimator, device=device, label=describe_model(args))
 
 
 class ModelLoader(QObject):
-    """Loads `Models` on a background thread, one request at a time.
+    """Loads `LoadedModels` on a background thread, one request at a time.
 
     Signals:
         progress(int, str): percent done and the current step.
-        loaded(object): the new `Models`, for the request that is still current.
+        loaded(object): the new `LoadedModels`, for the request that is still current.
         failed(str): a message for the person.
 
     The thread is a daemon: a load cannot be interrupted inside torch, so a
@@ -162,7 +162,7 @@ class ModelLoader(QObject):
     loaded = pyqtSignal(object)
     failed = pyqtSignal(str)
 
-    def __init__(self, builder: Callable[[argparse.Namespace, ProgressCallback], Models] = build_models,
+    def __init__(self, builder: Callable[[argparse.Namespace, ProgressCallback], LoadedModels] = build_models,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._builder = builder

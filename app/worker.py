@@ -35,7 +35,7 @@ from PyQt6.QtCore import QThread, pyqtSignal
 from PyQt6.QtGui import QImage
 
 from app.errors import explain_run_error
-from app.model_loader import Models
+from app.model_loader import LoadedModels
 from app.recording import VideoRecorder
 from app.settings import SharedSettings, ViewSettings
 from app.sources import open_source_stoppable
@@ -251,7 +251,7 @@ class PipelineWorker(QThread):
     def __init__(
         self,
         source: str,
-        models: Models,
+        models: LoadedModels,
         settings: SharedSettings,
         *,
         pipeline_factory: PipelineFactory = default_pipeline_factory,
@@ -281,7 +281,7 @@ class PipelineWorker(QThread):
         self._lock = threading.Condition()
         self._paused = start_paused
         self._steps = 1 if start_paused else 0
-        self._pending_models: Models | None = None
+        self._pending_models: LoadedModels | None = None
         self._recording_request: tuple[str, Any] | None = None
         self._pipeline: RunningPipeline | None = None
         self.frames_emitted = 0
@@ -328,7 +328,7 @@ class PipelineWorker(QThread):
         """The window has taken the last frame; the next may be sent."""
         self._view_ready.set()
 
-    def set_models(self, models: Models) -> None:
+    def set_models(self, models: LoadedModels) -> None:
         """Use `models` from the next frame on (same number of keypoints as the current ones)."""
         with self._lock:
             self._pending_models = models

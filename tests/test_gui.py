@@ -24,7 +24,7 @@ from PyQt6.QtCore import QRect, QSize, Qt  # noqa: E402
 from PyQt6.QtGui import QImage  # noqa: E402
 
 from app.main_window import MainWindow  # noqa: E402
-from app.model_loader import ModelLoader, Models  # noqa: E402
+from app.model_loader import ModelLoader, LoadedModels  # noqa: E402
 from app.settings import ViewSettings  # noqa: E402
 from app.video_view import fit_rect  # noqa: E402
 
@@ -102,7 +102,7 @@ def args(hrnet_reference_dir, det_file) -> argparse.Namespace:
 
 
 @pytest.fixture(scope="module")
-def models(args) -> Models:
+def models(args) -> LoadedModels:
     from app.model_loader import build_models
 
     return build_models(args, lambda percent, step: None)
@@ -327,10 +327,10 @@ def test_model_loads_in_background_while_the_old_one_runs(qtbot, make_window, mo
     def builder(_args, progress):
         calls.append(_args)
         if len(calls) == 1:
-            return Models(detector, old_estimator, "cpu", "old")
+            return LoadedModels(detector, old_estimator, "cpu", "old")
         progress(30, "loading weights")
         assert release.wait(WAIT_MS / 1000)
-        return Models(detector, new_estimator, "cpu", "counting")
+        return LoadedModels(detector, new_estimator, "cpu", "counting")
 
     window = make_window(source, paused=True, builder=builder)
     wait_for_worker(qtbot, window)
@@ -662,7 +662,7 @@ def test_timeline_seeks_and_steps_back(qtbot, make_window, models, long_video):
     source, detections = long_video
     detector = FileDetector(detections)
     window = make_window(source, paused=True,
-                         builder=lambda _args, progress: Models(detector, models.estimator, "cpu", "tiny"))
+                         builder=lambda _args, progress: LoadedModels(detector, models.estimator, "cpu", "tiny"))
     qtbot.waitUntil(lambda: window.frames_shown == 1, timeout=WAIT_MS)
     timeline = window.controls.timeline
     assert timeline.isEnabled() and timeline.maximum() == 39
@@ -766,7 +766,7 @@ def test_the_detection_threshold_is_applied_by_the_detection_thread_between_call
 
     source, detections = long_video
     detector = ThresholdRecordingDetector(FileDetector(detections))
-    window = make_window(source, builder=lambda _args, progress: Models(detector, models.estimator, "cpu", "tiny"))
+    window = make_window(source, builder=lambda _args, progress: LoadedModels(detector, models.estimator, "cpu", "tiny"))
     qtbot.waitUntil(lambda: window.frames_shown >= 2, timeout=WAIT_MS)
     for value in (0.6, 0.7, 0.92):
         window.controls.detection_threshold.setValue(value)
