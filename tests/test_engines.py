@@ -278,3 +278,13 @@ def test_posetrack_run_on_ray_writes_the_local_engines_prediction_files(tmp_path
     assert written == sorted(p.name for p in (tmp_path / "local").iterdir()) == [
         "003418_mpii_test.json", "012834_mpii_test.json"]
     assert all((tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes() for name in written)
+
+
+@pytest.mark.slow
+def test_models_that_cannot_be_built_on_the_workers_give_exit_status_2(tmp_path, ray_instance, caplog):
+    command = ["track", str(SAMPLE_VIDEO), "--out", str(tmp_path / "out"), "--engine", "ray", "--workers", "1",
+               *TINY_MODEL_ARGS, "--pose-weights", str(tmp_path / "missing.pt")]
+    with caplog.at_level(logging.ERROR):
+        assert main.main(command) == 2
+    assert "cannot set up the models" in caplog.text and "missing.pt" in caplog.text
+    assert not (tmp_path / "out" / "000001_mpiinew_test.json").exists()
