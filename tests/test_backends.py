@@ -127,6 +127,8 @@ def test_torch_compile_agrees_with_eager_on_the_trained_network(trained, tmp_pat
     metrics = agreement(keypoints_from_heatmaps(reference, TRAINED_INPUT), keypoints_from_heatmaps(heatmaps, TRAINED_INPUT))
     assert agrees(metrics), metrics
     np.testing.assert_allclose(runtime(crops[:1]), reference[:1], atol=1e-4)  # batch 1
+    # Building it left the caller's network as it was (the eager reference, NCHW).
+    assert all(p.is_contiguous() for p in model.parameters())
     # A second start loads the cached package instead of compiling again.
     packages = list(tmp_path.rglob("model.pt2"))
     assert len(packages) == 1
