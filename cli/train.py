@@ -7,7 +7,7 @@
     main.py train coco/w32_256x192 --resume runs/w32/checkpoint.pth --out runs/w32 DATASET.ROOT data/coco/
     # 4 GPUs (global batch = 4 x TRAIN.BATCH_SIZE_PER_GPU)
     torchrun --nproc_per_node 4 main.py train coco/w32_256x192 --device cuda --out runs/w32 ...
-    # your own COCO-format keypoint set (joint names from its category, or --layout YAML)
+    # your own COCO-format keypoint set (keypoint names from its category, or --layout YAML)
     main.py train my.yaml --train-ann train.json --train-images imgs/ --val-ann val.json --val-images imgs/ \\
         MODEL.NUM_JOINTS 5 TRAIN.END_EPOCH 50
 
@@ -18,7 +18,7 @@ code on TEST_SET (ground-truth boxes when TEST.USE_GT_BBOX, else
 TEST.COCO_BBOX_FILE), scored by the COCO AP. A COCO-format set with its own
 keypoints is validated the same way with the OKS sigmas of its layout (the
 --layout YAML's `sigmas`, else COCO's for COCO-named keypoints and COCO's mean
-for the others; see pose.training.joints); its keypoint category must have id 1
+for the others; see pose.training.layouts); its keypoint category must have id 1
 in the validation file. MPII trains without validation (its PCKh is `main.py mpii`).
 """
 
@@ -28,7 +28,15 @@ import argparse
 import logging
 from pathlib import Path
 
+import pose
 from cli.options import positive_int
+from detector import FileDetector, GroundTruthDetector
+from evaluation.coco import CocoTestSettings, load_annotation, predict_coco, score_results
+from pose.codec import HeatmapCodec
+from pose.estimator import PoseEstimator
+from pose.runtime import TorchRuntime
+from pose.training.layouts import builtin_layout, load_layout_yaml
+from pose.training.records import coco_records, keypoint_category, mpii_records
 
 logger = logging.getLogger(__name__)
 # main.py appends the words argparse leaves over (the trailing KEY VALUE pairs) to args.overrides.
@@ -54,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-ann", metavar="JSON", help="validation annotations (default: from DATASET.ROOT and TEST_SET)")
     parser.add_argument("--val-images", metavar="DIR", help="folder of the validation images")
     parser.add_argument("--no-val", action="store_true", help="train without validation")
-    parser.add_argument("--layout", metavar="YAML", help="joint layout (names, flip pairs, upper body) of a custom keypoint set")
+    parser.add_argument("--layout", metavar="YAML", help="keypoint layout (names, flip pairs, upper body) of a custom keypoint set")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -76,16 +84,14 @@ def data_paths(config, split: str, annotation: str | None, images: str | None) -
 
 
 def build_train_dataset(config, args):
-    from pose.training.dataset import TopDownDataset  # noqa: PLC0415
-    from pose.training.joints import builtin_layout, load_layout_yaml  # noqa: PLC0415
-    from pose.training.records import coco_records, mpii_records  # noqa: PLC0415
+    from pose.training.dataset import TopDownDataset  # noqa: PLC0415 - a torch Dataset: torch only when training
 
     annotation, images = data_paths(config, config.dataset.train_set, args.train_ann, args.train_images)
     width, height = config.model.image_size
     layout = load_layout_yaml(args.layout) if args.layout else None
     if config.dataset.name == "mpii":
         layout = layout or builtin_layout("mpii")
-        records = mpii_records(annotation, images, layout.num_joints)
+        records = mpii_records(annotation, images, layout.num_keypoints)
     else:
         records, layout = coco_records(annotation, images, width / height, layout)
     if not records:
@@ -96,24 +102,16 @@ def build_train_dataset(config, args):
 def make_coco_validator(config, annotation_path: Path, images_dir: Path, device: str, progress: bool, layout=None):
     """`validate(model, epoch) -> COCO stats` with `main.py coco eval`'s code (evaluation.coco).
 
-    layout: the `JointLayout` trained on; None = the COCO 17. Any other layout is
+    layout: the `KeypointLayout` trained on; None = the COCO 17. Any other layout is
     scored with its `oks_sigmas` (in the OKS-NMS and in COCOeval).
     """
-    from detector import FileDetector, GroundTruthDetector  # noqa: PLC0415
-    from evaluation.coco import CocoTestSettings, load_annotation, predict_coco, score_results  # noqa: PLC0415
-    from pose.codec import HeatmapCodec  # noqa: PLC0415
-    from pose.estimator import PoseEstimator  # noqa: PLC0415
-    from pose.runtime import TorchRuntime  # noqa: PLC0415
-    from pose.training.joints import builtin_layout  # noqa: PLC0415
-    from pose.training.records import keypoint_category  # noqa: PLC0415
-
     coco = builtin_layout("coco")
     layout = layout or coco
     annotation = load_annotation(annotation_path)
     category = keypoint_category(annotation, str(annotation_path))
-    if int(category["id"]) != 1 or len(category["keypoints"]) != layout.num_joints:
+    if int(category["id"]) != 1 or len(category["keypoints"]) != layout.num_keypoints:
         raise ValueError(f"{annotation_path}: validation needs a keypoint category with id 1 and "
-                         f"{layout.num_joints} keypoints, found id {category['id']} with {len(category['keypoints'])}")
+                         f"{layout.num_keypoints} keypoints, found id {category['id']} with {len(category['keypoints'])}")
     settings = CocoTestSettings.from_config(config)
     if config.test.use_gt_bbox:
         boxes = GroundTruthDetector(annotation_path, official_cleaning=True)
@@ -140,8 +138,7 @@ def make_coco_validator(config, annotation_path: Path, images_dir: Path, device:
 
 
 def run(args: argparse.Namespace) -> int:
-    import pose  # noqa: PLC0415
-    from pose.training.trainer import Trainer, TrainOptions  # noqa: PLC0415
+    from pose.training.trainer import Trainer, TrainOptions  # noqa: PLC0415 - torch only when training
 
     try:
         config = pose.load_config(args.config, parse_overrides(args.overrides))

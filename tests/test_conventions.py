@@ -102,3 +102,46 @@ def test_help_loads_no_torch_and_no_qt(command):
     assert "usage:" in result.stdout, result.stderr
     imported = json.loads(result.stderr.rsplit("IMPORTED ", 1)[1])
     assert imported == [], f"`main.py {' '.join(command)} --help` imported {imported}"
+
+
+PACKAGES = ("core", "detector", "pose", "tracker", "pipeline", "evaluation", "cli", "app")
+
+
+def local_imports_without_reason(source: str, where: str) -> list[str]:
+    """Function-local imports whose line gives no reason (a comment with words after any noqa code).
+
+    Imports belong at the top; one inside a function is there to keep something
+    heavy (torch, Qt, supervision, ...) off the import path, and says so.
+    """
+    lines = source.splitlines()
+    problems = []
+    for function in ast.walk(ast.parse(source, filename=where)):
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(function):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                comment = lines[node.lineno - 1].partition("#")[2]
+                reason = comment.split("noqa", 1)[-1].lstrip(":").strip()
+                words = [word for word in reason.replace("-", " ").replace("(", " ").split() if not word.isupper()]
+                if not words:
+                    problems.append(f"{where}:{node.lineno}: {lines[node.lineno - 1].strip()}")
+    return sorted(set(problems))
+
+
+def test_function_local_imports_say_why():
+    sources = [ROOT / "main.py", *(path for package in PACKAGES for path in sorted((ROOT / package).rglob("*.py")))]
+    problems = []
+    for path in sources:
+        problems += local_imports_without_reason(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)))
+    assert problems == [], "function-local imports without a reason (move light ones to the top):\n" + "\n".join(problems)
+
+
+def test_the_local_import_check_wants_a_reason():
+    bare = "def f():\n    import torch  # noqa: PLC0415\n"
+    plain = "def f():\n    import json\n"
+    given = "def f():\n    import torch  # noqa: PLC0415 - seconds to import, only for the network\n"
+    top = "import json\n"
+    assert len(local_imports_without_reason(bare, "a.py")) == 1
+    assert len(local_imports_without_reason(plain, "b.py")) == 1
+    assert local_imports_without_reason(given, "c.py") == []
+    assert local_imports_without_reason(top, "d.py") == []

@@ -8,7 +8,7 @@ import pytest
 from core.skeletons import COCO_FLIP_PAIRS, MPII_FLIP_PAIRS
 from pose.codec import gaussian_target
 from pose.training.augment import AugmentSettings, augment, half_body_box, sample_generator
-from pose.training.joints import builtin_layout, layout_from_category, layout_from_names, load_layout_yaml
+from pose.training.layouts import builtin_layout, layout_from_category, layout_from_names, load_layout_yaml
 from pose.transforms import box_to_center_scale, fliplr_joints, get_affine_transform
 
 COCO = AugmentSettings(scale_factor=0.35, rot_factor=45.0, flip=True, prob_half_body=0.3,

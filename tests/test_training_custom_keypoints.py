@@ -33,7 +33,7 @@ def _layout_yaml(path, sigmas):
 
 def test_default_oks_sigmas_take_coco_values_by_name_and_coco_mean_otherwise(tmp_path):
     from core.skeletons import coco_sigmas
-    from pose.training.joints import layout_from_names, load_layout_yaml, oks_sigmas
+    from pose.training.layouts import layout_from_names, load_layout_yaml, oks_sigmas
 
     coco = coco_sigmas()
     derived = oks_sigmas(layout_from_names(["nose", "left_wrist", "tail_tip"]))
@@ -78,7 +78,7 @@ def test_five_keypoint_set_trains_and_validates_with_the_layout_sigmas(tmp_path)
 
     import pose
     from cli.train import make_coco_validator
-    from pose.training.joints import load_layout_yaml
+    from pose.training.layouts import load_layout_yaml
 
     data = _five_keypoint_set(tmp_path / "data")
     layout_path = _layout_yaml(tmp_path / "layout.yaml", [0.08] * 5)

@@ -2,8 +2,8 @@
 
 Modules, one job each:
 
-- `joints`: the keypoint layout a data set trains with (names, flip pairs,
-  the half-body joint sets), from the built-in COCO / MPII tables, an
+- `layouts`: the keypoint layout a data set trains with (names, flip pairs,
+  the half-body keypoint sets), from the built-in COCO / MPII tables, an
   annotation file's categories or a small YAML;
 - `records`: annotation files to `PersonRecord`s (COCO through pycocotools,
   MPII in the official json format);

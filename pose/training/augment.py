@@ -16,6 +16,9 @@ draw comes from one `numpy.random.Generator` passed in (the same distributions
 and probabilities, in the same order), so that a sample's augmentation depends
 only on (seed, epoch, index): the same in any worker process, after a resume
 and in every DDP rank.
+
+Names follow the official code (joints, joints_vis, NUM_JOINTS_HALF_BODY), so the two
+read side by side: a "joint" here is what the public API calls a keypoint.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from pose.codec import gaussian_target
 from pose.training.augment import AugmentSettings, augment, sample_generator
-from pose.training.joints import JointLayout
+from pose.training.layouts import KeypointLayout
 from pose.training.records import PersonRecord
 from pose.transforms import get_affine_transform, normalize
 
@@ -40,7 +40,7 @@ class TopDownDataset(Dataset):
     Args:
         records: the people (`pose.training.records`).
         config: the `ExperimentConfig` (MODEL sizes and sigma, DATASET augmentation and COLOR_RGB).
-        layout: joint layout (flip pairs, half-body sets).
+        layout: keypoint layout (flip pairs, half-body sets).
         train: augment (True) or the plain box crop (False).
         seed: base seed of the per-sample generators.
 
@@ -49,10 +49,10 @@ class TopDownDataset(Dataset):
     when the image cannot be read.
     """
 
-    def __init__(self, records: Sequence[PersonRecord], config, layout: JointLayout, train: bool = True, seed: int = 0):
-        if config.model.num_joints != layout.num_joints:
+    def __init__(self, records: Sequence[PersonRecord], config, layout: KeypointLayout, train: bool = True, seed: int = 0):
+        if config.model.num_joints != layout.num_keypoints:
             raise ValueError(
-                f"{config.source}: MODEL.NUM_JOINTS is {config.model.num_joints} but the data has {layout.num_joints} joints"
+                f"{config.source}: MODEL.NUM_JOINTS is {config.model.num_joints} but the data has {layout.num_keypoints} keypoints"
             )
         if config.model.target_type != "gaussian":
             raise ValueError(f"{config.source}: MODEL.TARGET_TYPE {config.model.target_type!r}: only 'gaussian' is supported")

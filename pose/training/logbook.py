@@ -28,7 +28,7 @@ def write_plot(history: Sequence[dict], path: str | os.PathLike) -> Path:
     import matplotlib  # noqa: PLC0415 -- only needed when a plot is written
 
     matplotlib.use("Agg")
-    from matplotlib import pyplot  # noqa: PLC0415
+    from matplotlib import pyplot  # noqa: PLC0415 - after the Agg backend is chosen
 
     path = Path(path)
     figure, loss_axis = pyplot.subplots(figsize=(6, 3.5), dpi=100)

@@ -39,6 +39,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import random
 import time
 import warnings
 from collections.abc import Callable
@@ -49,9 +50,12 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from pose.checkpoints import read_state_dict
 from pose.codec import joints_mse_loss
 from pose.hrnet import build_model
 from pose.training import checkpoint as ckpt
@@ -114,7 +118,6 @@ class DistributedContext:
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
         if world_size <= 1:
             return cls()
-        import torch.distributed as dist  # noqa: PLC0415
 
         context = cls(int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0")), world_size)
         if not dist.is_initialized():
@@ -141,8 +144,6 @@ def load_pretrained_layers(model: torch.nn.Module, path: str | os.PathLike, laye
 
     Raises ValueError naming the file when nothing fits or a shape differs.
     """
-    from pose.checkpoints import read_state_dict  # noqa: PLC0415 -- same container/prefix rules as load_weights
-
     path = Path(path)
     found = read_state_dict(path)
     wanted = {k: v for k, v in found.items() if (layers and layers[0] == "*") or k.split(".")[0] in layers}
@@ -183,8 +184,6 @@ def training_step(model, optimizer, batch: dict, device: torch.device, use_targe
 
 
 def seed_everything(seed: int) -> None:
-    import random  # noqa: PLC0415
-
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -249,8 +248,6 @@ class Trainer:
             self._resume(Path(resume))
         self.network = self.model
         if self.context.distributed:
-            from torch.nn.parallel import DistributedDataParallel  # noqa: PLC0415
-
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.network = DistributedDataParallel(self.model, device_ids=ids)
         self.sampler = EpochSampler(train_dataset, self.context.world_size, self.context.rank,
@@ -298,14 +295,11 @@ class Trainer:
 
     def _barrier(self) -> None:
         if self.context.distributed:
-            import torch.distributed as dist  # noqa: PLC0415
-
             dist.barrier()
 
     def _all_sum(self, values: list[float]) -> list[float]:
         if not self.context.distributed:
             return values
-        import torch.distributed as dist  # noqa: PLC0415
 
         tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
         dist.all_reduce(tensor)
@@ -379,7 +373,5 @@ class Trainer:
     def close(self) -> None:
         """Leave the process group if this trainer created it."""
         if self.context.started_group:
-            import torch.distributed as dist  # noqa: PLC0415
-
             dist.destroy_process_group()
             self.context.started_group = False

@@ -1,10 +1,10 @@
-"""The keypoint layout a data set trains with: joint names, flip pairs and the half-body split.
+"""The keypoint layout a data set trains with: keypoint names, flip pairs and the half-body split.
 
 Built-in layouts are the official ones (FACTS section 7): COCO upper body =
-joints 0-10, lower = 11-16; MPII upper = 7-15, lower = 0-6. A COCO-format
-data set with its own joints takes names from the annotation file's keypoint
+keypoints 0-10, lower = 11-16; MPII upper = 7-15, lower = 0-6. A COCO-format
+data set with its own keypoints takes names from the annotation file's keypoint
 category; flip pairs and the upper-body set come from a small YAML, or are
-derived from the names ("left_x" <-> "right_x"; joints of the lower body are
+derived from the names ("left_x" <-> "right_x"; keypoints of the lower body are
 those whose names mention hip, knee, ankle, foot, heel or toe).
 
 Layout YAML (all keys but `keypoints` optional)::
@@ -43,11 +43,11 @@ _OFFICIAL_UPPER_BODY = {
 
 
 @dataclass(frozen=True)
-class JointLayout:
+class KeypointLayout:
     """What training needs to know about a keypoint set.
 
     Attributes:
-        names: one name per joint, in network output order.
+        names: one name per keypoint, in network output order.
         flip_pairs: (left, right) 0-based index pairs swapped by a horizontal mirror.
         upper_body: indices of the half-body augmentation's upper set (the rest is the lower set).
         skeleton: (a, b) index pairs for drawing.
@@ -67,18 +67,18 @@ class JointLayout:
                               ("skeleton", [i for pair in self.skeleton for i in pair])):
             bad = [i for i in indices if not 0 <= i < count]
             if bad:
-                raise ValueError(f"joint layout: {what} has indices {bad} outside 0..{count - 1}")
+                raise ValueError(f"keypoint layout: {what} has indices {bad} outside 0..{count - 1}")
         if self.sigmas is not None and len(self.sigmas) != count:
-            raise ValueError(f"joint layout: {len(self.sigmas)} sigmas for {count} joints")
+            raise ValueError(f"keypoint layout: {len(self.sigmas)} sigmas for {count} keypoints")
 
     @property
-    def num_joints(self) -> int:
+    def num_keypoints(self) -> int:
         return len(self.names)
 
     @property
     def lower_body(self) -> tuple[int, ...]:
         upper = set(self.upper_body)
-        return tuple(i for i in range(self.num_joints) if i not in upper)
+        return tuple(i for i in range(self.num_keypoints) if i not in upper)
 
     def sigmas_array(self) -> np.ndarray | None:
         return None if self.sigmas is None else np.asarray(self.sigmas, dtype=np.float64)
@@ -88,7 +88,7 @@ class JointLayout:
         return KeypointSet(name, self.names, self.flip_pairs, self.skeleton, oks_sigmas(self))
 
 
-def oks_sigmas(layout: JointLayout) -> np.ndarray:
+def oks_sigmas(layout: KeypointLayout) -> np.ndarray:
     """(J,) float64 OKS sigmas of a layout: its own, else the documented default (module docstring)."""
     if layout.sigmas is not None:
         return layout.sigmas_array()
@@ -97,11 +97,12 @@ def oks_sigmas(layout: JointLayout) -> np.ndarray:
     return np.array([coco.get(name, default) for name in layout.names], dtype=np.float64)
 
 
-def builtin_layout(dataset_name: str) -> JointLayout:
+def builtin_layout(dataset_name: str) -> KeypointLayout:
     """The official layout of "coco", "posetrack" or "mpii"."""
-    joints = keypoint_set(dataset_name)
-    sigmas = None if joints.sigmas is None else tuple(float(s) for s in joints.sigmas)
-    return JointLayout(joints.keypoint_names, joints.flip_pairs, _OFFICIAL_UPPER_BODY[joints.name], joints.skeleton, sigmas)
+    keypoints = keypoint_set(dataset_name)
+    sigmas = None if keypoints.sigmas is None else tuple(float(s) for s in keypoints.sigmas)
+    return KeypointLayout(keypoints.keypoint_names, keypoints.flip_pairs, _OFFICIAL_UPPER_BODY[keypoints.name],
+                          keypoints.skeleton, sigmas)
 
 
 def _pairs_from_names(names: Sequence[str]) -> tuple[tuple[int, int], ...]:
@@ -120,16 +121,16 @@ def _pairs_from_names(names: Sequence[str]) -> tuple[tuple[int, int], ...]:
     return tuple(pairs)
 
 
-def layout_from_names(names: Sequence[str], skeleton: Sequence[Sequence[int]] = (), sigmas=None) -> JointLayout:
-    """A layout for joints known only by name: left/right pairs and lower body derived from the names."""
+def layout_from_names(names: Sequence[str], skeleton: Sequence[Sequence[int]] = (), sigmas=None) -> KeypointLayout:
+    """A layout for keypoints known only by name: left/right pairs and lower body derived from the names."""
     names = tuple(str(n) for n in names)
     upper = tuple(i for i, n in enumerate(names) if not any(word in n.lower() for word in _LOWER_BODY_WORDS))
-    return JointLayout(names, _pairs_from_names(names), upper,
+    return KeypointLayout(names, _pairs_from_names(names), upper,
                        tuple(tuple(int(v) for v in pair) for pair in skeleton),
                        None if sigmas is None else tuple(float(s) for s in sigmas))
 
 
-def layout_from_category(category: dict, source: str = "annotation file") -> JointLayout:
+def layout_from_category(category: dict, source: str = "annotation file") -> KeypointLayout:
     """Layout of a COCO keypoint category (`keypoints` names, 1-based `skeleton` as COCO writes it).
 
     The official COCO person category gets the official layout (flip pairs, OKS sigmas).
@@ -144,23 +145,23 @@ def layout_from_category(category: dict, source: str = "annotation file") -> Joi
     return layout_from_names(names, skeleton)
 
 
-def load_layout_yaml(path: str | os.PathLike) -> JointLayout:
+def load_layout_yaml(path: str | os.PathLike) -> KeypointLayout:
     """A layout from the small YAML described in the module docstring (errors name the file)."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise FileNotFoundError(f"joint layout file {path} does not exist") from None
+        raise FileNotFoundError(f"keypoint layout file {path} does not exist") from None
     except yaml.YAMLError as error:
         raise ValueError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("keypoints"), list):
-        raise ValueError(f"{path}: needs a 'keypoints' list of joint names")
+        raise ValueError(f"{path}: needs a 'keypoints' list of keypoint names")
     unknown = sorted(set(raw) - {"keypoints", "flip_pairs", "upper_body", "skeleton", "sigmas"})
     if unknown:
         raise ValueError(f"{path}: unknown keys {unknown}")
     derived = layout_from_names(raw["keypoints"], raw.get("skeleton", ()), raw.get("sigmas"))
     try:
-        return JointLayout(
+        return KeypointLayout(
             derived.names,
             tuple(tuple(int(v) for v in pair) for pair in raw["flip_pairs"]) if "flip_pairs" in raw else derived.flip_pairs,
             tuple(int(v) for v in raw["upper_body"]) if "upper_body" in raw else derived.upper_body,
