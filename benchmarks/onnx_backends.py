@@ -23,6 +23,11 @@ image px and the share of keypoints within 2 px.
 
 Machines differ 2-3x from day to day and this one is shared: compare the
 rows of one run (ratios), not runs.
+
+OpenVINO is not a backend: on the 2-core AVX512-VNNI development CPU (heavily
+shared) it tied ORT in fp32 (1.79 vs 1.78 crops/s, 12 rounds; 3.23 vs 2.92 in
+another run) and lost in int8 (10.6 vs 13.1 crops/s); its bf16 was slower
+than fp32. Adopt it only if a run here shows it ahead of ONNX Runtime.
 """
 
 from __future__ import annotations
