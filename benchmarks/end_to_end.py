@@ -99,14 +99,15 @@ def in_thread(function):
     return box["value"]
 
 
-def build(args):
+def build(args, backend: str = "torch"):
     import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
 
     from detector.torchvision_detector import build_detector, resolve_detector_name  # noqa: PLC0415 - loads torch
 
     torch.manual_seed(0)
     estimator = PoseEstimator.from_config(args.pose_config, weights=None, device="cpu", flip_test=not args.no_flip,
-                                          batch_size=args.batch_size or default_batch_size("cpu"))
+                                          batch_size=args.batch_size or default_batch_size("cpu"), backend=backend,
+                                          cache_dir=args.cache_dir)
     name = resolve_detector_name(args.detector, "cpu")
     return ConfidentEstimator(estimator), build_detector(name, weights="random", device="cpu"), name
 
@@ -164,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=None, help="crops per network call (default: the CPU default)")
     parser.add_argument("--no-flip", action="store_true")
     parser.add_argument("--ratio-people", type=int, default=3, help="people for the pipeline/slowest-stage check")
+    parser.add_argument("--backends", nargs="+", default=["torch"], metavar="NAME",
+                        help="pose backends, one curve each (default torch; see pose.backends.BACKENDS)")
+    parser.add_argument("--cache-dir", default=None, help="compiled/exported network cache (default $HRTRACK_CACHE)")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
     if not args.video.is_file():
@@ -172,17 +176,22 @@ def main(argv: list[str] | None = None) -> int:
     capture = cv2.VideoCapture(str(args.video))
     width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
     capture.release()
-    estimator, detector, detector_name = build(args)
+    estimators = {}
+    for backend in args.backends:  # built (compiled, exported) before any timing
+        estimators[backend], detector, detector_name = build(args, backend)
+        estimators[backend].estimate_many([np.zeros((height, width, 3), np.uint8)],
+                                          [np.array([[0, 0, 100, 200]], np.float32)])
+    estimator = estimators[args.backends[0]]
     ceilings = [conv_ceiling_gflops()]
-    estimator.estimate_many([np.zeros((height, width, 3), np.uint8)], [np.array([[0, 0, 100, 200]], np.float32)])
     rows = []
     for every in args.detect_every:
         for people in args.people:
             counted = CountedDetector(detector, people, width, height)
-            row = {"people": people, "detect_every": every, **run_track(args.video, args.frames, counted, estimator,
-                                                                        every)}
-            rows.append(row)
-            print(f"  {people:>2} people, detect every {every}: {row['fps']:.2f} fps", flush=True)
+            for backend, each in estimators.items():
+                row = {"backend": backend, "people": people, "detect_every": every,
+                       **run_track(args.video, args.frames, counted, each, every)}
+                rows.append(row)
+                print(f"  {backend}: {people:>2} people, detect every {every}: {row['fps']:.2f} fps", flush=True)
     counted = CountedDetector(detector, args.ratio_people, width, height)
     alone = stages_alone(args.video, args.frames, counted, estimator)
     threaded = run_track(args.video, args.frames, counted, estimator, 1)
@@ -195,11 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n# {args.video.name} {width}x{height}, {args.frames} frames per row, pose {args.pose_config} "
           f"(flip {'off' if args.no_flip else 'on'}, {estimator.batch_size} crops per call), detector "
           f"{detector_name}; conv ceiling {ceilings[0]:.0f} / {ceilings[1]:.0f} GFLOP/s (x{scale:.2f} to normalise)")
-    print(f"{'people':>6} {'detect every':>12} {'fps':>7} {'fps normalised':>15} {'detection ms/frame':>19} "
+    print(f"{'backend':>18} {'people':>6} {'detect every':>12} {'fps':>7} {'fps normalised':>15} {'detection ms/frame':>19} "
           f"{'pose ms/frame':>14}")
     for row in rows:
         stages = row["profile"]["stage_ms_per_frame"]
-        print(f"{row['people']:>6} {row['detect_every']:>12} {row['fps']:>7.2f} {row['fps'] * scale:>15.2f} "
+        print(f"{row['backend']:>18} {row['people']:>6} {row['detect_every']:>12} {row['fps']:>7.2f} {row['fps'] * scale:>15.2f} "
               f"{stages.get('detection', 0):>19.1f} {stages.get('pose', 0):>14.1f}")
     print(f"pipeline vs slowest stage alone ({args.ratio_people} people, detect every frame): stages alone ms/frame "
           + ", ".join(f"{name} {1000 * seconds:.1f}" for name, seconds in alone.items())
@@ -208,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(json.dumps({
             "video": str(args.video), "frames": args.frames, "pose_config": args.pose_config,
             "flip_test": not args.no_flip, "detector": detector_name, "batch_size": estimator.batch_size,
-            "conv_gflops": ceilings, "normalise_factor": scale, "rows": rows,
+            "backends": args.backends, "conv_gflops": ceilings, "normalise_factor": scale, "rows": rows,
             "stages_alone_s": alone, "threaded": threaded, "threaded_to_slowest_ratio": ratio}, indent=1))
     return 0
 

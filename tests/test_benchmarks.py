@@ -93,3 +93,19 @@ def test_train_step_refuses_mixed_precision_without_cuda(tmp_path):
     completed = _run("train_step.py", "--config", str(config), "--device", "cpu", "--amp", "--json", str(tmp_path / "t.json"))
     assert completed.returncode != 0 and "--amp needs a CUDA device" in completed.stderr
     assert not (tmp_path / "t.json").exists()
+
+
+@pytest.mark.slow  # builds the detector and exports the tiny network to ONNX
+def test_end_to_end_gives_one_curve_per_backend(tmp_path):
+    from tests.sample_data import SAMPLE_VIDEO, TINY_CONFIG
+
+    out = tmp_path / "e2e.json"
+    result = _run("end_to_end.py", str(SAMPLE_VIDEO), "--frames", "2", "--people", "1", "2", "--detect-every", "1",
+                  "--pose-config", str(TINY_CONFIG), "--no-flip", "--backends", "torch", "onnxruntime",
+                  "--cache-dir", str(tmp_path / "cache"), "--json", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["backends"] == ["torch", "onnxruntime"]
+    assert [(row["backend"], row["people"]) for row in report["rows"]] == [
+        ("torch", 1), ("onnxruntime", 1), ("torch", 2), ("onnxruntime", 2)]
+    assert all(row["fps"] > 0 for row in report["rows"])
