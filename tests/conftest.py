@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,17 @@ DATA_DIR = Path(__file__).parent / "data"
 def data_dir() -> Path:
     """tests/data: copied fixtures (see tests/data/README.md)."""
     return DATA_DIR
+
+
+@pytest.fixture
+def posetrack_root_with_a_broken_video(data_dir, tmp_path) -> Path:
+    """A writable copy of the PoseTrack18 mini val split whose video 009473_mpii_test lacks its first frame."""
+    source = data_dir / "posetrack18_mini"
+    root = tmp_path / "posetrack"
+    shutil.copytree(source / "annotations" / "val", root / "annotations" / "val")
+    shutil.copytree(source / "images", root / "images")
+    (root / "images" / "val" / "009473_mpii_test" / "000000.jpg").unlink()
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,10 @@ from pose.backends import hardware
 from pose.backends.agreement import agreement, agrees, keypoints_from_heatmaps, reference_crops
 from pose.backends.identity import artifact_key, weights_id
 from pose.runtime import TorchRuntime
+from tests.sample_data import DATA, TINY_CONFIG
 
-TRAINED_CONFIG = "tests/data/trained/synthetic_w16_64x48.yaml"
-TRAINED_WEIGHTS = "tests/data/trained/synthetic_w16_64x48.pth"
+TRAINED_CONFIG = str(DATA / "trained" / "synthetic_w16_64x48.yaml")
+TRAINED_WEIGHTS = str(DATA / "trained" / "synthetic_w16_64x48.pth")
 TRAINED_INPUT = (48, 64)
 
 
@@ -58,7 +59,7 @@ def test_weights_id_changes_with_the_weights_and_the_network_config(tmp_path, da
     changed = tmp_path / "changed.pth"
     changed.write_bytes(weights.read_bytes() + b"\0")
     assert weights_id(changed, config) != same
-    assert weights_id(weights, "tests/data/hrnet_reference/dev_tiny.yaml") != same
+    assert weights_id(weights, TINY_CONFIG) != same
     # Only the network section counts: a training setting does not invalidate compiled artifacts.
     recipe = config.read_text().replace("END_EPOCH: 10", "END_EPOCH: 11")
     (tmp_path / "recipe.yaml").write_text(recipe)

@@ -256,14 +256,11 @@ def test_ctrl_c_leaves_no_final_outputs_of_unfinished_videos_and_the_rerun_resum
 
 
 @pytest.mark.slow
-def test_posetrack_run_on_ray_writes_the_local_engines_prediction_files(tmp_path, ray_instance, data_dir, caplog):
+def test_posetrack_run_on_ray_writes_the_local_engines_prediction_files(tmp_path, ray_instance, posetrack_root_with_a_broken_video,
+                                                                      caplog):
     import torch
 
-    source = data_dir / "posetrack18_mini"
-    root = tmp_path / "posetrack"
-    shutil.copytree(source / "annotations" / "val", root / "annotations" / "val")
-    shutil.copytree(source / "images", root / "images")
-    (root / "images" / "val" / "009473_mpii_test" / "000000.jpg").unlink()  # a broken video
+    root = posetrack_root_with_a_broken_video
     command = ["posetrack", "run", "--data", str(root), "--use-gt-boxes", *TINY_MODEL_ARGS]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as each Ray worker here: the full-precision scores then match to the bit

@@ -13,12 +13,8 @@ import main
 from evaluation.posetrack import evaluate_paths
 
 
-def test_run_writes_resumes_and_skips_broken_videos(data_dir, hrnet_reference_dir, tmp_path, caplog):
-    source = data_dir / "posetrack18_mini"
-    root = tmp_path / "posetrack"
-    shutil.copytree(source / "annotations" / "val", root / "annotations" / "val")
-    shutil.copytree(source / "images", root / "images")
-    (root / "images" / "val" / "009473_mpii_test" / "000000.jpg").unlink()  # a broken video
+def test_run_writes_resumes_and_skips_broken_videos(posetrack_root_with_a_broken_video, hrnet_reference_dir, tmp_path, caplog):
+    root = posetrack_root_with_a_broken_video
     out = tmp_path / "pred"
     command = ["posetrack", "run", "--data", str(root), "--split", "val", "--out", str(out), "--use-gt-boxes",
                "--pose-config", str(hrnet_reference_dir / "dev_tiny.yaml"),

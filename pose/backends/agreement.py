@@ -20,7 +20,7 @@ import numpy as np
 
 from core.io import read_image
 from pose.codec import get_max_preds, quarter_offset
-from pose.transforms import boxes_to_centers_scales, crop, normalize
+from pose.transforms import boxes_to_centers_scales, network_input
 
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / "tests" / "data" / "coco_mini"
 REFERENCE_ANNOTATIONS = "test_coco.json"
@@ -35,18 +35,15 @@ def reference_crops(input_size: tuple[int, int], color_rgb: bool = True, folder:
     """
     annotations = json.loads((folder / REFERENCE_ANNOTATIONS).read_text())
     files = {image["id"]: image["file_name"] for image in annotations["images"]}
-    crops = []
+    batches = []
     for image_id, file_name in sorted(files.items()):
         boxes = [a["bbox"] for a in annotations["annotations"] if a["image_id"] == image_id and a["bbox"][2] > 1]
         if not boxes:
             continue
         image = read_image(folder / file_name)
         centers, scales = boxes_to_centers_scales(np.asarray(boxes, np.float64), input_size[0] / input_size[1], "xywh")
-        crops.extend(crop(image, center, scale, input_size) for center, scale in zip(centers, scales))
-    batch = np.stack(crops)
-    if color_rgb:
-        batch = batch[..., ::-1]
-    batch = normalize(batch)
+        batches.append(network_input(image, centers, scales, input_size, color_rgb))
+    batch = np.concatenate(batches, axis=0)
     return np.concatenate([batch, np.ascontiguousarray(batch[..., ::-1])], axis=0)
 
 
