@@ -71,7 +71,12 @@ def add_pose_model_arguments(group) -> None:
     group.add_argument("--offline", action="store_true", help="never download weights (same as HRTRACK_OFFLINE=1)")
 
 
-def add_pose_arguments(parser: argparse.ArgumentParser) -> None:
+def add_pose_arguments(parser: argparse.ArgumentParser, flip_test: bool = True) -> None:
+    """The pose model's flags; `flip_test` is the command's default for the flip test (`--flip` / `--no-flip`).
+
+    Commands that score accuracy keep the paper's flip test on; the live commands
+    (`track`, `gui`) default to off, since it doubles the network's cost per person.
+    """
     group = parser.add_argument_group("pose model")
     add_pose_model_arguments(group)
     group.add_argument(
@@ -80,7 +85,11 @@ def add_pose_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DEVICE",
         help="cpu, cuda or cuda:N (default: cuda if available, else cpu)",
     )
-    group.add_argument("--no-flip", action="store_true", help="skip the flip test (about 2x faster, slightly less accurate)")
+    flip = group.add_mutually_exclusive_group()
+    flip.add_argument("--flip", dest="flip_test", action="store_true", default=flip_test,
+                      help="average each crop's heatmaps with its mirror image's (the paper's flip test: slightly more "
+                      f"accurate, half the speed; default {'on' if flip_test else 'off'} here)")
+    flip.add_argument("--no-flip", dest="flip_test", action="store_false", default=flip_test, help="skip the flip test")
     group.add_argument(
         "--decoding",
         choices=("official", "dark"),

@@ -46,7 +46,7 @@ def build_estimator(settings):
         settings.pose_config,
         weights=weights,
         device=device,
-        flip_test=not settings.no_flip,
+        flip_test=settings.flip_test,
         decoding=settings.decoding,
         batch_size=settings.batch_size or default_batch_size(device),
         offline=True if settings.offline else None,

@@ -110,3 +110,15 @@ def test_tracker_flags_map_to_pose_tracker_options():
 
     assert PoseTracker(**options).options.max_age == 7
     assert cli_options.tracker_options(parse(["in.mp4"])) == {}
+
+
+@pytest.mark.parametrize("command, default", [("track", False), ("gui", False), ("pose", True), ("posetrack", True)])
+def test_the_flip_test_is_off_by_default_for_live_commands_and_on_for_accuracy(command, default):
+    # `track`/`gui` favour speed (flip doubles the network's cost); scoring keeps the paper's protocol.
+    prefix = {"posetrack": ["posetrack", "run", "--data", "ROOT", "--out", "OUT"], "pose": ["pose", "IMG", "--boxes", "0,0,9,9"]}.get(command, [command, "IN"] if command == "track" else [command])
+    parse = main.build_parser(command).parse_args
+    assert parse(prefix).flip_test is default
+    assert parse([*prefix, "--flip"]).flip_test is True
+    assert parse([*prefix, "--no-flip"]).flip_test is False
+    with pytest.raises(SystemExit):
+        parse([*prefix, "--flip", "--no-flip"])
