@@ -35,6 +35,14 @@ is detected unless asked) and `LIVE_DETECT_EVERY` for live sources, where the
 detector's cost would otherwise cap the frame rate. Detection runs in its own
 thread, so the detector works on frame t+1 while the pose stage works on frame t.
 
+When the detector and the pose network both run on the CPU, only one of them
+computes at a time (`one_model_at_a_time`): each already uses every core, and
+overlapped, PyTorch's two thread teams fight over them. On 2 cores with SSDlite
+and eager HRNet-W32 (3 people, detection every frame) the pipeline ran 0.64 fps
+overlapped and 1.01 fps taking turns; with ONNX Runtime's pose network, which
+does not spin, 1.36 and 1.33 (benchmarks/end_to_end.py). The time a call waits for its turn is
+reported as "wait_cpu_<stage>", not as the stage's own time.
+
 Timings: each `FrameResult.timings_s` holds the seconds of every stage for
 that frame, the pose stage split into "crop", "network" and "decode" when the
 estimator reports them (`last_timings_s`), and "wait_<stage>", the time the
@@ -48,12 +56,14 @@ import logging
 import math
 import threading
 import time
+from contextlib import contextmanager
 from typing import Iterator, Sequence
 
 import numpy as np
 
 from pipeline.capture import SourceTimeout, open_source
 from pipeline.stages import (
+    CPU_WAIT_PREFIX,
     END,
     POLL_S,
     Channel,
@@ -162,6 +172,12 @@ def _tracked(tracker, poses: Poses, image: np.ndarray) -> TrackedPoses:
                         output.track_ids, output.detection_index)
 
 
+def _on_cpu(model) -> bool:
+    """True when `model` (a detector or an estimator) computes on the CPU; False for GPUs and box files."""
+    device = getattr(model, "device", None)
+    return device is not None and str(device).startswith("cpu")
+
+
 class Pipeline:
     """Threaded capture -> detection -> pose -> tracking -> sinks, streaming `FrameResult`s.
 
@@ -195,12 +211,15 @@ class Pipeline:
             them (`Detections.boxes_xywh`, float64 xywh, passed to
             `estimate_many(..., box_format="xywh")`) when every frame of a pose
             batch has them: the evaluators use it to match the official numbers.
+        one_model_at_a_time: run the detector and the pose network one at a
+            time; None (the default): when both are on the CPU.
     """
 
     def __init__(self, source, detector, estimator, tracker=None, *, live: bool | None = None,
                  queue_size: int = 4, pose_batch_frames: int | None = None, detection_batch_frames: int = 1,
                  detect_every: int | None = None, sinks: Sequence = (), max_frames: int | None = None,
-                 max_in_flight: int | None = None, profile=None, exact_file_boxes: bool = False) -> None:
+                 max_in_flight: int | None = None, profile=None, exact_file_boxes: bool = False,
+                 one_model_at_a_time: bool | None = None) -> None:
         if detect_every is not None and detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {detect_every}")
         if queue_size < 1:
@@ -229,6 +248,10 @@ class Pipeline:
         self._fixed_in_flight = max_in_flight
         self._limit = _InFlightLimit(max_in_flight or 1) if self.live else None
         self._stage_time_averages: dict[str, float] = {}
+
+        if one_model_at_a_time is None:
+            one_model_at_a_time = _on_cpu(detector) and _on_cpu(estimator)
+        self._model_turn = threading.Lock() if one_model_at_a_time else None
 
         self._stop = threading.Event()
         self._errors = StageErrors(self._stop)
@@ -299,7 +322,8 @@ class Pipeline:
             self._detect_counter += 1
         if not to_detect:
             return
-        detections = self.detector([job.frame for job in to_detect])
+        with self._turn(jobs, "detection"):
+            detections = self.detector([job.frame for job in to_detect])
         if len(detections) != len(to_detect):
             raise ValueError(f"detector returned {len(detections)} results for {len(to_detect)} frames")
         for job, found in zip(to_detect, detections):
@@ -316,12 +340,13 @@ class Pipeline:
         with_people = [job for job in jobs if len(job.detections)]
         if with_people:
             images = [job.frame.image for job in with_people]
-            if self.exact_file_boxes and all(job.detections.boxes_xywh is not None for job in with_people):
-                # Boxes from a file: crop from its exact numbers, as the official evaluation does.
-                results = self.estimator.estimate_many(images, [job.detections.boxes_xywh for job in with_people],
-                                                       box_format="xywh")
-            else:
-                results = self.estimator.estimate_many(images, [job.detections.boxes for job in with_people])
+            with self._turn(jobs, "pose"):
+                if self.exact_file_boxes and all(job.detections.boxes_xywh is not None for job in with_people):
+                    # Boxes from a file: crop from its exact numbers, as the official evaluation does.
+                    results = self.estimator.estimate_many(images, [job.detections.boxes_xywh for job in with_people],
+                                                           box_format="xywh")
+                else:
+                    results = self.estimator.estimate_many(images, [job.detections.boxes for job in with_people])
             if len(results) != len(with_people):
                 raise ValueError(f"pose estimator returned {len(results)} results for {len(with_people)} frames")
             for job, (keypoints, scores) in zip(with_people, results):
@@ -330,6 +355,19 @@ class Pipeline:
         for job in jobs:
             if job.untracked is None:
                 job.untracked = Poses.empty(self._num_keypoints)
+
+    @contextmanager
+    def _turn(self, jobs: list[Job], stage: str) -> Iterator[None]:
+        """The models' turn for `stage` (see `one_model_at_a_time`); each job gets its share of the wait."""
+        if self._model_turn is None:
+            yield
+            return
+        started = time.perf_counter()
+        with self._model_turn:
+            waited = (time.perf_counter() - started) / len(jobs)
+            for job in jobs:
+                job.timings_s[f"{CPU_WAIT_PREFIX}{stage}"] = waited
+            yield
 
     def _fits_one_call(self, batch: list[Job], job: Job) -> bool:
         """Batch policy: a queued frame joins a pose batch only while all their crops fit one network call.

@@ -242,15 +242,21 @@ class StageThread(threading.Thread):
                 self._errors.report(self.stage, error)
 
 
+CPU_WAIT_PREFIX = "wait_cpu_"  # timings_s key prefix: time a stage waited for the models' turn on the CPU
+
+
 def timed(name: str, work: Callable[[list[Job]], None]) -> Callable[[list[Job]], None]:
-    """Wrap a batch function so each job's `timings_s[name]` is its share of the batch time."""
+    """Wrap a batch function so each job's `timings_s[name]` is its share of the batch time.
+
+    Time the work spent waiting for the CPU (`CPU_WAIT_PREFIX + name`, set by the work) is not the stage's own.
+    """
 
     def run(jobs: list[Job]) -> None:
         started = time.perf_counter()
         work(jobs)
         share = (time.perf_counter() - started) / len(jobs)
         for job in jobs:
-            job.timings_s[name] = share
+            job.timings_s[name] = share - job.timings_s.get(CPU_WAIT_PREFIX + name, 0.0)
 
     return run
 

@@ -444,3 +444,57 @@ def test_a_new_person_found_by_a_detector_run_stays_between_runs_with_the_real_t
     assert all(count == 2 for count in counts[first_seen:]), counts
     ids = {int(i) for result in results[first_seen:] for i in result.poses.track_ids}
     assert len(ids) == 2  # the same two people throughout, followed by their tracked poses
+
+
+class _Intervals:
+    """(start, end) of every model call, from any thread."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[float, float]] = []
+        self._lock = threading.Lock()
+
+    def timed(self, function):
+        def call(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self.spans.append((started, time.perf_counter()))
+        return call
+
+    def overlapping(self) -> bool:
+        spans = sorted(self.spans)
+        return any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))
+
+
+def _models_on(device: str | None, intervals: _Intervals, sleep_s: float = 0.03):
+    """A fake detector and estimator whose calls `intervals` records, each on `device` (None: no device, a box file)."""
+    detector, estimator = FakeDetector(people=2, sleep_s=sleep_s), FakeEstimator(sleep_s=sleep_s)
+
+    class TimedDetector:  # __call__ is looked up on the class, so it is wrapped in one
+        __call__ = staticmethod(intervals.timed(detector))
+
+    timed_detector = TimedDetector()
+    estimator.estimate_many = intervals.timed(estimator.estimate_many)
+    if device is not None:
+        timed_detector.device = estimator.device = device
+    return timed_detector, estimator
+
+
+@pytest.mark.parametrize("device, overlap", [("cpu", False), ("cuda:0", True), (None, True)])
+def test_detector_and_pose_network_take_turns_only_when_both_are_on_the_cpu(device, overlap):
+    # On the CPU each model already uses every core: overlapped, PyTorch's thread teams fight (1.6x slower).
+    intervals = _Intervals()
+    detector, estimator = _models_on(device, intervals)
+    profile = PipelineProfile()
+    results = list(Pipeline(ListSource(10), detector, estimator, profile=profile).run())
+    assert len(results) == 10  # 10 detector calls; pose calls may take several queued frames at once
+    assert intervals.overlapping() is overlap
+    waits = profile.as_dict()["wait_ms_per_frame"]
+    if device == "cpu":
+        # A turn's wait is reported as such, not as the stage's own time (each call sleeps 30 ms).
+        assert waits["cpu_detection"] + waits["cpu_pose"] > 5
+        assert profile.as_dict()["stage_ms_per_frame"]["pose"] < 45
+    else:
+        assert "cpu_pose" not in waits and "cpu_detection" not in waits
