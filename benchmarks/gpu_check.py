@@ -127,6 +127,7 @@ class CountedDetector:
 
     def __init__(self, detector, people: int, width: int, height: int) -> None:
         self.detector = detector
+        self.device = getattr(detector, "device", None)  # the pipeline's CPU policy looks at it
         rng = np.random.default_rng(people)
         box_h = rng.uniform(0.3, 0.8, people) * height
         box_w = box_h * rng.uniform(0.3, 0.5, people)

@@ -101,7 +101,7 @@ def test_end_to_end_gives_one_curve_per_backend(tmp_path):
 
     out = tmp_path / "e2e.json"
     result = _run("end_to_end.py", str(SAMPLE_VIDEO), "--frames", "2", "--people", "1", "2", "--detect-every", "1",
-                  "--pose-config", str(TINY_CONFIG), "--no-flip", "--backends", "torch", "onnxruntime",
+                  "--pose-config", str(TINY_CONFIG), "--backends", "torch", "onnxruntime",
                   "--cache-dir", str(tmp_path / "cache"), "--json", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(out.read_text())
