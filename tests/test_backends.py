@@ -46,6 +46,32 @@ def test_bf16_is_refused_with_the_reason_on_a_cpu_without_bf16(tmp_path, monkeyp
     assert hardware.bf16_refusal("cpu") is None
 
 
+def test_a_measured_choice_is_not_reused_on_a_cpu_with_other_vector_units(tmp_path, monkeypatch):
+    # Same model name and core count, one with AVX512-VNNI (int8 fast) and one AVX2 only: different choices.
+    ids = []
+    for flags in ("fpu avx2 avx512f avx512_vnni", "fpu avx2"):
+        cpuinfo = tmp_path / f"cpuinfo-{len(ids)}"
+        cpuinfo.write_text(f"model name\t: AMD EPYC\nflags\t\t: {flags}\n")
+        monkeypatch.setattr(hardware, "CPUINFO", cpuinfo)
+        ids.append(hardware.machine_id("cpu"))
+    assert ids[0] != ids[1] and all("AMD EPYC" in machine for machine in ids)
+
+
+def test_auto_skips_int8_only_on_cpus_without_int8_dot_products(monkeypatch, trained, tmp_path):
+    from pose.backends import auto
+
+    assert hardware.int8_skip_reason("cpu", frozenset({"avx2", "avx512_vnni"})) is None
+    assert hardware.int8_skip_reason("cuda:0", frozenset()) is None
+    reason = hardware.int8_skip_reason("cpu", frozenset({"avx2"}))
+    assert "no int8 dot products" in reason
+    monkeypatch.setattr(auto, "int8_skip_reason", lambda device: reason)
+    experiment, model = trained
+    rows = auto.measure_candidates(model, device="cpu", max_batch=2, input_size=TRAINED_INPUT, weights_id="t",
+                                   cache_dir=tmp_path, calibration=None, candidates=("torch", "onnxruntime-int8"))
+    assert [row["runs"] for row in rows] == [True, False] and rows[1]["reason"] == reason
+    assert not list(tmp_path.glob("*int8*"))  # nothing was quantised
+
+
 def test_fp16_is_refused_on_the_cpu(trained):
     with pytest.raises(backends.BackendUnavailable, match="CUDA only"):
         backends.make_runtime("fp16", trained[1], device="cpu", input_size=TRAINED_INPUT, weights_id="x")

@@ -23,7 +23,7 @@ import numpy as np
 from core.io import write_json_atomic
 from pose.backends import BackendUnavailable, make_runtime
 from pose.backends.agreement import agreement, agrees, keypoints_from_heatmaps, reference_crops
-from pose.backends.hardware import machine_id
+from pose.backends.hardware import int8_skip_reason, machine_id
 from pose.backends.identity import artifact_key, default_cache_dir
 from pose.runtime import TorchRuntime
 
@@ -55,6 +55,10 @@ def measure_candidates(model, *, device, max_batch, input_size, weights_id, cach
     rows = []
     for name in candidates:
         row = {"backend": name}
+        skip = int8_skip_reason(device) if name == "onnxruntime-int8" else None
+        if skip:
+            rows.append({**row, "runs": False, "reason": skip})
+            continue
         try:
             runtime = make_runtime(name, model, device=device, max_batch=max_batch, input_size=input_size,
                                    weights_id=weights_id, cache_dir=cache_dir,

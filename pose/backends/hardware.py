@@ -13,6 +13,9 @@ from pathlib import Path
 
 CPUINFO = Path("/proc/cpuinfo")
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+# The vector units that decide which backend is fastest: "AMD EPYC" with 2 cores named both an AVX512-VNNI
+# machine (int8 2.8x fp32) and an AVX2-only one (int8 no faster) that these sessions ran on.
+SPEED_FLAGS = (*BF16_FLAGS, "avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "amx_tile")
 
 
 def cpu_flags(cpuinfo: Path | None = None) -> frozenset[str]:
@@ -37,6 +40,23 @@ def bf16_refusal(device: str, flags: frozenset[str] | None = None) -> str | None
         return None
     return (f"bf16 needs a CPU with native bf16 instructions ({' or '.join(BF16_FLAGS)} in /proc/cpuinfo); "
             "this CPU has neither, so bf16 would be emulated and slower than fp32")
+
+
+INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def int8_skip_reason(device: str, flags: frozenset[str] | None = None) -> str | None:
+    """Why `auto` need not try static int8 on this CPU (None: it has int8 dot products, or `device` is not a CPU).
+
+    Without them int8 ran no faster than fp32 ONNX Runtime (0.98x, benchmarks/end_to_end.py on an AVX2-only
+    CPU), so quantising it (1-2 minutes for W32) would only lengthen the first start.
+    """
+    if not str(device).startswith("cpu"):
+        return None
+    flags = cpu_flags() if flags is None else flags
+    if any(flag in flags for flag in INT8_FLAGS):
+        return None
+    return f"no int8 dot products on this CPU ({' or '.join(INT8_FLAGS)}): int8 is no faster than fp32 here"
 
 
 def fp16_refusal(device: str) -> str | None:
@@ -64,4 +84,4 @@ def machine_id(device: str) -> str:
                 break
     except OSError:
         pass
-    return f"cpu:{platform.machine()}:{model}:{os.cpu_count()}:{','.join(sorted(cpu_flags() & set(BF16_FLAGS)))}"
+    return f"cpu:{platform.machine()}:{model}:{os.cpu_count()}:{','.join(sorted(cpu_flags() & set(SPEED_FLAGS)))}"

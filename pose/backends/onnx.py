@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 OPSET = 18
 PRECISIONS = ("fp32", "int8")
+INT8_RECIPE = 2  # in the cache key: bump when quantize_int8 changes what it writes (2: first/last conv in fp32)
 INPUT_NAME = "input"
 OUTPUT_NAME = "heatmaps"
 # The example batch of the export: 2, because torch.export specialises sizes 0 and 1.
@@ -87,6 +88,7 @@ def model_path(cache_dir: str | os.PathLike | None, weights_id: str, input_size:
     parts = {"weights": weights_id, "input_hw": [height, width], "opset": OPSET, "precision": precision,
              "versions": _versions()}
     if precision == "int8":
+        parts["int8_recipe"] = INT8_RECIPE
         parts["calibration"] = (hashlib.sha256(np.ascontiguousarray(calibration)).hexdigest()
                                 if isinstance(calibration, np.ndarray) else calibration_fingerprint(calibration or ()))
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
@@ -150,8 +152,15 @@ class _CropReader:
 def quantize_int8(fp32_path: str | os.PathLike, path: str | os.PathLike, crops: np.ndarray, **options) -> Path:
     """Static int8 (QDQ, per-channel int8 weights, uint8 activations, min/max ranges over `crops`); atomic.
 
+    The first convolution (it sees the image itself) and the last (it writes the
+    heatmaps) stay fp32: on the trained test network that halved the keypoint
+    displacement from fp32 (2.06 to 0.89 px mean, 81% to 90% within 2 px;
+    percentile or entropy ranges instead of min/max gained less) for about 1% of
+    the network's operations.
+
     crops: (N, 3, H, W) float32 normalised calibration inputs.
     """
+    import onnx  # noqa: PLC0415  (heavy)
     from onnxruntime.quantization import (  # noqa: PLC0415  (heavy)
         CalibrationMethod, QuantFormat, QuantType, quantize_static,
     )
@@ -163,11 +172,13 @@ def quantize_int8(fp32_path: str | os.PathLike, path: str | os.PathLike, crops: 
         # ONNX shape inference + graph clean-up first, as onnxruntime advises before static quantisation
         # (its symbolic shape inference gives up on the dynamic batch of the resize ops).
         quant_pre_process(os.fspath(fp32_path), os.fspath(prepared), skip_symbolic_shape=True)
+        convolutions = [node.name for node in onnx.load(os.fspath(prepared)).graph.node if node.op_type == "Conv"]
         with atomic_output(path) as part:
             quantize_static(
                 os.fspath(prepared), os.fspath(part), _CropReader(np.ascontiguousarray(crops, np.float32)),
                 **{"quant_format": QuantFormat.QDQ, "per_channel": True, "activation_type": QuantType.QUInt8,
-                   "weight_type": QuantType.QInt8, "calibrate_method": CalibrationMethod.MinMax, **options},
+                   "weight_type": QuantType.QInt8, "calibrate_method": CalibrationMethod.MinMax,
+                   "nodes_to_exclude": [convolutions[0], convolutions[-1]], **options},
             )
     finally:
         prepared.unlink(missing_ok=True)
