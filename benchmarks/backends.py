@@ -131,13 +131,14 @@ def agreement_rows(backends: list[str], cache_dir: Path) -> list[dict]:
     """Per backend: keypoints (flip test, image px) of the trained small HRNet on the COCO test people vs eager fp32."""
     from core.io import read_image  # noqa: PLC0415
     from pose.backends import BackendUnavailable  # noqa: PLC0415
-    from pose.backends.agreement import REFERENCE_ANNOTATIONS, REFERENCE_DIR, agreement  # noqa: PLC0415
+    from pose.backends.agreement import agreement, reference_people  # noqa: PLC0415
     from pose.estimator import PoseEstimator  # noqa: PLC0415
 
-    annotations = json.loads((REFERENCE_DIR / REFERENCE_ANNOTATIONS).read_text())
+    folder, annotations_name = reference_people()
+    annotations = json.loads((folder / annotations_name).read_text())
     images, boxes = [], []
     for image in annotations["images"]:
-        images.append(read_image(REFERENCE_DIR / image["file_name"]))
+        images.append(read_image(folder / image["file_name"]))
         boxes.append(np.array([a["bbox"] for a in annotations["annotations"] if a["image_id"] == image["id"]]))
     people = sum(len(b) for b in boxes)
     results = {}

@@ -115,7 +115,7 @@ def add_pose_arguments(parser: argparse.ArgumentParser, flip_test: bool = True) 
         default=None,
         metavar="PATH",
         help="onnxruntime-int8: images and videos of your scenes to calibrate the int8 ranges on (each whole "
-        "frame is one crop, videos give 8 frames; default: the COCO reference images of tests/data). "
+        "frame is one crop, videos give 8 frames; default: the reference people of backend agreement). "
         "`main.py export --int8` calibrates on the detector's person boxes instead, which keeps keypoints closer",
     )
     group.add_argument(

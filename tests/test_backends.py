@@ -130,6 +130,17 @@ def test_reference_crops_decode_to_input_pixels(trained):
     assert 0 <= xy[..., 0].min() and xy[..., 0].max() < 48 and xy[..., 1].max() < 64
 
 
+def test_an_installed_copy_without_tests_data_uses_the_packaged_reference_people(tmp_path, monkeypatch):
+    from pose.backends import agreement as agreement_module
+
+    monkeypatch.setattr(agreement_module, "REFERENCE_DIR", tmp_path / "no_checkout")
+    assert agreement_module.reference_people()[0] == agreement_module.PACKAGED_REFERENCE_DIR
+    crops = agreement_module.reference_crops(TRAINED_INPUT)
+    assert crops.shape == (14, 3, 64, 48)  # the 7 hand-boxed people of the vtest frame, then their mirror images
+    np.testing.assert_array_equal(crops[7:], crops[:7, ..., ::-1])
+    assert crops.std(axis=(1, 2, 3)).min() > 0.3  # real image content, normalised
+
+
 def test_an_eager_copy_leaves_the_reference_network_unchanged(trained):
     _, model = trained
     before = {name: tensor.clone() for name, tensor in model.state_dict().items()}

@@ -94,6 +94,7 @@ def test_the_wheel_holds_every_package_main_and_the_configs(wheel):
     missing = _source_files() - names
     assert not missing, f"not in {wheel.name}: {sorted(missing)}"
     assert "configs/coco/hrnet/w32_256x192_adam_lr1e-3.yaml" in names
+    assert {"pose/backends/reference/people.json", "pose/backends/reference/vtest_frame250.jpg"} <= names
     assert not [name for name in names if name.startswith("tests/")]
     entry_points = next(name for name in names if name.endswith(".dist-info/entry_points.txt"))
     assert "hrtrack = main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

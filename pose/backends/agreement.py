@@ -1,8 +1,10 @@
 """Do two backends give the same keypoints? Displacement between their decoded heatmap peaks.
 
 The reference images are the COCO val images of the project's test data
-(tests/data/coco_mini, 4 images, 14 annotated people): their ground-truth
-boxes are cropped as the estimator crops them, with the mirrored crops too
+(tests/data/coco_mini, 4 images, 14 annotated people) in a checkout, and in an
+installed copy, which cannot ship those, the packaged `reference/` folder (a
+frame of OpenCV's vtest.avi with 7 hand-boxed people). Their boxes are cropped
+as the estimator crops them, with the mirrored crops too
 (the flip test's input). A backend agrees with the reference when the mean
 keypoint displacement is under `MEAN_PX_LIMIT` and at least `WITHIN_2PX_MIN`
 of the keypoints are within 2 px (network input px: the crop's frame).
@@ -24,16 +26,28 @@ from pose.transforms import boxes_to_centers_scales, network_input
 
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / "tests" / "data" / "coco_mini"
 REFERENCE_ANNOTATIONS = "test_coco.json"
+PACKAGED_REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+PACKAGED_REFERENCE_ANNOTATIONS = "people.json"
 MEAN_PX_LIMIT = 0.5
 WITHIN_2PX_MIN = 0.99
 
 
-def reference_crops(input_size: tuple[int, int], color_rgb: bool = True, folder: Path = REFERENCE_DIR) -> np.ndarray:
-    """(2N, 3, h, w) float32 normalised crops of the N ground-truth people of `folder`, then their mirror images.
+def reference_people() -> tuple[Path, str]:
+    """(folder, COCO-format annotation file name) of the reference people: the checkout's, else the packaged ones."""
+    if (REFERENCE_DIR / REFERENCE_ANNOTATIONS).is_file():
+        return REFERENCE_DIR, REFERENCE_ANNOTATIONS
+    return PACKAGED_REFERENCE_DIR, PACKAGED_REFERENCE_ANNOTATIONS
 
-    Raises FileNotFoundError when the reference images are not there (an installed copy without tests/data).
+
+def reference_crops(input_size: tuple[int, int], color_rgb: bool = True, folder: Path | None = None,
+                    annotations_name: str = REFERENCE_ANNOTATIONS) -> np.ndarray:
+    """(2N, 3, h, w) float32 normalised crops of the N annotated people of `folder`, then their mirror images.
+
+    folder: None: `reference_people()`. Raises FileNotFoundError when the images are not there.
     """
-    annotations = json.loads((folder / REFERENCE_ANNOTATIONS).read_text())
+    if folder is None:
+        folder, annotations_name = reference_people()
+    annotations = json.loads((folder / annotations_name).read_text())
     files = {image["id"]: image["file_name"] for image in annotations["images"]}
     batches = []
     for image_id, file_name in sorted(files.items()):

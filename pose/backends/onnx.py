@@ -253,7 +253,7 @@ def default_calibration(input_size: tuple[int, int]) -> np.ndarray:
         crops = reference_crops((int(input_size[1]), int(input_size[0])))
     except FileNotFoundError as error:
         raise ValueError(f"static int8 needs calibration images or videos of the scenes it will run on ({error})") from error
-    logger.warning("int8 calibrated on the %d crops of the project's COCO reference images; calibrating on your "
+    logger.warning("int8 calibrated on the %d crops of the project's reference people; calibrating on your "
                    "own scenes (--calibration PATH ...) keeps the keypoints closer to fp32", len(crops))
     return crops
 
