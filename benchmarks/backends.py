@@ -31,7 +31,6 @@ The cost of fp32 does not depend on the weight values.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
 import sys
@@ -129,17 +128,11 @@ def speed_rows(model, args, crops: np.ndarray, weights_key: str, cache_dir: Path
 
 def agreement_rows(backends: list[str], cache_dir: Path) -> list[dict]:
     """Per backend: keypoints (flip test, image px) of the trained small HRNet on the COCO test people vs eager fp32."""
-    from core.io import read_image  # noqa: PLC0415
     from pose.backends import BackendUnavailable  # noqa: PLC0415
-    from pose.backends.agreement import agreement, reference_people  # noqa: PLC0415
+    from pose.backends.agreement import agreement, reference_images  # noqa: PLC0415
     from pose.estimator import PoseEstimator  # noqa: PLC0415
 
-    folder, annotations_name = reference_people()
-    annotations = json.loads((folder / annotations_name).read_text())
-    images, boxes = [], []
-    for image in annotations["images"]:
-        images.append(read_image(folder / image["file_name"]))
-        boxes.append(np.array([a["bbox"] for a in annotations["annotations"] if a["image_id"] == image["id"]]))
+    images, boxes = zip(*reference_images())
     people = sum(len(b) for b in boxes)
     results = {}
     rows = []
@@ -156,21 +149,30 @@ def agreement_rows(backends: list[str], cache_dir: Path) -> list[dict]:
     return rows
 
 
-def run(args) -> dict:
+def realistic_model(config):
+    """(experiment, seeded random HRNet of `config` with BatchNorm statistics from the reference crops, the crops)."""
     import torch  # noqa: PLC0415
 
     import pose  # noqa: PLC0415
     from pose.backends.agreement import reference_crops  # noqa: PLC0415
+
+    experiment = pose.load_config(config)
+    torch.manual_seed(0)
+    model = pose.build_model(experiment).eval()
+    crops = reference_crops(tuple(experiment.model.image_size))
+    set_batch_norm_statistics(model, torch.from_numpy(crops))
+    return experiment, model, crops
+
+
+def run(args) -> dict:
+    import torch  # noqa: PLC0415
+
     from pose.backends.identity import weights_id  # noqa: PLC0415
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    experiment = pose.load_config(args.config)
+    experiment, model, crops = realistic_model(args.config)
     args.input_size = tuple(experiment.model.image_size)
-    torch.manual_seed(0)
-    model = pose.build_model(experiment).eval()
-    crops = reference_crops(args.input_size)
-    set_batch_norm_statistics(model, torch.from_numpy(crops))
     gflop = gflop_per_crop(model, args.input_size)
     ceiling_before = conv_ceiling_gflops()
     with tempfile.TemporaryDirectory(prefix="hrtrack-backends-") as scratch:

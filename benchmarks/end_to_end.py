@@ -110,14 +110,9 @@ def realistic_weights(config, path: Path) -> Path:
     """Seeded random weights for `config` with BatchNorm statistics from the reference crops, saved to `path`."""
     import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
 
-    import pose  # noqa: PLC0415 - loads torch
-    from backends import set_batch_norm_statistics  # noqa: PLC0415 - loads torch
-    from pose.backends.agreement import reference_crops  # noqa: PLC0415 - loads torch
+    from backends import realistic_model  # noqa: PLC0415 - loads torch
 
-    experiment = pose.load_config(config)
-    torch.manual_seed(0)
-    model = pose.build_model(experiment).eval()
-    set_batch_norm_statistics(model, torch.from_numpy(reference_crops(tuple(experiment.model.image_size))))
+    _, model, _ = realistic_model(config)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), path)
     return path
@@ -197,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     capture = cv2.VideoCapture(str(args.video))
     width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
     capture.release()
-    scratch = tempfile.TemporaryDirectory(prefix="hrtrack-e2e-")
+    scratch = None if args.cache_dir else tempfile.TemporaryDirectory(prefix="hrtrack-e2e-")
     weights = realistic_weights(args.pose_config, Path(args.cache_dir or scratch.name) / "e2e_weights.pth")
     estimators = {}
     for backend in args.backends:  # built (compiled, exported) before any timing

@@ -39,9 +39,9 @@ def reference_people() -> tuple[Path, str]:
     return PACKAGED_REFERENCE_DIR, PACKAGED_REFERENCE_ANNOTATIONS
 
 
-def reference_crops(input_size: tuple[int, int], color_rgb: bool = True, folder: Path | None = None,
-                    annotations_name: str = REFERENCE_ANNOTATIONS) -> np.ndarray:
-    """(2N, 3, h, w) float32 normalised crops of the N annotated people of `folder`, then their mirror images.
+def reference_images(folder: Path | None = None, annotations_name: str = REFERENCE_ANNOTATIONS
+                     ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """[(BGR image, (N, 4) float64 xywh px person boxes)] of the reference images that have people, by image id.
 
     folder: None: `reference_people()`. Raises FileNotFoundError when the images are not there.
     """
@@ -49,13 +49,20 @@ def reference_crops(input_size: tuple[int, int], color_rgb: bool = True, folder:
         folder, annotations_name = reference_people()
     annotations = json.loads((folder / annotations_name).read_text())
     files = {image["id"]: image["file_name"] for image in annotations["images"]}
-    batches = []
+    people = []
     for image_id, file_name in sorted(files.items()):
         boxes = [a["bbox"] for a in annotations["annotations"] if a["image_id"] == image_id and a["bbox"][2] > 1]
-        if not boxes:
-            continue
-        image = read_image(folder / file_name)
-        centers, scales = boxes_to_centers_scales(np.asarray(boxes, np.float64), input_size[0] / input_size[1], "xywh")
+        if boxes:
+            people.append((read_image(folder / file_name), np.asarray(boxes, np.float64)))
+    return people
+
+
+def reference_crops(input_size: tuple[int, int], color_rgb: bool = True, folder: Path | None = None,
+                    annotations_name: str = REFERENCE_ANNOTATIONS) -> np.ndarray:
+    """(2N, 3, h, w) float32 normalised crops of the N people of `reference_images`, then their mirror images."""
+    batches = []
+    for image, boxes in reference_images(folder, annotations_name):
+        centers, scales = boxes_to_centers_scales(boxes, input_size[0] / input_size[1], "xywh")
         batches.append(network_input(image, centers, scales, input_size, color_rgb))
     batch = np.concatenate(batches, axis=0)
     return np.concatenate([batch, np.ascontiguousarray(batch[..., ::-1])], axis=0)
