@@ -69,6 +69,8 @@ class _CtrlC:
     def __call__(self, signum, frame) -> None:
         self.count += 1
         if self.count == 1:
+            sys.stderr.write("Ctrl-C: stopping after the model call in flight (press Ctrl-C again to quit at once)\n")
+            sys.stderr.flush()
             raise KeyboardInterrupt
         sys.stderr.write("second Ctrl-C: exiting now (partial outputs stay as .part files)\n")
         sys.stderr.flush()

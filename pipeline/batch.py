@@ -19,10 +19,19 @@ the suffixes of `FORMAT_SUFFIXES` (a single file or frame folder given as INPUT
 is named after itself).
 
 Resuming: sinks write under temporary names and rename at the very end, so a
-video whose final outputs all exist is complete and is skipped on a rerun; a
-killed run leaves only temporary files, and that video is done again. A
-`--max-frames` trial that may have cut a video short leaves `<name>.trial`
-beside its outputs: a later trial skips the video, a full run redoes it.
+video whose final outputs all exist, parse and hold as many frames as the
+input (`outputs_problem`) is complete and is skipped on a rerun; a killed run
+leaves only temporary files, and that video is done again. A `--max-frames`
+trial that may have cut a video short leaves `<name>.trial` beside its
+outputs (and its JSON says `"complete": false, "max_frames": N`): a later
+trial skips the video, a full run redoes it.
+
+Runs sharing an output folder: each input is tracked while holding
+`<name>.lock` (`core.output_lock`), so two runs (the same batch started
+twice, Ray workers, machines on a shared disk) never write the same file: a
+run that finds an input's lock taken reports it "busy" (naming the other
+process) and goes on with the next one, and an input that another run
+completed while this one waited is skipped.
 
 A video that cannot be read (corrupt, empty, unreadable) or whose pipeline
 fails is logged with its name and reason and listed as failed; the others go on.
@@ -31,8 +40,10 @@ fails is logged with its name and reason and listed as failed; the others go on.
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
 import functools
+import json
 import logging
 import os
 import re
@@ -57,12 +68,19 @@ from pipeline.capture import (
     SourceError,
     VideoFileSource,
 )
-from core.io import write_text_atomic
+from core.io import count_video_frames, write_text_atomic
+from core.output_lock import LOCK_SUFFIX, OutputBusyError, hold_output_lock
 from pipeline.engines import BatchWork, EngineReport, LocalEngine, Task
 from pipeline.pipeline import Pipeline, PipelineError
 from pipeline.profile import PipelineProfile
 from pipeline.sinks import CocoResultsSink, CsvPosesSink, JsonPosesSink, PoseTrackSink, VideoSink
-from pipeline.work import VIDEO_STATUSES, Models, VideoResult, remove_partial_files  # noqa: F401 - re-exported
+from pipeline.work import (  # noqa: F401 - VIDEO_STATUSES re-exported
+    VIDEO_STATUSES,
+    InputInterrupted,
+    Models,
+    VideoResult,
+    remove_partial_files,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -224,14 +242,24 @@ PARTIAL_REASONS = {
 }
 
 
+def _output_stem(paths: Mapping[str, Path]) -> str:
+    """`OUT/<name>`: the outputs `paths` (format -> file) without their format suffixes."""
+    fmt, path = next(iter(paths.items()))
+    return str(path)[: -len(FORMAT_SUFFIXES[fmt])]
+
+
 def marker_paths(paths: Mapping[str, Path]) -> dict[str, Path]:
     """`<name>.<reason>` beside the outputs `paths` (format -> file), one per `PARTIAL_REASONS` entry.
 
     A marker says that the outputs, although each is whole, cover only part of the input.
     """
-    fmt, path = next(iter(paths.items()))
-    stem = str(path)[: -len(FORMAT_SUFFIXES[fmt])]
+    stem = _output_stem(paths)
     return {reason: Path(f"{stem}.{reason}") for reason in PARTIAL_REASONS}
+
+
+def lock_path(paths: Mapping[str, Path]) -> Path:
+    """`<name>.lock` beside the outputs `paths`: held while one process writes them (`core.output_lock`)."""
+    return Path(_output_stem(paths) + LOCK_SUFFIX)
 
 
 def is_complete(paths: Iterable[Path], markers: Iterable[Path] = (), accept: Collection[str] = ()) -> bool:
@@ -245,6 +273,71 @@ def is_complete(paths: Iterable[Path], markers: Iterable[Path] = (), accept: Col
     if not all(Path(path).is_file() for path in paths):
         return False
     return all(not marker.exists() or marker.suffix.lstrip(".") in accept for marker in map(Path, markers))
+
+
+def _json_frames(path: Path) -> tuple[int, int, bool]:
+    """(frames, skipped images, complete) of a pose JSON output; ValueError when it is not a whole one."""
+    with path.open(encoding="utf-8") as stream:
+        document = json.load(stream)
+    if not isinstance(document, dict) or not isinstance(document.get("frames"), list):
+        raise ValueError("not an hrtrack pose file")
+    frames = len(document["frames"])
+    if document.get("num_frames") != frames:
+        raise ValueError(f"holds {frames} frames but says {document.get('num_frames')}")
+    return frames, len(document.get("skipped_frames", ())), document.get("complete") is True
+
+
+def _check_parses(fmt: str, path: Path) -> int | None:
+    """Frames in a final output of format `fmt` when the format says (json, video), else None; ValueError if broken."""
+    if fmt == "video":
+        frames = count_video_frames(path)
+        if not frames:
+            raise ValueError("cannot be read as a video")
+        return frames
+    if fmt == "csv":
+        with path.open(encoding="utf-8", newline="") as stream:
+            rows = list(csv.reader(stream))
+        if not rows or any(len(row) != len(rows[0]) for row in rows):
+            raise ValueError("not a whole CSV table (missing header or rows of different lengths)")
+        return None
+    with path.open(encoding="utf-8") as stream:
+        json.load(stream)
+    return None
+
+
+def outputs_problem(item: InputVideo, paths: Mapping[str, Path], markers: Mapping[str, Path]) -> str:
+    """Why final-named outputs are not the whole result of `item` ("" when they are; see the module doc).
+
+    Every file must parse; the pose JSON (or else the video) must hold as many
+    frames as the input, unless a marker (`marker_paths`) says they cover only
+    part of it. Guards against files from before the output locks or written by
+    something else.
+    """
+    written = None
+    for fmt, path in sorted(paths.items(), key=lambda entry: entry[0] != "json"):  # the JSON first
+        try:
+            if fmt == "json":
+                frames, skipped, complete = _json_frames(path)
+                if not complete and not any(marker.exists() for marker in markers.values()):
+                    return f"{path} says it covers only part of the input"
+                written = (frames, skipped, True)
+            else:
+                frames = _check_parses(fmt, path)
+                if frames is not None and written is not None and frames != written[0]:
+                    return f"{path} holds {frames} frames, the pose JSON {written[0]}"
+                if frames is not None and written is None:
+                    written = (frames, 0, False)  # skipped images are counted in the JSON only
+        except (OSError, ValueError, UnicodeDecodeError, csv.Error) as error:
+            return f"{path} is not a whole output ({error})"
+    if written is None or any(marker.exists() for marker in markers.values()):
+        return ""
+    frames, skipped, counted_skipped = written
+    expected = input_frame_count(item)
+    if item.kind == "frames" and counted_skipped and expected and frames + skipped < expected:
+        return f"its outputs hold {frames + skipped} of the {expected} images of {item.path}"
+    if item.kind == "video" and expected and frames < expected:
+        return f"its outputs hold {frames} of the {expected} frames that {item.path} announces"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -275,10 +368,27 @@ class TrackOptions:
 
 @dataclass
 class BatchSummary:
-    """What a batch run did: one `VideoResult` per input tracked, and the names skipped."""
+    """What a batch run did: one `VideoResult` per input tracked, the names skipped as already
+    complete, and (after Ctrl-C) the names of the inputs not started."""
 
     results: list[VideoResult] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped_before: list[str] = field(default_factory=list)
+    not_started: list[str] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> list[str]:
+        """Inputs left alone as complete: when the run was planned, or found so by the time their turn came."""
+        return self.skipped_before + [result.name for result in self._named("skipped")]
+
+    @property
+    def busy(self) -> list[str]:
+        """Inputs whose outputs another process was writing (left to it)."""
+        return [result.name for result in self._named("busy")]
+
+    @property
+    def trials(self) -> list[str]:
+        """Inputs whose outputs cover only their first `--max-frames` frames."""
+        return [result.name for result in self.results if result.trial]
 
     def add(self, result: VideoResult) -> None:
         self.results.append(result)
@@ -313,10 +423,10 @@ class BatchSummary:
 
     @property
     def exit_status(self) -> int:
-        """See `EXIT_STATUSES`: 130 after Ctrl-C, 1 when an input failed, 3 when one was truncated, else 0."""
+        """See `EXIT_STATUSES`: 130 after Ctrl-C, 1 when an input failed or was busy, 3 when one was truncated, else 0."""
         if self.interrupted:
             return 130
-        if self.failed:
+        if self.failed or self.busy:
             return 1
         return 3 if self.truncated else 0
 
@@ -326,20 +436,32 @@ class BatchSummary:
                   f"failed: {len(self.failed)}")
         if self.truncated:
             counts += f", truncated: {len(self.truncated)}"
+        if self.busy:
+            counts += f", busy (another run writes them): {len(self.busy)}"
         if self.interrupted:
-            counts += " (interrupted)"
+            counts += f" (interrupted; not started: {len(self.not_started)})"
         lines = [counts]
-        labels = {"done": "done", "truncated": "TRUNCATED", "failed": "FAILED", "interrupted": "STOPPED"}
+        if self.trials:
+            lines.append(f"--max-frames trial: the outputs of {len(self.trials)} input(s) cover only their first "
+                         f"frames (partial; marked <name>.trial; a run without --max-frames redoes them)")
+        labels = {"done": "done", "truncated": "TRUNCATED", "failed": "FAILED", "interrupted": "STOPPED",
+                  "busy": "BUSY", "skipped": "skipped"}
         for result in self.results:
+            if result.status == "skipped":
+                continue  # listed with the others skipped below
             line = f"  {labels[result.status]:<8} {result.name}"
-            if result.frames or result.status != "failed":
+            if result.frames or result.status not in ("failed", "busy"):
                 line += f": {result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps)"
             if result.skipped_frames:
                 line += f", {result.skipped_frames} unreadable image(s) skipped"
+            if result.trial:
+                line += ", partial (--max-frames trial)"
             if result.reason:
-                line += f"{',' if result.frames or result.status != 'failed' else ':'} {result.reason}"
+                separator = "," if result.frames or result.status not in ("failed", "busy") else ":"
+                line += f"{separator} {result.reason}"
             lines.append(line)
         lines += [f"  skipped  {name}" for name in self.skipped]
+        lines += [f"  not started {name}" for name in self.not_started]
         if self.frames:
             lines.append(f"total: {self.frames} frames in {self.seconds:.1f} s "
                          f"({self.frames / self.seconds if self.seconds > 0 else 0.0:.1f} fps)")
@@ -348,7 +470,7 @@ class BatchSummary:
 
 EXIT_STATUSES = {
     0: "every input done (or already complete)",
-    1: "some input failed (named in the summary)",
+    1: "some input failed, or another run was writing its outputs (BUSY; named in the summary)",
     2: "bad arguments or models",
     3: "no failure, but some input was truncated (fewer frames decoded than announced; --accept-truncated keeps it)",
     130: "interrupted (Ctrl-C)",
@@ -366,17 +488,20 @@ def open_input(item: InputVideo, max_frames: int | None = None, open_timeout_s: 
 
 def make_sinks(paths: dict[str, Path], *, source, keypoint_names: Sequence[str],
                skeleton: Sequence[tuple[int, int]], video_name: str, keypoint_threshold: float = 0.3,
-               profile=None) -> list:
+               profile=None, max_frames: int | None = None) -> list:
     """One sink per requested format; on a failure the ones already opened are closed as incomplete.
 
     The JSON sink asks the source at its close how much of the input was read
-    (`source_coverage`), so a truncated input's JSON says so.
+    (`source_coverage`), so a truncated input's JSON says so; `max_frames`: a
+    trial's limit, which a JSON that reached it records (not for live sources,
+    where it is the recording's length).
     """
     sinks = []
     fps = float(getattr(source, "fps", 0.0))
     builders: dict[str, Callable[[Path], object]] = {
         "json": lambda path: JsonPosesSink(path, source=source.name, keypoint_names=keypoint_names,
-                                           skeleton=skeleton, fps=fps, coverage=lambda: source_coverage(source), profile=profile),
+                                           skeleton=skeleton, fps=fps, coverage=lambda: source_coverage(source),
+                                           profile=profile, max_frames=None if source.live else max_frames),
         "posetrack": lambda path: PoseTrackSink(path, keypoint_names=keypoint_names, video_name=video_name),
         "coco": lambda path: CocoResultsSink(path),
         "csv": lambda path: CsvPosesSink(path, keypoint_names=keypoint_names),
@@ -408,16 +533,42 @@ def source_coverage(source) -> dict:
 
 
 def track_video(item: InputVideo, paths: dict[str, Path], models: Models,
-                options: TrackOptions = TrackOptions()) -> VideoResult:
+                options: TrackOptions = TrackOptions(), *,
+                skip_complete: Collection[str] | None = None) -> VideoResult:
     """Track ONE input into its outputs `paths` (format -> final file); the unit of work of a batch.
 
+    Holds the outputs' lock (`lock_path`) throughout: when another process
+    holds it the result is "busy" and nothing is touched. With `skip_complete`
+    (the accepted marker reasons, as `plan_batch`'s `accept`), outputs that
+    became complete meanwhile (another run) are left as they are ("skipped").
     The tracker is `reset()` first, so track IDs start afresh. Never raises for
     a bad input or a failed write: the `VideoResult` says what happened (its
-    `.part` files are removed on failure). Ctrl-C (KeyboardInterrupt) is
-    re-raised after the pipeline stopped; the outputs then stay under their
-    `.part` names. Marker files (`marker_paths`) are left or removed to say
-    whether the outputs cover the whole input.
+    `.part` files are removed on failure). Ctrl-C is re-raised after the
+    pipeline stopped, as `InputInterrupted` with the frames done; the outputs
+    then stay under their `.part` names. Marker files (`marker_paths`) are left
+    or removed to say whether the outputs cover the whole input.
     """
+    try:
+        with hold_output_lock(lock_path(paths)):
+            markers = marker_paths(paths)
+            if (skip_complete is not None and is_complete(paths.values(), markers.values(), skip_complete)
+                    and not outputs_problem(item, paths, markers)):
+                logger.info("%s: completed by another run meanwhile, skipped", item.name)
+                return VideoResult(item.name, "skipped", reason="completed by another run meanwhile")
+            return _track_locked(item, paths, models, options)
+    except OutputBusyError as busy:
+        where = Path(busy.path).parent
+        reason = (f"{f'another hrtrack ({busy.holder})' if busy.holder else 'another hrtrack'} is writing its "
+                  f"outputs in {where}; left to it (rerun once it has finished)")
+        logger.warning("%s: %s", item.name, reason)
+        return VideoResult(item.name, "busy", reason=reason)
+    except OSError as error:  # the lock file cannot be made: the output folder is not writable
+        logger.error("%s: %s", item.name, error)
+        return VideoResult(item.name, "failed", reason=str(error))
+
+
+def _track_locked(item: InputVideo, paths: dict[str, Path], models: Models, options: TrackOptions) -> VideoResult:
+    """`track_video` once its lock is held."""
     started = time.perf_counter()
     markers = marker_paths(paths)
     frames = 0
@@ -430,7 +581,7 @@ def track_video(item: InputVideo, paths: dict[str, Path], models: Models,
         sinks = make_sinks(paths, source=source, keypoint_names=tuple(getattr(models.estimator, "keypoint_names", ())),
                            skeleton=tuple(getattr(models.estimator, "skeleton", ())),
                            video_name=Path(item.name).name, keypoint_threshold=options.keypoint_threshold,
-                           profile=profile)
+                           profile=profile, max_frames=options.max_frames)
         if models.tracker is not None and hasattr(models.tracker, "reset"):
             models.tracker.reset()
         pipeline = Pipeline(source, models.detector, models.estimator, models.tracker, live=source.live,
@@ -446,7 +597,7 @@ def track_video(item: InputVideo, paths: dict[str, Path], models: Models,
             source.close()
         logger.error("%s: interrupted after %d frames; outputs left as .part files%s", item.name, frames,
                      "" if item.kind == "live" else " (a rerun redoes it)")
-        raise
+        raise InputInterrupted(frames) from None
     except (SourceError, PipelineError, OSError, ValueError) as error:
         if source is not None:
             source.close()
@@ -472,7 +623,7 @@ def track_video(item: InputVideo, paths: dict[str, Path], models: Models,
     logger.info("%s: %d frames in %.1f s -> %s", item.name, frames, seconds, ", ".join(str(p) for p in paths.values()))
     status = "truncated" if truncated and not options.accept_truncated else "done"
     return VideoResult(item.name, status, frames, seconds, reason, announced, skipped,
-                       profile.as_dict() if profile is not None else None)
+                       profile.as_dict() if profile is not None else None, trial=is_trial)
 
 
 class _EndOnRequest:
@@ -558,9 +709,12 @@ def plan_batch(inputs: Sequence[InputVideo], out_dir: str | Path, formats: Seque
         paths = output_paths(out_dir, item, formats)
         markers = marker_paths(paths)
         if not overwrite and is_complete(paths.values(), markers.values(), accept):
-            logger.info("%s: outputs complete, skipped", item.name)
-            skipped.append(item.name)
-            continue
+            problem = outputs_problem(item, paths, markers)
+            if not problem:
+                logger.info("%s: outputs complete, skipped", item.name)
+                skipped.append(item.name)
+                continue
+            logger.warning("%s: %s; tracking it again", item.name, problem)
         relative = (lambda files: tuple(path.relative_to(out_dir).as_posix() for path in files))
         tasks.append(Task(item.name, item, relative(paths.values()), relative(markers.values()),
                           input_frame_count(item) if sizes else 0, resumable=item.kind != "live"))
@@ -568,9 +722,9 @@ def plan_batch(inputs: Sequence[InputVideo], out_dir: str | Path, formats: Seque
 
 
 def track_task(item: InputVideo, out_dir: Path, models: Models, *, formats: Sequence[str],
-               options: TrackOptions) -> VideoResult:
+               options: TrackOptions, skip_complete: Collection[str] | None = None) -> VideoResult:
     """`BatchWork.work` of `track`: one input into its outputs under `out_dir` (`track_video`)."""
-    return track_video(item, output_paths(out_dir, item, formats), models, options)
+    return track_video(item, output_paths(out_dir, item, formats), models, options, skip_complete=skip_complete)
 
 
 def run_tracking(inputs: Sequence[InputVideo], out_dir: str | Path, formats: Sequence[str],
@@ -591,9 +745,11 @@ def run_tracking(inputs: Sequence[InputVideo], out_dir: str | Path, formats: Seq
     tasks, skipped = plan_batch(inputs, out_dir, formats, overwrite=overwrite, accept=accept, sizes=engine.remote)
     # Per-frame bars of other processes would interleave on this terminal: the engine shows one bar over all videos.
     task_options = dataclasses.replace(options, progress=False) if engine.remote else options
-    work = BatchWork(build_models, functools.partial(track_task, formats=tuple(formats), options=task_options))
+    # Another run may complete an input while it waits in this run's queue: checked again under its lock.
+    work = BatchWork(build_models, functools.partial(track_task, formats=tuple(formats), options=task_options,
+                                                     skip_complete=None if overwrite else accept))
     report = engine.run(tasks, work, out_dir, already_done=len(skipped), progress=options.progress)
-    return BatchSummary(list(report.results), skipped), report
+    return BatchSummary(list(report.results), skipped, list(report.not_started)), report
 
 
 def run_batch(

@@ -132,6 +132,7 @@ class EngineReport:
         setup_s: seconds from the start until the first worker's models were ready.
         wall_s: seconds of the whole run.
         retried: task name -> times it was retried because its worker died.
+        not_started: names of the tasks that Ctrl-C left unstarted, in task order.
     """
 
     engine: str
@@ -140,6 +141,7 @@ class EngineReport:
     setup_s: float = 0.0
     wall_s: float = 0.0
     retried: dict[str, int] = field(default_factory=dict)
+    not_started: list[str] = field(default_factory=list)
 
     @property
     def frames(self) -> int:
@@ -169,9 +171,9 @@ class EngineReport:
         return lines
 
 
-def _interrupted(task: Task, seconds: float, left: str) -> VideoResult:
+def _interrupted(task: Task, seconds: float, left: str, frames: int = 0) -> VideoResult:
     rerun = ", a rerun redoes it" if task.resumable else ""
-    return VideoResult(task.name, "interrupted", seconds=seconds, reason=f"Ctrl-C; {left}{rerun}")
+    return VideoResult(task.name, "interrupted", frames, seconds=seconds, reason=f"Ctrl-C; {left}{rerun}")
 
 
 def _build_models(work: BatchWork) -> Models:
@@ -207,13 +209,15 @@ class LocalEngine:
         report.workers.append(worker)
         bar = _videos_bar(tasks, already_done, progress)
         try:
-            for task in tasks:
+            for position, task in enumerate(tasks):
                 task_started = time.perf_counter()
                 try:
                     result = work.work(task.payload, Path(out_dir), models)
-                except KeyboardInterrupt:
+                except KeyboardInterrupt as interrupt:  # pipeline.work.InputInterrupted says how far it got
                     report.results.append(_interrupted(task, time.perf_counter() - task_started,
-                                                       "outputs left as .part files"))
+                                                       "outputs left as .part files",
+                                                       getattr(interrupt, "frames", 0)))
+                    report.not_started = [later.name for later in tasks[position + 1:]]
                     break
                 report.results.append(result)
                 worker.add(result)
@@ -534,6 +538,8 @@ class _RayRun:
             self.report.setup_s = (self.setup_done or time.perf_counter()) - self.started
             self.report.wall_s = time.perf_counter() - self.started
         self.report.results = [self.results[task.name] for task in self.tasks if task.name in self.results]
+        if any(result.status == "interrupted" for result in self.report.results):
+            self.report.not_started = [task.name for task in self.tasks if task.name not in self.results]
         return self.report
 
     def running_tasks(self) -> int:

@@ -99,13 +99,17 @@ class JsonPosesSink(_TextSink):
             [paths]} for unreadable images; {} when the whole input was read.
         profile: a `pipeline.profile.PipelineProfile` filled by the pipeline
             (`--profile`); its summary goes into the file's "profile" field.
+        max_frames: the `--max-frames` of a trial on a file: when the run
+            reached it, the file says `"max_frames": N, "complete": false` (a
+            partial trial, not the whole input).
     """
 
     def __init__(self, path, *, source: str = "", keypoint_names: Sequence[str] = (),
                  skeleton: Sequence[tuple[int, int]] = (), fps: float = 0.0,
-                 coverage: Callable[[], dict] | None = None, profile=None) -> None:
+                 coverage: Callable[[], dict] | None = None, profile=None, max_frames: int | None = None) -> None:
         super().__init__(path)
         self._coverage = coverage
+        self._max_frames = max_frames
         self._profile = profile
         self._header = {"format": POSES_FORMAT, "version": POSES_FORMAT_VERSION, "source": str(source),
                         "fps": float(fps), "keypoint_names": list(keypoint_names),
@@ -148,7 +152,9 @@ class JsonPosesSink(_TextSink):
         coverage = self._coverage() if self._coverage is not None else {}
         if self._profile is not None:
             coverage = dict(coverage, profile=self._profile.as_dict())
-        whole = complete and "frames_announced" not in coverage
+        if self._max_frames is not None and self.frames_written >= self._max_frames:
+            coverage = dict(coverage, max_frames=self._max_frames)
+        whole = complete and "frames_announced" not in coverage and "max_frames" not in coverage
         extra = "".join(f", {json.dumps(key)}: {json.dumps(value)}" for key, value in coverage.items())
         self._file.write(f'\n], "num_frames": {self.frames_written}, "dropped_frames": {self._dropped_frames}'
                          f'{extra}, "complete": {json.dumps(bool(whole))}}}\n')
