@@ -15,6 +15,7 @@ import pytest
 
 from pipeline.batch import (
     FORMAT_SUFFIXES,
+    BatchSummary,
     InputVideo,
     check_outputs_spare_inputs,
     discover_inputs,
@@ -22,6 +23,8 @@ from pipeline.batch import (
     parse_formats,
     run_batch,
 )
+from pipeline.engines import BatchWork, LocalEngine, Task
+from pipeline.work import InputInterrupted, Models, VideoResult
 from tests.pipeline_fakes import FakeDetector, FakeEstimator
 
 DATA = Path(__file__).parent / "data"
@@ -269,6 +272,10 @@ def test_a_trial_run_does_not_make_a_full_run_skip_the_video(tmp_path, detector,
     inputs = discover_inputs(VIDEO)
     trial = track(inputs, tmp_path, detector, estimator, tracker, max_frames=2)
     assert trial.done == ["000001_mpiinew_test"] and (tmp_path / "000001_mpiinew_test.trial").exists()
+    # The summary and the JSON both say that the outputs are a partial trial.
+    assert trial.trials == ["000001_mpiinew_test"] and "partial (--max-frames trial)" in "\n".join(trial.lines())
+    document = json.loads((tmp_path / "000001_mpiinew_test.json").read_text())
+    assert document["complete"] is False and document["max_frames"] == 2
     again = track(inputs, tmp_path, detector, estimator, tracker, max_frames=2)
     assert again.skipped == ["000001_mpiinew_test"]  # another trial: nothing to redo
     full = track(inputs, tmp_path, detector, estimator, tracker)
@@ -276,3 +283,18 @@ def test_a_trial_run_does_not_make_a_full_run_skip_the_video(tmp_path, detector,
     assert not (tmp_path / "000001_mpiinew_test.trial").exists()
     assert len(json.loads((tmp_path / "000001_mpiinew_test.json").read_text())["frames"]) == 5
     assert track(inputs, tmp_path, detector, estimator, tracker).skipped == ["000001_mpiinew_test"]
+
+
+def test_ctrl_c_summary_counts_the_frames_done_and_lists_the_inputs_not_started(tmp_path):
+    def work(name, out_dir, models):
+        if name == "b":
+            raise InputInterrupted(7)  # what track_video raises after 7 frames
+        return VideoResult(name, "done", 3, 1.0)
+
+    tasks = [Task(name, name) for name in "abcd"]
+    report = LocalEngine(Models(None, None)).run(tasks, BatchWork(lambda: None, work), tmp_path, progress=False)
+    summary = BatchSummary(report.results, [], report.not_started)
+    lines = "\n".join(summary.lines())
+    assert summary.exit_status == 130 and summary.not_started == ["c", "d"]
+    assert "STOPPED  b: 7 frames" in lines and "not started c" in lines and "not started d" in lines
+    assert "(interrupted; not started: 2)" in lines
