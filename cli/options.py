@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 
 from pipeline.engines import LocalEngine, RayEngine
 from tracker.options import OPTION_INFO, TrackerOptions
@@ -169,11 +170,11 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="how --det-file/--gt-boxes find a frame's image id: by file path, by frame index, or auto (path if the frame has one)",
     )
-    group.add_argument("--det-threshold", type=float, default=0.5, metavar="SCORE", help="keep boxes scoring at least this (default 0.5)")
-    group.add_argument("--det-min-size", type=float, default=0.0, metavar="PX", help="drop boxes narrower or lower than this many pixels")
+    group.add_argument("--det-threshold", type=probability, default=0.5, metavar="SCORE", help="keep boxes scoring at least this (default 0.5)")
+    group.add_argument("--det-min-size", type=non_negative_float, default=0.0, metavar="PX", help="drop boxes narrower or lower than this many pixels")
     group.add_argument(
         "--det-nms",
-        type=float,
+        type=probability,
         default=0.5,
         metavar="IOU",
         help="NMS IoU threshold applied to the person boxes of a network detector (default 0.5; detection files are used as given)",
@@ -193,6 +194,24 @@ _TRACKER_FLAGS = {
     "min_score": ("--track-min-score", "SCORE"),
     "smoothing": ("--track-smoothing", None),
 }
+
+
+def check_model_files(args: argparse.Namespace) -> None:
+    """FileNotFoundError naming the flag when a file the models need is absent: checked before any model loads."""
+    from pose.config import config_path  # noqa: PLC0415 - YAML only; keeps --help free of the pose layer
+
+    try:
+        config_path(args.pose_config)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"--pose-config: {error}") from None
+    weights = args.pose_weights
+    if weights is not None and ("/" in weights or os.sep in weights or weights.endswith((".pth", ".pt", ".ckpt")))\
+            and not os.path.isfile(weights):
+        raise FileNotFoundError(f"--pose-weights {weights}: no such file")
+    for flag in ("--det-file", "--det-annotations", "--gt-boxes", "--det-weights"):
+        value = getattr(args, _flag_attribute(flag), None)
+        if value is not None and not os.path.isfile(value):
+            raise FileNotFoundError(f"{flag} {value}: no such file")
 
 
 def _flag_attribute(flag: str) -> str:
@@ -250,7 +269,30 @@ def tracker_options(args: argparse.Namespace) -> dict:
             options[key] = value
     if args.track_flow:
         options["flow"] = True
+    try:  # checked now, before any model loads, in the words the user typed
+        TrackerOptions(**options)
+    except ValueError as error:
+        raise ValueError(_as_flags(str(error), args)) from None
     return options
+
+
+def _as_flags(message: str, args: argparse.Namespace) -> str:
+    """A `TrackerOptions` error with each field named by the flag that set it."""
+    def flag(match: re.Match) -> str:
+        name = match.group(1)
+        own = _TRACKER_FLAGS.get(name)
+        if own is not None and getattr(args, _flag_attribute(own[0]), None) is not None:
+            return own[0]
+        return "--track-flow" if name == "flow" else f"--tracker-option {name}"
+
+    named, count = re.subn(r"TrackerOptions\.(\w+)", flag, message)
+    if count:
+        return named
+    # A check of several fields at once: name everything the user set.
+    typed = [f"--tracker-option {item}" for item in args.tracker_option]
+    typed += [f"{own} {getattr(args, _flag_attribute(own))}" for own, _ in _TRACKER_FLAGS.values()
+              if getattr(args, _flag_attribute(own), None) is not None]
+    return f"{', '.join(typed) or 'tracker options'}: {message.removeprefix('TrackerOptions: ')}"
 
 
 def add_profile_argument(parser: argparse.ArgumentParser) -> None:

@@ -13,6 +13,7 @@ from detector.file_detector import FileDetector
 from detector.ground_truth import GroundTruthDetector
 from pipeline.work import Models
 from pose.estimator import PoseEstimator, weights_name_for_config
+from pose.weights import REGISTRY, WeightsUnavailableError, resolve_weights
 from tracker import PoseTracker
 
 
@@ -88,13 +89,46 @@ def build_detector(settings, device: str | None = None):
     )
 
 
+def fetch_model_weights(settings) -> None:
+    """Make every named weights file the models of `settings` need local (downloading what may be downloaded).
+
+    Raises one `WeightsUnavailableError` that lists every file missing (the
+    pose network's and the person detector's), so that an offline first run
+    learns about all of them at once, not one per try.
+    """
+    missing = []
+    pose_weights = settings.pose_weights or weights_name_for_config(settings.pose_config)
+    if pose_weights in REGISTRY:
+        try:
+            resolve_weights(pose_weights, offline=True if settings.offline else None)
+        except WeightsUnavailableError as error:
+            missing.append(str(error))
+    if settings.det_file is None and settings.gt_boxes is None and settings.det_weights is None:
+        from detector.torchvision_detector import (  # noqa: PLC0415 - loads torch
+            DetectorWeightsError,
+            fetch_pretrained_weights,
+            resolve_detector_name,
+        )
+
+        name = resolve_detector_name(settings.detector or "auto", resolve_device(settings.device))
+        try:
+            fetch_pretrained_weights(name, offline=True if settings.offline else None)
+        except DetectorWeightsError as error:
+            missing.append(str(error))
+    if missing:
+        listed = "\n".join(f"{number}. {text}" for number, text in enumerate(missing, 1))
+        raise WeightsUnavailableError(f"{len(missing)} weights file(s) this run needs are missing:\n{listed}")
+
+
 def build_track_models(settings, tracker_options: dict | None):
     """The `pipeline.work.Models` of `track`: estimator, detector, and a tracker (None: IDs of -1).
 
     Module-level and fed plain data (`settings`, an argparse Namespace; the
     `tracker.PoseTracker` options), so that `functools.partial(build_track_models, ...)`
     pickles: each Ray worker builds its models with it, the local engine once.
+    Every weights file is looked for first (`fetch_model_weights`).
     """
+    fetch_model_weights(settings)
     estimator = build_estimator(settings)
     detector = build_detector(settings, device=settings.device)
     tracker = None
