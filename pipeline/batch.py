@@ -163,6 +163,7 @@ def discover_inputs(input_path: str | Path, input_type: str = "auto",
                 continue  # frames next to a video are taken to be its extracted frames
             name = root.name if folder == root else folder.relative_to(root).as_posix()
             found.append(InputVideo(folder, name, "frames"))
+    _log_files_left_out(root, found, wanted)
     if not found:
         kinds = {"auto": "videos or image folders", "videos": "videos", "frames": "image folders"}[input_type]
         raise ValueError(f"no {kinds} found in {root} (video extensions: {', '.join(VIDEO_EXTENSIONS)})")
@@ -173,6 +174,33 @@ def discover_inputs(input_path: str | Path, input_type: str = "auto",
                              f"'{item.name}.*'; rename one or pass --input-type")
         by_name[item.name] = item
     return sorted(found, key=lambda item: item.name)
+
+
+_LISTED_LEFT_OUT = 10  # names shown in the log line; the count covers the rest
+
+
+def _log_files_left_out(root: Path, found: Sequence[InputVideo], wanted: Callable[[Path], bool]) -> None:
+    """One warning naming the files under `root` that are part of no input, and why (hidden files excepted)."""
+    used = {Path(item.path) for item in found}
+    left_out = []
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or not wanted(path) or path in used or path.parent in used:
+            continue
+        suffix = path.suffix.lower()
+        if not suffix:
+            why = "no extension"
+        elif suffix in VIDEO_EXTENSIONS:
+            why = "a video, but --input-type frames"
+        elif suffix in IMAGE_EXTENSIONS:
+            why = "an image beside videos (taken as their extracted frames)" if _has_videos(path.parent) \
+                else "an image, but --input-type videos"
+        else:
+            why = f"{suffix} is not a video or image extension"
+        left_out.append(f"{path.relative_to(root).as_posix()} ({why})")
+    if left_out:
+        more = len(left_out) - _LISTED_LEFT_OUT
+        logger.warning("%s: %d file(s) left out: %s%s", root, len(left_out), ", ".join(left_out[:_LISTED_LEFT_OUT]),
+                       f", and {more} more" if more > 0 else "")
 
 
 def live_output_name(spec: str, started: datetime | None = None) -> str:
@@ -584,6 +612,8 @@ def _track_locked(item: InputVideo, paths: dict[str, Path], models: Models, opti
                            profile=profile, max_frames=options.max_frames)
         if models.tracker is not None and hasattr(models.tracker, "reset"):
             models.tracker.reset()
+        if hasattr(models.detector, "reset"):  # a detection file counts the frames it had boxes for
+            models.detector.reset()
         pipeline = Pipeline(source, models.detector, models.estimator, models.tracker, live=source.live,
                             sinks=sinks, max_frames=options.max_frames, profile=profile,
                             **dict(options.pipeline_options))
@@ -608,6 +638,12 @@ def _track_locked(item: InputVideo, paths: dict[str, Path], models: Models, opti
             logger.info("%s: removed %s", item.name, ", ".join(str(part) for part in removed))
         return VideoResult(item.name, "failed", frames, time.perf_counter() - started, reason)
     seconds = time.perf_counter() - started
+    unmatched = getattr(models.detector, "unmatched_reason", lambda: "")()
+    if unmatched:  # a detection file for other images: empty outputs would pass for a result
+        logger.error("%s: %s", item.name, unmatched)
+        for path in (*paths.values(), *markers.values()):
+            path.unlink(missing_ok=True)
+        return VideoResult(item.name, "failed", frames, seconds, unmatched)
     announced = getattr(source, "frames_announced", None)
     skipped = len(getattr(source, "skipped_paths", ()))
     # A live recording is named after its start time: nothing to resume, no trial to redo.

@@ -98,6 +98,17 @@ def test_discover_videos_recursively_and_frame_folders(tmp_path):
                      "posetrack": tmp_path / "out/day1/cam2/c.posetrack.json"}
 
 
+def test_discover_names_the_files_it_leaves_out_and_why(tmp_path, caplog):
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    (tmp_path / "clip").write_bytes(b"x")  # a video without its extension
+    (tmp_path / "notes.txt").write_text("not a video")
+    (tmp_path / ".DS_Store").write_bytes(b"x")  # hidden: not worth a word
+    with caplog.at_level("WARNING"):
+        assert [item.name for item in discover_inputs(tmp_path)] == ["a"]
+    assert "2 file(s) left out: clip (no extension), notes.txt (.txt is not a video or image extension)" in caplog.text
+    assert ".DS_Store" not in caplog.text
+
+
 def test_discover_refuses_empty_folders_and_clashing_names(tmp_path):
     with pytest.raises(ValueError, match="no videos or image folders"):
         discover_inputs(tmp_path)
@@ -256,9 +267,12 @@ def test_frames_without_people_are_written_in_every_format(tmp_path, estimator, 
     from detector import FileDetector
 
     path = tmp_path / "no_detections.json"
-    path.write_text(json.dumps([{"image_id": 99, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9}]))
+    # Frame 0's only box scores below the threshold; the other frames have no entry (a file for
+    # other images altogether is an error: tests/test_cli_track.py).
+    path.write_text(json.dumps([{"image_id": 0, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.1}]))
     out = tmp_path / "out"
-    summary = track(discover_inputs(VIDEO), out, FileDetector(path, key="index"), estimator, tracker,
+    detector = FileDetector(path, key="index", score_threshold=0.5)
+    summary = track(discover_inputs(VIDEO), out, detector, estimator, tracker,
                     formats=ALL_FORMATS, max_frames=3)
     assert summary.done == ["000001_mpiinew_test"] and summary.exit_status == 0
     frames = json.loads((out / "000001_mpiinew_test.json").read_text())["frames"]

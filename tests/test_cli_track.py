@@ -118,6 +118,20 @@ def test_offline_without_weights_lists_every_missing_file_at_once_and_leaves_no_
     assert not out.exists()
 
 
+def test_a_detection_file_for_other_images_fails_the_input_and_says_how_ids_map(tmp_path, caplog, capsys):
+    boxes = tmp_path / "other_images.json"
+    boxes.write_text(json.dumps([{"image_id": 100 + i, "category_id": 1, "bbox": [300, 150, 200, 450], "score": 0.9}
+                                 for i in range(5)]))
+    out = tmp_path / "out"
+    argv = ["track", str(VIDEO), "--out", str(out), "--det-file", str(boxes), *MODEL_ARGS]
+    assert main.main(argv) == 1
+    printed = capsys.readouterr().out
+    assert "FAILED   000001_mpiinew_test" in printed and "none of its 5 frames matched an image id" in printed
+    assert "the file's ids: 100..104" in caplog.text and "frame index (--det-image-key index)" in caplog.text
+    assert "--det-image-key path|index" in printed
+    assert list(out.iterdir()) == []  # no empty result passing for a done one
+
+
 def test_an_output_folder_that_cannot_be_created_gives_exit_status_2(tmp_path, detections, caplog):
     (tmp_path / "taken").write_text("a file, not a folder")
     for out in (tmp_path / "taken", tmp_path / "taken" / "sub"):
