@@ -17,6 +17,16 @@ import threading
 
 logger = logging.getLogger(__name__)
 
+# Our own packages: a missing one of these is a broken checkout, not a missing install.
+_OWN_PACKAGES = ("app", "cli", "core", "detector", "evaluation", "pipeline", "pose", "tracker")
+
+# Native libraries write to the process's stderr past our logging: FFmpeg's demuxer ("moov
+# atom not found" for a cut mp4) and OpenCV's own warnings ("findDecoder imread_", "Failed to
+# write frame"). Each of those failures reaches the user as one message of ours naming the
+# file, so theirs are off unless the user set these variables or asked for --verbose.
+# Read when OpenCV loads and when it first opens a video: set before any command runs.
+_QUIET_NATIVE = {"OPENCV_FFMPEG_LOGLEVEL": "-8", "OPENCV_LOG_LEVEL": "ERROR"}
+
 # name -> (module, one-line help). Order is the order `--help` lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
     "track": ("cli.track", "Track poses in a video, a folder of videos or a folder of frames; write JSON/CSV/video."),
@@ -82,8 +92,32 @@ def _requested_command(argv: list[str]) -> str | None:
     return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
+def _missing_dependency_message(error: ModuleNotFoundError) -> str | None:
+    """What to do when a third-party package is missing (None when the missing module is our own)."""
+    name = (error.name or "").split(".")[0]
+    if not name or name in _OWN_PACKAGES:
+        return None
+    return (f"{_program_name()}: the Python package '{name}' is missing from this Python ({sys.executable}).\n"
+            f"Run `make install` and use .venv/bin/python main.py ... (or .venv/bin/hrtrack), "
+            f"or activate the environment first: source .venv/bin/activate\n")
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except ModuleNotFoundError as error:
+        message = _missing_dependency_message(error)
+        if message is None:
+            raise
+        sys.stderr.write(message)
+        return 2
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if "-v" not in argv and "--verbose" not in argv:
+        for name, value in _QUIET_NATIVE.items():
+            os.environ.setdefault(name, value)
     command = _requested_command(argv)
     parser = build_parser(command if command in COMMANDS else None)
     args, extra = parser.parse_known_args(argv)

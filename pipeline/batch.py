@@ -55,8 +55,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Collection, Iterable, Mapping, Sequence
 
-from tqdm import tqdm
-
 from pipeline.capture import (
     IMAGE_EXTENSIONS,
     announced_frame_count,
@@ -73,6 +71,7 @@ from core.output_lock import LOCK_SUFFIX, OutputBusyError, hold_output_lock
 from pipeline.engines import BatchWork, EngineReport, LocalEngine, Task
 from pipeline.pipeline import Pipeline, PipelineError
 from pipeline.profile import PipelineProfile
+from pipeline.progress import InputProgress
 from pipeline.sinks import CocoResultsSink, CsvPosesSink, JsonPosesSink, PoseTrackSink, VideoSink
 from pipeline.work import (  # noqa: F401 - VIDEO_STATUSES re-exported
     VIDEO_STATUSES,
@@ -617,11 +616,12 @@ def _track_locked(item: InputVideo, paths: dict[str, Path], models: Models, opti
         pipeline = Pipeline(source, models.detector, models.estimator, models.tracker, live=source.live,
                             sinks=sinks, max_frames=options.max_frames, profile=profile,
                             **dict(options.pipeline_options))
-        with tqdm(total=source.frame_count, unit="frame", desc=item.name, position=1, leave=False,
-                  disable=not options.progress) as frames_bar, _ctrl_c_ends(source):
+        crops_done = (lambda: models.estimator.crops_done) if hasattr(models.estimator, "crops_done") else None
+        with InputProgress(item.name, source.frame_count, enabled=options.progress,
+                           crops_done=crops_done) as progress, _ctrl_c_ends(source):
             for _ in pipeline.run():
                 frames += 1
-                frames_bar.update(1)
+                progress.update(1)
     except KeyboardInterrupt:
         if source is not None:
             source.close()

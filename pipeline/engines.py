@@ -50,6 +50,7 @@ from typing import Callable, Sequence
 from tqdm import tqdm
 
 from core.io import write_text_atomic
+from pipeline.progress import on_terminal
 from pipeline.work import Models, VideoResult, remove_partial_files
 
 logger = logging.getLogger(__name__)
@@ -184,8 +185,10 @@ def _build_models(work: BatchWork) -> Models:
 
 
 def _videos_bar(tasks: Sequence[Task], already_done: int, progress: bool) -> tqdm:
+    # Off the terminal (a pipe, a CI log) a bar's redraws would run into the log lines, which
+    # already name each video as it ends.
     return tqdm(total=len(tasks) + already_done, initial=already_done, unit="video", desc="videos",
-                position=0, disable=not progress)
+                position=0, disable=not progress or not on_terminal())
 
 
 class LocalEngine:

@@ -83,6 +83,9 @@ class PoseEstimator:
         self.color_rgb = color_rgb
         self.flip_test = flip_test
         self.last_timings_s: dict[str, float] = {}  # seconds of the last estimate_many: crop, network, decode
+        # Crops through the network so far, counted per network call: progress displays read it
+        # from another thread to show movement inside a frame with many people.
+        self.crops_done = 0
         self.batch_size = int(batch_size)
 
     @classmethod
@@ -218,6 +221,7 @@ class PoseEstimator:
                 outputs.append(self.codec.merge_flip(both[: len(chunk)], both[len(chunk):]))
             else:
                 outputs.append(np.asarray(self.runtime(chunk), dtype=np.float32))
+            self.crops_done += len(chunk)
         return np.concatenate(outputs, axis=0)
 
     # Public calls ---------------------------------------------------------------
