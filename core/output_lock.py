@@ -52,15 +52,18 @@ def _holder(fd: int) -> str:
 
 def _acquire(path: Path) -> int:
     """The open, locked descriptor of `path` with this process written into it; OutputBusyError if held."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     while True:
+        path.parent.mkdir(parents=True, exist_ok=True)
         if fcntl is None:  # pragma: no cover - Windows
             try:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
                 raise OutputBusyError(path, f"or a killed run: remove {path} if none is running") from None
             break
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:  # another run removed the folder it had made for its lock: make it again
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
@@ -87,9 +90,11 @@ def hold_output_lock(path: str | os.PathLike) -> Iterator[Path]:
     """Hold `path` exclusively for the block (see the module doc); OutputBusyError naming the holder if taken.
 
     The file is removed when the block ends, while still locked, so that no one
-    locks a file on its way out.
+    locks a file on its way out, and so are the folders made for it that are
+    still empty (an input that failed leaves no folder behind).
     """
     path = Path(path)
+    made = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
     fd = _acquire(path)
     try:
         yield path
@@ -97,3 +102,8 @@ def hold_output_lock(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         os.close(fd)
+        for folder in made:  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:  # holds outputs, or another run's lock
+                break

@@ -753,7 +753,8 @@ def plan_batch(inputs: Sequence[InputVideo], out_dir: str | Path, formats: Seque
             logger.warning("%s: %s; tracking it again", item.name, problem)
         relative = (lambda files: tuple(path.relative_to(out_dir).as_posix() for path in files))
         tasks.append(Task(item.name, item, relative(paths.values()), relative(markers.values()),
-                          input_frame_count(item) if sizes else 0, resumable=item.kind != "live"))
+                          input_frame_count(item) if sizes else 0, resumable=item.kind != "live",
+                          lock=relative([lock_path(paths)])[0]))
     return tasks, skipped
 
 
@@ -779,6 +780,8 @@ def run_tracking(inputs: Sequence[InputVideo], out_dir: str | Path, formats: Seq
     accept = ("trial",) if options.max_frames is not None else ()
     accept += ("truncated",) if options.accept_truncated else ()
     tasks, skipped = plan_batch(inputs, out_dir, formats, overwrite=overwrite, accept=accept, sizes=engine.remote)
+    # Made here, not by the first lock: a lock removes the folders it made, and the output folder stays.
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
     # Per-frame bars of other processes would interleave on this terminal: the engine shows one bar over all videos.
     task_options = dataclasses.replace(options, progress=False) if engine.remote else options
     # Another run may complete an input while it waits in this run's queue: checked again under its lock.

@@ -35,6 +35,7 @@ were never written), so a rerun redoes them and skips the finished ones.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -50,6 +51,7 @@ from typing import Callable, Sequence
 from tqdm import tqdm
 
 from core.io import write_text_atomic
+from core.output_lock import OutputBusyError, hold_output_lock
 from pipeline.progress import on_terminal
 from pipeline.work import Models, VideoResult, remove_partial_files
 
@@ -70,6 +72,9 @@ class Task:
             its outputs cover only part of the input (`pipeline.batch.marker_paths`).
         frames: announced length in frames (0 when unknown): the Ray engine starts the largest first.
         resumable: a rerun redoes the task when it was interrupted (False for a live recording).
+        lock: the file held while the outputs are written (`core.output_lock`), relative to
+            the output folder; the work function holds it, and the driver while it writes
+            gathered outputs ("" for none).
     """
 
     name: str
@@ -78,6 +83,7 @@ class Task:
     markers: tuple[str, ...] = ()
     frames: int = 0
     resumable: bool = True
+    lock: str = ""
 
 
 @dataclass(frozen=True)
@@ -277,9 +283,16 @@ class _VideoWorker:
 def write_gathered(out_dir: Path, task: Task, files: dict[str, bytes]) -> None:
     """Write a task's outputs returned by a worker (`--gather`) under `out_dir`, each through the atomic writer.
 
-    The markers go first (written or removed as the worker left them), so that
-    a driver stopped between two files leaves outputs that a rerun redoes.
+    Holds the task's lock meanwhile (OutputBusyError, writing nothing, when
+    another run holds it). The markers go first (written or removed as the
+    worker left them), so that a driver stopped between two files leaves
+    outputs that a rerun redoes.
     """
+    with hold_output_lock(out_dir / task.lock) if task.lock else contextlib.nullcontext():
+        _write_gathered_files(out_dir, task, files)
+
+
+def _write_gathered_files(out_dir: Path, task: Task, files: dict[str, bytes]) -> None:
     for name in task.markers:
         if name in files:
             write_text_atomic(out_dir / name, files[name])
@@ -470,6 +483,10 @@ class _RayRun:
         if files is not None and result.status != "failed":
             try:
                 write_gathered(self.out_dir, task, files)
+            except OutputBusyError as busy:
+                reason = f"another hrtrack ({busy.holder}) is writing its outputs in {self.out_dir}; left to it"
+                logger.warning("%s: %s", task.name, reason)
+                result = VideoResult(task.name, "busy", reason=reason)
             except OSError as error:
                 logger.error("%s: %s", task.name, error)
                 result = dataclasses.replace(result, status="failed", reason=str(error))

@@ -13,6 +13,7 @@ import pytest
 
 from core.output_lock import OutputBusyError, hold_output_lock
 from pipeline.batch import InputVideo, Models, TrackOptions, discover_inputs, lock_path, output_paths, track_video
+from pipeline.engines import Task, write_gathered
 from tests.pipeline_fakes import FakeDetector, FakeTracker
 from tests.sample_data import TINY_MODEL_ARGS
 from tests.test_batch_faults import CocoFakeEstimator, batch, write_video
@@ -139,3 +140,13 @@ def test_two_track_runs_into_one_folder_never_corrupt_a_file(tmp_path):
             for stdout, _ in outputs]
     assert not done[0] & done[1], outputs  # no input tracked twice
     assert done[0] | done[1] <= set(frames)
+
+
+def test_gathered_outputs_are_not_written_under_another_runs_lock(tmp_path):
+    task = Task("v1", None, ("v1.json",), ("v1.trial",), lock="v1.lock")
+    with hold_output_lock(tmp_path / "v1.lock"):
+        with pytest.raises(OutputBusyError, match=f"pid {os.getpid()}"):
+            write_gathered(tmp_path, task, {"v1.json": b"{}"})
+    assert list(tmp_path.iterdir()) == []
+    write_gathered(tmp_path, task, {"v1.json": b"{}"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v1.json"]
