@@ -151,6 +151,15 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     commit_part(part, path)
 
 
+def _same_file(status: os.stat_result, path: Path) -> bool:
+    """Whether `path` is still the file whose open descriptor gave `status`."""
+    try:
+        current = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (current.st_ino, current.st_dev) == (status.st_ino, status.st_dev)
+
+
 class AtomicTextFile:
     """A text (or, with `binary=True`, bytes) file written under `part_path(path)`, renamed to `path` by `commit()`.
 
@@ -184,16 +193,26 @@ class AtomicTextFile:
             raise write_error(error, self.part) from error
 
     def commit(self) -> Path:
-        """Flush, sync, close, rename; on any failure the `.part` file is removed and an OSError names the file."""
+        """Flush, sync, close, rename; on any failure the `.part` file is removed and an OSError names the file.
+
+        Renames only the file this writer wrote whole: a `.part` name that another
+        process replaced, renamed away or wrote beyond this writer's end is left
+        alone (and reported), never given the final name.
+        """
         try:
             try:
                 self._file.flush()
                 os.fsync(self._file.fileno())
+                written = os.fstat(self._file.fileno())
+                ours = self._file.tell() == written.st_size and _same_file(written, self.part)
             finally:
                 self._file.close()
         except OSError as error:
             self.part.unlink(missing_ok=True)
             raise write_error(error, self.part) from error
+        if not ours:
+            raise OSError(errno.EBUSY, f"{self.part} was changed by another process while this one wrote it "
+                                       f"(two runs writing the same output?); not renamed to {self.path.name}")
         return commit_part(self.part, self.path)
 
     def abandon(self, keep: bool = True) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from core.io import AtomicTextFile
 from core.output_lock import OutputBusyError, hold_output_lock
 from pipeline.batch import InputVideo, Models, TrackOptions, discover_inputs, lock_path, output_paths, track_video
 from pipeline.engines import Task, write_gathered
@@ -150,3 +151,22 @@ def test_gathered_outputs_are_not_written_under_another_runs_lock(tmp_path):
     assert list(tmp_path.iterdir()) == []
     write_gathered(tmp_path, task, {"v1.json": b"{}"})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v1.json"]
+
+
+@pytest.mark.parametrize("meddling", ["renamed_away", "replaced", "written_beyond"])
+def test_a_part_file_another_process_touched_is_never_given_the_final_name(tmp_path, meddling):
+    out = AtomicTextFile(tmp_path / "v1.json")
+    out.write('{"frames": [')
+    if meddling == "renamed_away":  # the other writer finished first and renamed the shared .part file
+        out.part.rename(tmp_path / "v1.json")
+    elif meddling == "replaced":
+        out.part.unlink()
+        out.part.write_text("{}")
+    else:
+        with open(out.part, "w") as other:
+            other.write("x" * 100)
+    out.write("]}")
+    with pytest.raises(OSError, match="changed by another process"):
+        out.commit()
+    if meddling != "renamed_away":
+        assert not (tmp_path / "v1.json").exists()
