@@ -26,6 +26,9 @@ _OWN_PACKAGES = ("app", "cli", "core", "detector", "evaluation", "pipeline", "po
 # file, so theirs are off unless the user set these variables or asked for --verbose.
 # Read when OpenCV loads and when it first opens a video: set before any command runs.
 _QUIET_NATIVE = {"OPENCV_FFMPEG_LOGLEVEL": "-8", "OPENCV_LOG_LEVEL": "ERROR"}
+# torch's C++-extension helper, loaded by torch.compile, warns "No CUDA runtime is found,
+# using CUDA_HOME=..." on every CPU-only machine that has CUDA_HOME set: nothing to act on.
+_QUIET_LOGGERS = ("torch.utils.cpp_extension",)
 
 # name -> (module, one-line help). Order is the order `--help` lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -118,6 +121,8 @@ def _main(argv: list[str] | None) -> int:
     if "-v" not in argv and "--verbose" not in argv:
         for name, value in _QUIET_NATIVE.items():
             os.environ.setdefault(name, value)
+        for name in _QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
     command = _requested_command(argv)
     parser = build_parser(command if command in COMMANDS else None)
     args, extra = parser.parse_known_args(argv)

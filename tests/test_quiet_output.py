@@ -78,3 +78,15 @@ def test_track_in_a_pipe_prints_log_lines_only_and_no_third_party_lines(tmp_path
     assert "cut.mp4: cannot be opened as a video" in completed.stderr
     for line in completed.stderr.splitlines():
         assert re.match(r"(DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: ", line), line
+
+
+@pytest.mark.slow  # imports torch in a subprocess: about 4 CPU-seconds
+def test_torchs_cuda_home_warning_is_not_printed_on_a_cpu_machine():
+    script = ("import sys, main\n"
+              "main.main(['weights', 'path', 'no_such_name'])\n"
+              "import torch.utils.cpp_extension\n")
+    completed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                               env=dict(os.environ, CUDA_HOME="/nonexistent/cuda", PYTHONPATH=str(ROOT),
+                                        CUDA_VISIBLE_DEVICES=""))
+    assert "unknown weights name" in completed.stderr  # main ran, and logged as usual
+    assert "No CUDA runtime is found" not in completed.stderr
