@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import logging.config
 import os
 import signal
 import sys
@@ -121,8 +122,9 @@ def _main(argv: list[str] | None) -> int:
     if "-v" not in argv and "--verbose" not in argv:
         for name, value in _QUIET_NATIVE.items():
             os.environ.setdefault(name, value)
-        for name in _QUIET_LOGGERS:
-            logging.getLogger(name).setLevel(logging.ERROR)
+        # Levels of other packages' loggers (ours are set by basicConfig below).
+        logging.config.dictConfig({"version": 1, "incremental": True,
+                                   "loggers": {name: {"level": "ERROR"} for name in _QUIET_LOGGERS}})
     command = _requested_command(argv)
     parser = build_parser(command if command in COMMANDS else None)
     args, extra = parser.parse_known_args(argv)
