@@ -51,8 +51,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.append(str(ROOT / "benchmarks"))  # after ROOT: benchmarks/pipeline.py must not hide the package
 
+from common import REFERENCE_GFLOPS, conv_ceiling_gflops, realistic_model  # noqa: E402
 from gpu_check import CountedDetector  # noqa: E402
 
 from core.types import Poses  # noqa: E402
@@ -62,26 +63,6 @@ from pipeline.pipeline import Pipeline  # noqa: E402
 from pipeline.profile import PipelineProfile  # noqa: E402
 from pose.estimator import PoseEstimator  # noqa: E402
 from tracker import PoseTracker  # noqa: E402
-
-REFERENCE_GFLOPS = 510.0  # the conv ceiling of the machine the issue's targets were set on
-
-
-def conv_ceiling_gflops(repeats: int = 5) -> float:
-    """GFLOP/s of a 3x3, 64->64 channel convolution on a (8, 64, 64, 48) channels_last batch (HRNet's staple)."""
-    import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
-
-    conv = torch.nn.Conv2d(64, 64, 3, padding=1, bias=False).eval().to(memory_format=torch.channels_last)
-    batch = torch.randn(8, 64, 64, 48).contiguous(memory_format=torch.channels_last)
-    flops = 2 * 8 * 64 * 48 * 64 * 64 * 9
-    times = []
-    with torch.inference_mode():
-        conv(batch)
-        for _ in range(repeats):
-            started = time.perf_counter()
-            conv(batch)
-            times.append(time.perf_counter() - started)
-    return flops / min(times) / 1e9
-
 
 class ConfidentEstimator:
     """The estimator, with its keypoint scores set to 0.8 (random weights score ~0: the tracker would drop everyone)."""
@@ -109,8 +90,6 @@ def in_thread(function):
 def realistic_weights(config, path: Path) -> Path:
     """Seeded random weights for `config` with BatchNorm statistics from the reference crops, saved to `path`."""
     import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
-
-    from backends import realistic_model  # noqa: PLC0415 - loads torch
 
     _, model, _ = realistic_model(config)
     path.parent.mkdir(parents=True, exist_ok=True)

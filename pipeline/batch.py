@@ -63,6 +63,7 @@ from pipeline.pipeline import Pipeline, PipelineError
 from pipeline.profile import PipelineProfile
 from pipeline.sinks import CocoResultsSink, CsvPosesSink, JsonPosesSink, PoseTrackSink, VideoSink
 from pipeline.work import VIDEO_STATUSES, Models, VideoResult, remove_partial_files  # noqa: F401 - re-exported
+from pose.backends import backend_summary
 
 logger = logging.getLogger(__name__)
 
@@ -340,6 +341,9 @@ class BatchSummary:
                 line += f"{',' if result.frames or result.status != 'failed' else ':'} {result.reason}"
             lines.append(line)
         lines += [f"  skipped  {name}" for name in self.skipped]
+        described = next((result.pose_backend for result in reversed(self.results) if result.pose_backend), None)
+        if described:
+            lines.append(f"pose network: {backend_summary(described)}")
         if self.frames:
             lines.append(f"total: {self.frames} frames in {self.seconds:.1f} s "
                          f"({self.frames / self.seconds if self.seconds > 0 else 0.0:.1f} fps)")
@@ -366,7 +370,7 @@ def open_input(item: InputVideo, max_frames: int | None = None, open_timeout_s: 
 
 def make_sinks(paths: dict[str, Path], *, source, keypoint_names: Sequence[str],
                skeleton: Sequence[tuple[int, int]], video_name: str, keypoint_threshold: float = 0.3,
-               profile=None) -> list:
+               profile=None, run_info: Callable[[], dict] | None = None) -> list:
     """One sink per requested format; on a failure the ones already opened are closed as incomplete.
 
     The JSON sink asks the source at its close how much of the input was read
@@ -376,7 +380,8 @@ def make_sinks(paths: dict[str, Path], *, source, keypoint_names: Sequence[str],
     fps = float(getattr(source, "fps", 0.0))
     builders: dict[str, Callable[[Path], object]] = {
         "json": lambda path: JsonPosesSink(path, source=source.name, keypoint_names=keypoint_names,
-                                           skeleton=skeleton, fps=fps, coverage=lambda: source_coverage(source), profile=profile),
+                                           skeleton=skeleton, fps=fps, coverage=lambda: source_coverage(source), profile=profile,
+                                           run_info=run_info),
         "posetrack": lambda path: PoseTrackSink(path, keypoint_names=keypoint_names, video_name=video_name),
         "coco": lambda path: CocoResultsSink(path),
         "csv": lambda path: CsvPosesSink(path, keypoint_names=keypoint_names),
@@ -430,7 +435,7 @@ def track_video(item: InputVideo, paths: dict[str, Path], models: Models,
         sinks = make_sinks(paths, source=source, keypoint_names=tuple(getattr(models.estimator, "keypoint_names", ())),
                            skeleton=tuple(getattr(models.estimator, "skeleton", ())),
                            video_name=Path(item.name).name, keypoint_threshold=options.keypoint_threshold,
-                           profile=profile)
+                           profile=profile, run_info=lambda: {"pose_backend": pose_backend(models.estimator)})
         if models.tracker is not None and hasattr(models.tracker, "reset"):
             models.tracker.reset()
         pipeline = Pipeline(source, models.detector, models.estimator, models.tracker, live=source.live,
@@ -472,7 +477,13 @@ def track_video(item: InputVideo, paths: dict[str, Path], models: Models,
     logger.info("%s: %d frames in %.1f s -> %s", item.name, frames, seconds, ", ".join(str(p) for p in paths.values()))
     status = "truncated" if truncated and not options.accept_truncated else "done"
     return VideoResult(item.name, status, frames, seconds, reason, announced, skipped,
-                       profile.as_dict() if profile is not None else None)
+                       profile.as_dict() if profile is not None else None, pose_backend(models.estimator))
+
+
+def pose_backend(estimator) -> dict | None:
+    """`estimator.describe_backend()` where it has one (a test's stand-in may not)."""
+    describe = getattr(estimator, "describe_backend", None)
+    return describe() if describe is not None else None
 
 
 class _EndOnRequest:

@@ -99,13 +99,17 @@ class JsonPosesSink(_TextSink):
             [paths]} for unreadable images; {} when the whole input was read.
         profile: a `pipeline.profile.PipelineProfile` filled by the pipeline
             (`--profile`); its summary goes into the file's "profile" field.
+        run_info: called at the close; {field: value} to record after the frames (e.g. "pose_backend":
+            which backend ran the network, and its agreement with eager fp32).
     """
 
     def __init__(self, path, *, source: str = "", keypoint_names: Sequence[str] = (),
                  skeleton: Sequence[tuple[int, int]] = (), fps: float = 0.0,
-                 coverage: Callable[[], dict] | None = None, profile=None) -> None:
+                 coverage: Callable[[], dict] | None = None, profile=None,
+                 run_info: Callable[[], dict] | None = None) -> None:
         super().__init__(path)
         self._coverage = coverage
+        self._run_info = run_info
         self._profile = profile
         self._header = {"format": POSES_FORMAT, "version": POSES_FORMAT_VERSION, "source": str(source),
                         "fps": float(fps), "keypoint_names": list(keypoint_names),
@@ -148,6 +152,8 @@ class JsonPosesSink(_TextSink):
         coverage = self._coverage() if self._coverage is not None else {}
         if self._profile is not None:
             coverage = dict(coverage, profile=self._profile.as_dict())
+        if self._run_info is not None:
+            coverage = dict(coverage, **self._run_info())
         whole = complete and "frames_announced" not in coverage
         extra = "".join(f", {json.dumps(key)}: {json.dumps(value)}" for key, value in coverage.items())
         self._file.write(f'\n], "num_frames": {self.frames_written}, "dropped_frames": {self._dropped_frames}'

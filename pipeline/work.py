@@ -52,6 +52,8 @@ class VideoResult:
         frames_announced: frames the container announced (None when unknown).
         skipped_frames: unreadable images of a frame folder that were skipped.
         profile: `PipelineProfile.as_dict()` of the run (`TrackOptions.profile`), else None.
+        pose_backend: which backend ran the pose network and how close it is to eager fp32
+            (`PoseEstimator.describe_backend()`), None when the estimator does not say.
     """
 
     name: str
@@ -62,6 +64,7 @@ class VideoResult:
     frames_announced: int | None = None
     skipped_frames: int = 0
     profile: dict | None = None
+    pose_backend: dict | None = None
 
     def __post_init__(self) -> None:
         if self.status not in VIDEO_STATUSES:

@@ -45,7 +45,7 @@ def test_gpu_check_without_cuda_says_to_dry_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_backends_benchmark_reports_speed_ceiling_and_agreement(tmp_path):
+def test_backends_benchmark_reports_speed_ceiling_ap_and_oks(tmp_path):
     out = tmp_path / "backends.json"
     completed = _run("backends.py", "--config", "tests/data/hrnet_reference/dev_tiny.yaml", "--backends", "torch", "fp16",
                      "--batches", "1", "2", "--repeats", "1", "--warmup", "0", "--json", str(out))
@@ -60,11 +60,13 @@ def test_backends_benchmark_reports_speed_ceiling_and_agreement(tmp_path):
         assert 0 < row["fraction_of_ceiling"] and row["first_start_s"] >= 0 and row["second_start_s"] >= 0
     refused = [row for row in report["speed"] if row["backend"] == "fp16"]
     assert len(refused) == 1 and not refused[0]["available"] and "CUDA" in refused[0]["reason"]
-    rows = {row["backend"]: row for row in report["agreement"]["rows"]}
-    assert report["agreement"]["weights"] == "tests/data/trained/synthetic_w16_64x48.pth"
-    # eager against itself: the reference; 14 people x 17 keypoints of the COCO test images
-    assert rows["torch"]["mean_px"] == 0.0 and rows["torch"]["within_2px"] == 1.0 and rows["torch"]["keypoints"] == 14 * 17
+    rows = {row["backend"]: row for row in report["accuracy"]["rows"]}
+    assert report["accuracy"]["weights"].endswith("tests/data/trained/synthetic_w16_64x48.pth")
+    # eager against itself: the reference; AP of the trained network on its own validation set (43.5 when made)
+    assert rows["torch"]["oks_mean"] == 1.0 and rows["torch"]["ap_loss"] == 0.0 and rows["torch"]["ap"] > 40
+    assert rows["torch"]["people"] == 32  # the synthetic reference figures
     assert not rows["fp16"]["available"]
+    assert "AP lost" in completed.stdout and "OKS" in completed.stdout
 
 
 @pytest.mark.slow
