@@ -111,3 +111,15 @@ def test_end_to_end_gives_one_curve_per_backend(tmp_path):
     assert [(row["backend"], row["people"]) for row in report["rows"]] == [
         ("torch", 1), ("onnxruntime", 1), ("torch", 2), ("onnxruntime", 2)]
     assert all(row["fps"] > 0 for row in report["rows"])
+
+
+@pytest.mark.slow
+def test_backend_gate_benchmark_checks_the_gate_against_ap_and_draws_it(tmp_path):
+    out, picture = tmp_path / "gate.json", tmp_path / "gate.png"
+    completed = _run("backend_gate.py", "--quick", "--json", str(out), "--plot", str(picture))
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(out.read_text())
+    rows = {row["backend"]: row for row in report["rows"]}
+    assert rows["torch"]["ap_loss"] == 0.0 and rows["onnxruntime"]["oks_mean"] > 0.999
+    assert report["gate_holds"] and report["min_oks_losing_at_most_half_ap"] >= report["oks_min"]
+    assert picture.stat().st_size > 10_000
