@@ -103,6 +103,10 @@ def build(args, weights: Path, backend: str = "torch"):
     estimator = PoseEstimator.from_config(args.pose_config, weights=weights, device="cpu", flip_test=args.flip,
                                           batch_size=args.batch_size or default_batch_size("cpu"), backend=backend,
                                           cache_dir=args.cache_dir)
+    settled = getattr(estimator.runtime, "settled", None)
+    if settled is not None:  # auto: time the backend it settles on, not eager while it builds
+        settled()
+        print(f"  auto settled on {estimator.describe_backend()['backend']}", flush=True)
     name = resolve_detector_name(args.detector, "cpu")
     return ConfidentEstimator(estimator), build_detector(name, weights="random", device="cpu"), name
 
@@ -161,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flip", action="store_true", help="with the flip test (track's default is without)")
     parser.add_argument("--ratio-people", type=int, default=3, help="people for the pipeline/slowest-stage check")
     parser.add_argument("--backends", nargs="+", default=["torch"], metavar="NAME",
-                        help="pose backends, one curve each (default torch; see pose.backends.BACKENDS)")
+                        help="pose backends, one curve each (default torch; see pose.backends.BACKENDS; auto is "
+                        "timed once it has settled on a backend)")
     parser.add_argument("--cache-dir", default=None, help="compiled/exported network cache (default $HRTRACK_CACHE)")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)

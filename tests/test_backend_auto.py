@@ -206,3 +206,14 @@ def test_gate_accepts_int8_and_bf16_and_rejects_a_damaged_int8_by_their_ap(tmp_p
         assert agrees(rows[name]), rows[name]
     assert rows["damaged int8"]["ap_loss"] >= 2.0, rows["damaged int8"]
     assert not agrees(rows["damaged int8"]), rows["damaged int8"]
+
+
+def test_long_build_steps_say_what_they_do_and_how_long_they_took(caplog):
+    import logging
+
+    from pose.backends.progress import elapsed
+
+    with caplog.at_level(logging.INFO, logger="pose.backends.progress"), elapsed("exporting", "seconds"):
+        pass
+    assert [record.getMessage() for record in caplog.records][0] == "exporting (seconds)"
+    assert caplog.records[-1].getMessage().startswith("exporting: done in ")
