@@ -144,6 +144,15 @@ def test_the_choice_is_measured_once_then_read_from_the_cache(trained_model, tmp
     assert second.settled(0) and second.describe()["reason"] == record["reason"]
 
 
+def test_a_cached_choice_runs_from_the_first_call():
+    fast = _Constant(1.0)
+    runtime = auto_module.AutoRuntime(_Constant(0.0), max_batch=8, load_choice=lambda chosen: fast)
+    runtime.set_choice({"backend": "onnxruntime", "reason": "cached", "candidates": []})
+    assert runtime(np.zeros((1, 3, 16, 12), np.float32)).max() == 1.0
+    assert runtime.describe()["history"] == [{"backend": "onnxruntime", "from_call": 0}]
+    assert backend_summary(runtime.describe()) == "onnxruntime (auto)"
+
+
 def test_a_second_process_waits_for_the_first_ones_build(tmp_path):
     decision = tmp_path / "auto-x.json"
     build = auto_module._BackgroundBuild(decision)

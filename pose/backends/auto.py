@@ -239,7 +239,9 @@ class AutoRuntime:
         if self._ready is not None:
             with self._lock:
                 self._current, self._ready = self._ready, None
-                self._history.append({"backend": self._record["backend"], "from_call": self._calls})
+                switch = {"backend": self._record["backend"], "from_call": self._calls}
+                # A choice known before the first call (the cache) replaces eager; a later one follows it.
+                self._history = [switch] if self._calls == 0 else [*self._history, switch]
         self._calls += 1
         return self._current(batch)
 
@@ -271,6 +273,8 @@ class AutoRuntime:
         self._closed.set()
         while self._cleanup:
             self._cleanup.pop()()
+        if self._watcher is not None:
+            self._watcher.join(timeout=10)  # it removes the build's scratch folder once the child is gone
 
 
 class _BackgroundBuild:
