@@ -28,7 +28,6 @@ from cli.options import (
     tracker_options,
 )
 from core.io import write_json_atomic
-from core.posetrack_format import PoseTrackFormatError
 from evaluation.posetrack_run import build_posetrack_models, plan_videos, predict_task
 from pipeline.batch import BatchSummary, prepare_output_folder
 from pipeline.engines import BatchWork, EngineSetupError, LocalEngine
@@ -55,7 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--pred", required=True, help="folder of prediction JSON files with the GT file names (or one file)")
     evaluate.add_argument("--json", metavar="OUT.json", help="write the metrics (percent, full precision) to this file")
     evaluate.add_argument("--clean", action="store_true", help="fix poseval's quirks (numbers then differ from poseval's)")
-    evaluate.add_argument("--no-tracking", action="store_true", help="AP only (skip the MOT metrics)")
+    evaluate.add_argument("--no-tracking", action="store_true", help="AP only (skip the MOT metrics, or HOTA)")
+    evaluate.add_argument("--benchmark", choices=("auto", "posetrack18", "posetrack21"), default="auto",
+                          help="posetrack18: PoseTrack 2017/2018, poseval's AP and MOTA; posetrack21: the PoseTrack21 "
+                               "kit's keypoint HOTA and mAP; auto (default): posetrack21 when the GT annotations carry "
+                               "PoseTrack21's person_id, else posetrack18")
 
     run = actions.add_parser(
         "run", help="predict and track every video of a PoseTrack split, one JSON per video",
@@ -72,24 +75,54 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from evaluation.posetrack import evaluate_paths  # noqa: PLC0415 - scipy.optimize (about 1 s), only to score
-
+    benchmark = args.benchmark if args.benchmark != "auto" else detect_benchmark(Path(args.gt))
     try:
-        metrics = evaluate_paths(args.gt, args.pred, clean=args.clean, evaluate_tracking=not args.no_tracking)
-    except (FileNotFoundError, PoseTrackFormatError, ValueError) as error:
+        if benchmark == "posetrack21":
+            from evaluation.posetrack21 import CLEAN_CHANGES as clean_note  # noqa: PLC0415 - scipy.optimize, only to score
+            from evaluation.posetrack21 import evaluate_paths as evaluate_posetrack21  # noqa: PLC0415 - as above
+
+            metrics = evaluate_posetrack21(args.gt, args.pred, clean=args.clean, tracking=not args.no_tracking)
+            counts = f"# sequences: {metrics.num_sequences}, labeled frames: {metrics.num_frames}"
+        else:
+            from evaluation.posetrack import evaluate_paths  # noqa: PLC0415 - scipy.optimize (about 1 s), only to score
+
+            clean_note = CLEAN_MODE_NOTE
+            metrics = evaluate_paths(args.gt, args.pred, clean=args.clean, evaluate_tracking=not args.no_tracking)
+            counts = (f"# videos: {metrics.num_videos}, evaluated frames: {metrics.num_frames}, "
+                      f"MOT frames: {metrics.num_mot_frames}")
+    except (FileNotFoundError, ValueError) as error:  # the format errors of both readers are ValueErrors
         logger.error("%s", error)
         return 2
     if args.clean:
-        print(CLEAN_MODE_NOTE)
-    print(f"# videos: {metrics.num_videos}, evaluated frames: {metrics.num_frames}, MOT frames: {metrics.num_mot_frames}")
+        print(clean_note)
+    print(counts)
     print(metrics.format_tables())
-    if args.json:
-        try:
-            write_json_atomic(args.json, metrics.to_dict(), indent=1)
-        except OSError as error:
-            logger.error("cannot write the metrics to %s: %s", args.json, error.strerror or error)
-            return 2
-        logger.info("metrics written to %s", args.json)
+    return _write_metrics(args.json, metrics.to_dict())
+
+
+def detect_benchmark(gt: Path) -> str:
+    """posetrack21 when the first GT file's annotations carry PoseTrack21's person_id, else posetrack18."""
+    from evaluation.posetrack21_files import is_posetrack21_ground_truth  # noqa: PLC0415 - numpy, only to score
+
+    files = sorted(gt.glob("*.json")) if gt.is_dir() else [gt]
+    if files and is_posetrack21_ground_truth(files[0]):
+        logger.info("%s: PoseTrack21 ground truth (person_id): keypoint HOTA and mAP as the PoseTrack21 kit "
+                    "(--benchmark posetrack18 for poseval's AP and MOTA)", files[0])
+        return "posetrack21"
+    logger.info("scoring as PoseTrack 2017/2018 with poseval's AP and MOTA (--benchmark posetrack21 for the "
+                "PoseTrack21 kit's keypoint HOTA)")
+    return "posetrack18"
+
+
+def _write_metrics(path: str | None, document: dict) -> int:
+    if not path:
+        return 0
+    try:
+        write_json_atomic(path, document, indent=1)
+    except OSError as error:
+        logger.error("cannot write the metrics to %s: %s", path, error.strerror or error)
+        return 2
+    logger.info("metrics written to %s", path)
     return 0
 
 

@@ -353,11 +353,17 @@ def _evaluate_frame(gt: PoseTrackFrame, pred: PoseTrackFrame, clean: bool, sourc
 # ---------------------------------------------------------------------------- AP
 
 
-def _average_precision(scores: np.ndarray, labels: np.ndarray, num_positives: float, stable: bool) -> tuple[float, float, float]:
-    """(AP, precision, recall) x 100 of one joint type, poseval's computeRPC + VOCap."""
+def average_precision(scores: np.ndarray, labels: np.ndarray, num_positives: float, stable: bool,
+                      order: np.ndarray | None = None) -> tuple[float, float, float]:
+    """(AP, precision, recall) x 100 of one joint type, poseval's computeRPC + VOCap.
+
+    `order`: the descending ranking to use (default: numpy's unstable argsort
+    reversed, or a stable descending sort with `stable`).
+    """
     if len(scores) == 0:
         return 0.0, 0.0, 0.0
-    order = np.argsort(-scores, kind="stable") if stable else np.argsort(scores)[::-1]
+    if order is None:
+        order = np.argsort(-scores, kind="stable") if stable else np.argsort(scores)[::-1]
     true_positives = np.cumsum(labels[order] == 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         recall = true_positives / np.float64(num_positives)
@@ -547,7 +553,7 @@ def evaluate(
     ap_recall = np.zeros(NUM_JOINTS)
     for j in range(NUM_JOINTS):
         mask = present_all[:, j]
-        ap[j], ap_precision[j], ap_recall[j] = _average_precision(
+        ap[j], ap_precision[j], ap_recall[j] = average_precision(
             scores_all[mask, j], labels_all[mask, j], float(gt_counts[j]), stable=clean)
 
     mota = motp = precision = recall = None
