@@ -47,11 +47,12 @@ def _annotation(image_id: int, track_id: int, points: np.ndarray, head: list[flo
     keypoints[:, :2] = points
     keypoints[:, 2] = (points[:, 0] > 0) & (points[:, 1] > 0)
     keypoints[list(EARS)] = 0
-    values = [int(round(v)) for v in keypoints.ravel()] if integer else [float(v) for v in keypoints.ravel()]
+    # two decimals, as trackers often write them; scores too, so that tied scores with different labels occur
+    values = [int(round(v)) for v in keypoints.ravel()] if integer else [round(float(v), 2) for v in keypoints.ravel()]
     annotation = {"image_id": image_id, "track_id": int(track_id), "person_id": int(track_id), "keypoints": values,
                   "bbox_head": head}
     if scores is not None:
-        annotation["scores"] = [float(s) for s in scores]
+        annotation["scores"] = [round(float(s), 2) for s in scores]
     return annotation
 
 

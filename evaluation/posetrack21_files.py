@@ -162,24 +162,33 @@ def _group_annotations(path: Path, annotations: list) -> dict[int, list[tuple[in
     return grouped
 
 
+def _numbers(path: Path, where: str, field: str, rows: list, items: list[tuple[int, dict]], length: int) -> np.ndarray:
+    """np.array(rows) as the kit builds it, (N, length) and numeric, or an error naming the first bad annotation."""
+    try:
+        array = np.array(rows)
+    except ValueError:
+        array = None
+    if array is None or array.dtype.kind not in "iuf" or array.shape != (len(rows), length):
+        for (index, _), row in zip(items, rows):
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row):
+                raise _fail(path, f"{where}, annotations[{index}]", f"'{field}' holds a value that is not a number")
+        raise _fail(path, where, f"'{field}' must be lists of {length} numbers")
+    return array
+
+
 def _people(path: Path, image_id: int, items: list[tuple[int, dict]], ground_truth: bool) -> tuple[People, bool]:
-    """(people of one image, whether all their keypoint numbers are JSON integers)."""
+    """(people of one image, whether the kit's keypoint array for it is an integer array)."""
     rows, scores, ids, heads = [], [], [], []
-    integer = True
     have_ids = True
     for index, annotation in items:
         where = f"image {image_id}, annotations[{index}]"
         keypoints = annotation.get("keypoints")
         if not isinstance(keypoints, list) or len(keypoints) != 3 * NUM_FILE_KEYPOINTS:
             raise _fail(path, where, f"'keypoints' must be a list of {3 * NUM_FILE_KEYPOINTS} numbers (17 x [x, y, v])")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in keypoints):
-            raise _fail(path, where, "'keypoints' holds a value that is not a number")
-        integer = integer and all(type(v) is int for v in keypoints)
         rows.append(keypoints)
         if "scores" in annotation:
             score = annotation["scores"]
-            if (not isinstance(score, list) or len(score) != NUM_FILE_KEYPOINTS
-                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in score)):
+            if not isinstance(score, list) or len(score) != NUM_FILE_KEYPOINTS:
                 raise _fail(path, where, f"'scores' must be a list of {NUM_FILE_KEYPOINTS} numbers")
             scores.append(score)
         else:
@@ -203,14 +212,16 @@ def _people(path: Path, image_id: int, items: list[tuple[int, dict]], ground_tru
             x1, y1, width, height = (float(v) for v in head)
             # as the kit: the diagonal of (x1, y1) -> (x1 + w, y1 + h), rounding included
             heads.append(HEAD_SIZE_FACTOR * math.sqrt(((x1 + width) - x1) ** 2 + ((y1 + height) - y1) ** 2))
-    keypoints = np.asarray(rows, np.float64).reshape(-1, NUM_FILE_KEYPOINTS, 3)[:, _KEPT_SLOTS, :2]
+    where = f"image {image_id}"
+    keypoints = _numbers(path, where, "keypoints", rows, items, 3 * NUM_FILE_KEYPOINTS)
+    score_array = _numbers(path, where, "scores", scores, items, NUM_FILE_KEYPOINTS)
     people = People(
-        np.ascontiguousarray(keypoints),
-        np.asarray(scores, np.float64).reshape(-1, NUM_FILE_KEYPOINTS)[:, _KEPT_SLOTS],
+        np.ascontiguousarray(keypoints.astype(np.float64).reshape(-1, NUM_FILE_KEYPOINTS, 3)[:, _KEPT_SLOTS, :2]),
+        score_array.astype(np.float64)[:, _KEPT_SLOTS],
         np.asarray(ids, np.int64) if have_ids else None,
         np.asarray(heads, np.float64) if ground_truth else None,
     )
-    return people, integer
+    return people, keypoints.dtype.kind in "iu"
 
 
 def _regions(path: Path, image: dict, where: str) -> tuple[tuple[np.ndarray, ...], bool]:
