@@ -1,8 +1,10 @@
-"""`main.py posetrack eval|run`: PoseTrack evaluation (poseval-exact) and prediction runs.
+"""`main.py posetrack eval|run`: PoseTrack evaluation (poseval- and PoseTrack21-kit-exact) and prediction runs.
 
 eval: score prediction files against PoseTrack 2017/2018 GT and print
-poseval's tables. Default mode reproduces poseval's numbers, quirks included;
-`--clean` fixes the quirks and says so.
+poseval's tables, or (`--benchmark posetrack21`, detected from the GT's
+person_id) against PoseTrack21 GT with its kit's keypoint HOTA and mAP
+(docs/POSETRACK21.md). Default mode reproduces the official numbers, quirks
+included; `--clean` fixes the quirks and says so.
 
 run: for every video of a PoseTrack dataset split, detect people (or read
 boxes from a file, or use GT boxes), estimate poses with HRNet, track them, and
@@ -46,14 +48,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="posetrack_action", metavar="ACTION", required=True)
 
     evaluate = actions.add_parser(
-        "eval", help="score predictions against GT, as poseval does",
-        description="Per-joint AP and MOTA/MOTP/precision/recall, equal to poseval's (default) or with its quirks fixed (--clean).",
+        "eval", help="score predictions against GT, as poseval (2017/2018) or the PoseTrack21 kit does",
+        description="Per-joint AP and MOTA/MOTP/precision/recall, equal to poseval's, or (PoseTrack21) keypoint HOTA "
+                    "and mAP equal to its kit's (default), or with their quirks fixed (--clean).",
     )
     evaluate.add_argument("--gt", required=True, help="folder of per-video GT JSON files (or one GT JSON file); a file holding several videos is read "
                           "whole in both modes (poseval silently reads only its first video)")
     evaluate.add_argument("--pred", required=True, help="folder of prediction JSON files with the GT file names (or one file)")
     evaluate.add_argument("--json", metavar="OUT.json", help="write the metrics (percent, full precision) to this file")
-    evaluate.add_argument("--clean", action="store_true", help="fix poseval's quirks (numbers then differ from poseval's)")
+    evaluate.add_argument("--clean", action="store_true", help="fix poseval's (or the PoseTrack21 kit's) quirks; numbers then differ from the official ones")
     evaluate.add_argument("--no-tracking", action="store_true", help="AP only (skip the MOT metrics, or HOTA)")
     evaluate.add_argument("--benchmark", choices=("auto", "posetrack18", "posetrack21"), default="auto",
                           help="posetrack18: PoseTrack 2017/2018, poseval's AP and MOTA; posetrack21: the PoseTrack21 "
@@ -63,7 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run = actions.add_parser(
         "run", help="predict and track every video of a PoseTrack split, one JSON per video",
         description="Detection (or a detection file / GT boxes), HRNet and the tracker on every video of a PoseTrack "
-                    "2017/2018 split; writes poseval-ready PoseTrack18 prediction files. Resumable per video.",
+                    "2017/2018 or PoseTrack21 split; writes poseval-ready PoseTrack18 prediction files (PoseTrack21: "
+                    "with person_id, as its kit reads them). Resumable per video.",
     )
     add_run_arguments(run)
 
@@ -128,10 +132,16 @@ def _write_metrics(path: str | None, document: dict) -> int:
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, metavar="ROOT",
-                        help="PoseTrack root: annotations/<split>/*.json and the frame folders their file names point to")
+                        help="PoseTrack root: annotations/<split>/*.json (PoseTrack21: posetrack_data/<split>/*.json) "
+                             "and the frame folders their file names point to")
     parser.add_argument("--split", default="val", help="annotation sub-folder (default val)")
+    parser.add_argument("--benchmark", choices=("auto", "posetrack18", "posetrack21"), default="auto",
+                        help="posetrack21: PoseTrack21's layout (ROOT/posetrack_data/SPLIT), files for its kit "
+                             "(person_id = track_id); posetrack18: PoseTrack 2017/2018 (ROOT/annotations/SPLIT); "
+                             "auto (default): posetrack21 when only ROOT/posetrack_data/SPLIT exists")
     parser.add_argument("--annotations", default=None, metavar="DIR",
-                        help="folder of per-video annotation files (default ROOT/annotations/SPLIT)")
+                        help="folder of per-video annotation files (default ROOT/annotations/SPLIT, or "
+                             "ROOT/posetrack_data/SPLIT for PoseTrack21)")
     parser.add_argument("--out", required=True, metavar="PRED_DIR", help="output folder, one JSON per video")
     parser.add_argument("--use-gt-boxes", action="store_true",
                         help="person boxes from each video's own GT annotations instead of a detector")
@@ -151,13 +161,26 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     add_engine_arguments(parser)
 
 
+def run_layout(root: Path, split: str, benchmark: str, annotations: str | None) -> tuple[str, Path]:
+    """(benchmark, annotation folder) of `posetrack run`: PoseTrack21 keeps its files in posetrack_data/SPLIT."""
+    posetrack21_folder, posetrack18_folder = root / "posetrack_data" / split, root / "annotations" / split
+    if benchmark == "auto":
+        benchmark = "posetrack21" if posetrack21_folder.is_dir() and not posetrack18_folder.is_dir() else "posetrack18"
+    if annotations:
+        return benchmark, Path(annotations)
+    return benchmark, posetrack21_folder if benchmark == "posetrack21" else posetrack18_folder
+
+
 def _run_videos(args: argparse.Namespace) -> int:
     root = Path(args.data)
-    annotations = Path(args.annotations) if args.annotations else root / "annotations" / args.split
+    benchmark, annotations = run_layout(root, args.split, args.benchmark, args.annotations)
     files = sorted(annotations.glob("*.json"))
     if not files:
-        logger.error("no *.json annotation files in %s", annotations)
+        hint = (" (PoseTrack21 keeps them in ROOT/posetrack_data/SPLIT: pass --benchmark posetrack21)"
+                if benchmark == "posetrack18" and (root / "posetrack_data").is_dir() else "")
+        logger.error("no *.json annotation files in %s%s", annotations, hint)
         return 2
+    logger.info("%s: %d sequences from %s", benchmark, len(files), annotations)
     if args.max_videos:
         files = files[: args.max_videos]
     try:
@@ -182,7 +205,7 @@ def _run_videos(args: argparse.Namespace) -> int:
     tasks, skipped = plan_videos(files, out, overwrite=args.overwrite, sizes=engine.remote)
     work = BatchWork(build_models, functools.partial(
         predict_task, root=root, keypoint_threshold=args.keypoint_threshold,
-        progress=not args.no_progress and not engine.remote, profile=args.profile))
+        progress=not args.no_progress and not engine.remote, profile=args.profile, benchmark=benchmark))
     try:
         report = engine.run(tasks, work, out, already_done=len(skipped), progress=not args.no_progress)
     except EngineSetupError as error:

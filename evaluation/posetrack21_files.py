@@ -186,7 +186,7 @@ def _people(path: Path, image_id: int, items: list[tuple[int, dict]], ground_tru
         if not isinstance(keypoints, list) or len(keypoints) != 3 * NUM_FILE_KEYPOINTS:
             raise _fail(path, where, f"'keypoints' must be a list of {3 * NUM_FILE_KEYPOINTS} numbers (17 x [x, y, v])")
         rows.append(keypoints)
-        if "scores" in annotation:
+        if "scores" in annotation and not ground_truth:  # the kit never reads GT scores (PoseTrack18 GT has [])
             score = annotation["scores"]
             if not isinstance(score, list) or len(score) != NUM_FILE_KEYPOINTS:
                 raise _fail(path, where, f"'scores' must be a list of {NUM_FILE_KEYPOINTS} numbers")
