@@ -46,7 +46,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from evaluation.legacy_sort import argsort_numpy1, tie_order_matters
-from evaluation.posetrack import average_precision, points_in_polygon
+from evaluation.pose_scoring import average_precision, points_in_polygon
 from evaluation.posetrack21_files import (
     JOINT_NAMES,
     NUM_JOINTS,

@@ -109,3 +109,11 @@ def test_end_to_end_gives_one_curve_per_backend(tmp_path):
     assert [(row["backend"], row["people"]) for row in report["rows"]] == [
         ("torch", 1), ("onnxruntime", 1), ("torch", 2), ("onnxruntime", 2)]
     assert all(row["fps"] > 0 for row in report["rows"])
+
+
+@pytest.mark.slow  # three child processes that import scipy
+def test_posetrack21_benchmark_scores_a_generated_set_without_the_kit(tmp_path):
+    result = _run("posetrack21_eval.py", "--sequences", "2", "--frames", "6", "--people", "2", "--keep", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| ours |" in result.stdout and "| ours, first 1 sequences |" in result.stdout
+    assert sorted(p.name for p in (tmp_path / "gt").glob("*.json")) == ["000000_mpii_test.json", "000001_mpii_test.json"]
