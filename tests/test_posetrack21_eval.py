@@ -295,3 +295,17 @@ def test_cli_benchmark_flag_and_clean_note(tmp_path, capsys):
     assert main.main([*args, "--benchmark", "posetrack21", "--clean"]) == 0
     printed = capsys.readouterr().out
     assert "clean mode: the official kit's surprising rules fixed" in printed and "HOTAeypoints->Summary" in printed
+
+
+def test_integer_keypoints_truncate_scores_unless_clean(tmp_path):
+    gt = [[person(1, 300)]]
+    false_positive, true_positive = person(7, 900, score=0.9), person(1, 300, score=0.3)
+    for p in (false_positive, true_positive):
+        p["keypoints"] = [int(round(v)) for v in p["keypoints"]]  # all JSON integers: the kit's array is integer
+    pred = [[false_positive, true_positive]]
+    kit = score(tmp_path / "kit", gt, pred)
+    clean = score(tmp_path / "clean", gt, pred, clean=True)
+    # clean: the false positive (0.9) outranks the match (0.3): AP 1/2. The kit truncates both scores to 0; numpy 1's
+    # sort keeps two equal values in file order, reversed by [::-1]: the match comes first, AP 100
+    assert clean["ap"]["map"]["Total"] == pytest.approx(50.0)
+    assert kit["ap"]["map"]["Total"] == pytest.approx(100.0)
