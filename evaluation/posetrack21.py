@@ -227,9 +227,10 @@ def _accumulate_matches(res: dict[str, np.ndarray], t: np.ndarray, j: np.ndarray
         histogram = np.bincount(index * width + levels, weights, minlength=size * width).reshape(size, width)
         return np.cumsum(histogram[:, ::-1], axis=1)[:, ::-1][:, 1:]
 
-    res["HOTA_TP"] += per_threshold(j, NUM_JOINTS).T
-    res["HOTA_FN"] -= per_threshold(j, NUM_JOINTS).T
-    res["HOTA_FP"] -= per_threshold(j, NUM_JOINTS).T
+    true_positives = per_threshold(j, NUM_JOINTS).T
+    res["HOTA_TP"] += true_positives
+    res["HOTA_FN"] -= true_positives  # the frames' GT and predicted joints were added before
+    res["HOTA_FP"] -= true_positives
     res["LocA"] += per_threshold(j, NUM_JOINTS, s).T
     # match counts per (GT id, predicted id, joint) and threshold
     keys, key_of = np.unique((g * num_pred_ids + d) * NUM_JOINTS + j, return_inverse=True)
