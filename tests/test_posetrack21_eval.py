@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluation import posetrack21
+from evaluation import legacy_sort, posetrack21
 from evaluation.legacy_sort import argsort_numpy1, tie_order_matters
 from evaluation.posetrack21 import COLUMNS, PERCENT_FIELDS, evaluate_paths
 from evaluation.posetrack21_files import JOINT_NAMES, PoseTrack21FormatError
@@ -254,6 +254,13 @@ def test_tied_scores_are_ranked_as_numpy_1_ranks_them():
     numpy1 = [23, 4, 9, 20, 18, 26, 14, 8, 32, 5, 36, 1, 35, 33, 24, 31, 30, 28, 27, 37, 25, 34, 0, 19, 21, 38, 17, 16,
               15, 13, 12, 10, 7, 6, 3, 2, 22, 39, 29, 11]
     assert argsort_numpy1(scores).tolist() == numpy1
+    # introsort falls back to numpy's heapsort past its depth limit; np.argsort(kind="heapsort") under numpy 1.23.5:
+    numpy1_heapsort = [4, 23, 9, 32, 5, 8, 20, 14, 18, 36, 26, 1, 6, 13, 0, 12, 24, 2, 21, 10, 39, 22, 19, 37, 25, 35,
+                       27, 28, 17, 30, 34, 33, 16, 31, 15, 7, 3, 38, 29, 11]
+    keys = np.unique(scores, return_inverse=True)[1].tolist()
+    order = list(range(len(scores)))
+    legacy_sort._heapsort(keys, order, 0, len(scores) - 1)
+    assert order == numpy1_heapsort
     rng = np.random.default_rng(3)
     values = rng.normal(size=500)
     assert argsort_numpy1(values).tolist() == np.argsort(values, kind="stable").tolist()  # no ties: the sorted order
