@@ -435,11 +435,12 @@ class PoseTrack21Metrics:
         else:
             lines.append("HOTAeypoints: not evaluated (predictions without track_id; see the log)")
         lines.append("")
-        lines.append(_kit_row(["PosemAP->Summary: " + tracker + ":"]))
-        for name in AP_NAMES:
+        for name in AP_NAMES:  # PosemAP's table without its per-sequence rows
             lines.append(_kit_row([f"[{name}]", *self.ap[name]], space=15))
+            lines.append(_kit_row(["Summary " + tracker + ":"]))
             lines.append(_kit_row(["", *("%.1f" % v for v in self.ap[name].values())], space=15))
-        return "\n".join(lines)
+            lines.append("")
+        return "\n".join(lines).rstrip()
 
 
 def _kit_row(cells: Sequence[str], space: int = 10) -> str:

@@ -289,7 +289,8 @@ def test_cli_json_and_printed_table_agree(tmp_path, capsys):
     for name in ("map", "precision", "recall"):
         at = next(i for i, line in enumerate(lines) if line.startswith(f"[{name}]"))
         assert lines[at].split()[1:] == list(result["ap"][name])
-        assert lines[at + 1].split() == ["%.1f" % v for v in result["ap"][name].values()]
+        assert lines[at + 1] == "Summary :"
+        assert lines[at + 2].split() == ["%.1f" % v for v in result["ap"][name].values()]
 
 
 def test_cli_benchmark_flag_and_clean_note(tmp_path, capsys):
