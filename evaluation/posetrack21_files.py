@@ -289,9 +289,11 @@ def read_predictions(path: str | os.PathLike) -> PredictionSequence:
 
 
 def is_posetrack21_ground_truth(path: str | os.PathLike) -> bool:
-    """A GT file in PoseTrack21's layout: images carry `is_labeled` and annotations `person_id` or `bbox_head`
-    with 17 keypoints, and no PoseTrack 2017 `annolist`. PoseTrack 2018 files share the layout; they are told
-    apart by `person_id` (PoseTrack21's re-identification field) or by the caller's --benchmark flag."""
+    """True when a GT file's annotations carry `person_id`, PoseTrack21's re-identification field.
+
+    PoseTrack21 keeps PoseTrack 2018's COCO-like layout; `person_id` is what
+    tells the two apart (the CLI's --benchmark flag overrides this guess).
+    """
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
