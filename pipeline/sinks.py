@@ -234,7 +234,8 @@ class PoseTrackSink:
         keypoint_names: the model's keypoints (COCO or PoseTrack18 order).
         video_name: used in generated file names.
         image_infos: GT image entries, one per frame index.
-        version: "2018" (COCO-style) or "2017" (annolist) document.
+        version: "2018" (COCO-style), "posetrack21" (the 2018 document with
+            `person_id` = `track_id`, as PoseTrack21's kit reads it) or "2017" (annolist).
         score_threshold: keypoints scoring below it are written missing.
         include_recovered: also write the poses the tracker recovered by
             optical flow (`detection_index` -1); `posetrack run` writes
@@ -248,8 +249,8 @@ class PoseTrackSink:
             self.layout = keypoint_layout_of(keypoint_names)
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from error
-        if version not in ("2018", "2017"):
-            raise ValueError(f"{path}: PoseTrack version must be '2018' or '2017', got {version!r}")
+        if version not in ("2018", "2017", "posetrack21"):
+            raise ValueError(f"{path}: PoseTrack version must be '2018', '2017' or 'posetrack21', got {version!r}")
         self.path = Path(path)
         self._video_name = video_name
         self._image_infos = None if image_infos is None else list(image_infos)
@@ -278,8 +279,13 @@ class PoseTrackSink:
         if self._frames is None:
             return
         frames, self._frames = self._frames, None
-        build = posetrack18_prediction_document if self._version == "2018" else posetrack17_prediction_document
-        document = build(frames, keypoint_layout=self.layout, score_threshold=self._score_threshold)
+        if self._version == "2017":
+            document = posetrack17_prediction_document(frames, keypoint_layout=self.layout,
+                                                       score_threshold=self._score_threshold)
+        else:
+            document = posetrack18_prediction_document(frames, keypoint_layout=self.layout,
+                                                       score_threshold=self._score_threshold,
+                                                       person_ids=self._version == "posetrack21")
         out = AtomicTextFile(self.path)
         try:
             json.dump(document, out)

@@ -123,3 +123,11 @@ def test_backend_gate_benchmark_checks_the_gate_against_ap_and_draws_it(tmp_path
     assert rows["torch"]["ap_loss"] == 0.0 and rows["onnxruntime"]["oks_mean"] > 0.999
     assert report["gate_holds"] and report["min_oks_losing_at_most_half_ap"] >= report["oks_min"]
     assert picture.stat().st_size > 10_000
+
+
+@pytest.mark.slow  # three child processes that import scipy
+def test_posetrack21_benchmark_scores_a_generated_set_without_the_kit(tmp_path):
+    result = _run("posetrack21_eval.py", "--sequences", "2", "--frames", "6", "--people", "2", "--keep", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| ours |" in result.stdout and "| ours, first 1 sequences |" in result.stdout
+    assert sorted(p.name for p in (tmp_path / "gt").glob("*.json")) == ["000000_mpii_test.json", "000001_mpii_test.json"]
