@@ -13,10 +13,12 @@ reference people (pose.backends.agreement) are compared with eager fp32's by
 OKS, and it is timed against eager at 1 crop and at a full batch; the first
 that agrees (`agrees`) and is faster at both sizes is chosen, else eager.
 
-On a CPU this happens in a child process (`python -m pose.backends.build`),
-at a lower priority, while the caller runs eager fp32: the first frame comes
-as fast as with `--backend torch`, and the faster backend takes over between
-two calls once it is ready. A child, not a thread, because the ONNX exporter
+On a CPU this happens in a child process (`python -m pose.backends.build`)
+while the caller runs eager fp32: the first frame comes as fast as with
+`--backend torch`, and the faster backend takes over between two calls once
+it is ready. The child runs at the caller's priority: it halves eager's speed
+while it runs, but a niced child (a quarter of the CPU) left eager running
+for about four times as long, and the faster backend is worth more frames. A child, not a thread, because the ONNX exporter
 redirects stdout and silences logging process-wide while it runs, and its
 Python-heavy tracing would hold the interpreter lock against the pipeline's
 threads. The choice and every candidate's numbers go to
@@ -58,8 +60,6 @@ logger = logging.getLogger(__name__)
 TIMING_REPEATS = 3
 # A candidate must beat eager by this much at a full batch to be worth a second code path.
 MIN_SPEEDUP = 1.1
-# The background build's niceness: the live view keeps most of the CPU while it runs.
-BUILD_NICENESS = 5
 LOCK_POLL_S = 2.0
 
 
@@ -309,8 +309,7 @@ class _BackgroundBuild:
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [root, environment.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pose.backends.build", str(spec_path)], stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment,
-            preexec_fn=(lambda: os.nice(BUILD_NICENESS)) if hasattr(os, "nice") else None)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment)
         with open(self.lock, "w") as handle:  # the child is the builder now: it holds the lock while it lives
             handle.write(str(self.process.pid))
 
