@@ -96,6 +96,7 @@ def test_auto_runtime_runs_eager_until_the_choice_then_swaps_between_calls():
     assert runtime.describe()["backend"] == "torch"
     choice_made.set()
     assert runtime.settled(10)
+    assert runtime.describe()["backend"] == "onnxruntime"  # what the next call runs
     assert runtime(batch).max() == 1.0
     described = runtime.describe()
     assert described["backend"] == "onnxruntime"

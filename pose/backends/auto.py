@@ -210,7 +210,7 @@ class AutoRuntime:
     @property
     def backend(self) -> str:
         """The backend the next call runs."""
-        return self._history[-1]["backend"]
+        return self._record["backend"] if self._ready is not None else self._history[-1]["backend"]
 
     def _watch(self, wait_for_choice) -> None:
         record = wait_for_choice()
