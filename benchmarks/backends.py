@@ -127,6 +127,7 @@ def accuracy_report(args, cache_dir: Path) -> dict:
     from evaluation.backend_accuracy import ValidationSet, accuracy_rows, people_of, synthetic_sets  # noqa: PLC0415
     from pose.backends import BackendUnavailable, make_runtime  # noqa: PLC0415
     from pose.backends.agreement import reference_people  # noqa: PLC0415
+    from pose.backends.identity import weights_id  # noqa: PLC0415
     from pose.estimator import PoseEstimator  # noqa: PLC0415
 
     estimator = PoseEstimator.from_config(args.accuracy_config, weights=args.accuracy_weights, backend="torch",
@@ -139,14 +140,15 @@ def accuracy_report(args, cache_dir: Path) -> dict:
         dataset, people = sets.validation, people_of(sets.reference, size)
         crops = people_of(sets.calibration, size).crops
         calibration = np.concatenate([crops, np.ascontiguousarray(crops[..., ::-1])])
+    network_id = weights_id(args.accuracy_weights, args.accuracy_config)
     runtimes, unavailable = {}, []
     for backend in args.backends:
         if backend == "torch":
             continue
         try:
             runtimes[backend] = make_runtime(backend, estimator.runtime.model, device="cpu", max_batch=64,
-                                             input_size=size, weights_id=f"accuracy-{Path(str(args.accuracy_weights)).stem}",
-                                             cache_dir=cache_dir, calibration=calibration)
+                                             input_size=size, weights_id=network_id, cache_dir=cache_dir,
+                                             calibration=calibration)
         except BackendUnavailable as error:
             unavailable.append({"backend": backend, "available": False, "reason": str(error)})
     rows = [{**row, "available": True} for row in accuracy_rows(estimator, runtimes, people, dataset)]
