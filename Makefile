@@ -49,6 +49,7 @@ bench: install
 	$(PY) benchmarks/tracker_quality.py
 	$(PY) benchmarks/pipeline.py
 	$(PY) benchmarks/posetrack_eval.py
+	$(PY) benchmarks/posetrack21_eval.py
 	$(PY) benchmarks/scale_out.py
 	$(PY) benchmarks/train_step.py
 	$(PY) benchmarks/onnx_backends.py

@@ -37,7 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gui": ("cli.gui", "Open the desktop window: live skeletons with track IDs on a camera, file or URL."),
     "pose": ("cli.pose", "Estimate keypoints in one image for given person boxes; draw them and print JSON."),
     "weights": ("cli.weights", "List, download and locate the pretrained HRNet weights."),
-    "posetrack": ("cli.posetrack", "Run on PoseTrack 2017/2018 and score mAP/MOTA exactly as poseval does."),
+    "posetrack": ("cli.posetrack", "Run on PoseTrack 2017/2018/21 and score them exactly as poseval (mAP, MOTA) or the PoseTrack21 kit (HOTA, mAP) does."),
     "coco": ("cli.coco", "COCO keypoint evaluation (official HRNet test protocol, pycocotools AP)."),
     "mpii": ("cli.mpii", "MPII PCKh@0.5 evaluation with the official head-size rule."),
     "train": ("cli.train", "Train or fine-tune HRNet with the paper's recipe (one process or torchrun)."),

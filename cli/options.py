@@ -19,11 +19,12 @@ from pipeline.engines import LocalEngine, RayEngine
 from tracker.options import OPTION_INFO, TrackerOptions
 
 DEFAULT_POSE_CONFIG = "coco/w32_256x192"
-# `--backend`'s default; the environment variable overrides it (the test suite pins "torch").
+# `--backend`'s defaults: live commands (`track`, `gui`) run the fastest backend that keeps the keypoints;
+# commands that score accuracy run eager fp32, the paper's numbers, and never build anything for a short job.
+# The environment variable overrides both (the test suite pins "torch").
 BACKEND_ENV = "HRTRACK_BACKEND"
-DEFAULT_BACKEND = "auto"
-# The names of pose.backends.BACKENDS, spelled here so that --help needs no import of the pose layer
-# (tests/test_backends.py checks that the two lists are the same).
+LIVE_BACKEND = "auto"
+EXACT_BACKEND = "torch"
 BACKEND_CHOICES = ("auto", "torch", "torch-compile", "torch-compile-bf16", "fp16", "bf16", "onnxruntime",
                    "onnxruntime-int8")
 
@@ -72,11 +73,12 @@ def add_pose_model_arguments(group) -> None:
     group.add_argument("--offline", action="store_true", help="never download weights (same as HRTRACK_OFFLINE=1)")
 
 
-def add_pose_arguments(parser: argparse.ArgumentParser, flip_test: bool = True) -> None:
-    """The pose model's flags; `flip_test` is the command's default for the flip test (`--flip` / `--no-flip`).
+def add_pose_arguments(parser: argparse.ArgumentParser, flip_test: bool = True, live: bool = False) -> None:
+    """The pose model's flags, with the command's defaults.
 
-    Commands that score accuracy keep the paper's flip test on; the live commands
-    (`track`, `gui`) default to off, since it doubles the network's cost per person.
+    Commands that score accuracy keep the paper's flip test on and run eager fp32;
+    the live commands (`track`, `gui`, `live=True`, `flip_test=False`) turn the flip
+    test off, since it doubles the network's cost per person, and run `--backend auto`.
     """
     group = parser.add_argument_group("pose model")
     add_pose_model_arguments(group)
@@ -97,27 +99,27 @@ def add_pose_arguments(parser: argparse.ArgumentParser, flip_test: bool = True) 
         default="official",
         help="heatmap decoding: official quarter-pixel offset, or DARK sub-pixel refinement (default official)",
     )
-    default_backend = os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND
+    default_backend = os.environ.get(BACKEND_ENV) or (LIVE_BACKEND if live else EXACT_BACKEND)
     group.add_argument(
         "--backend",
         choices=BACKEND_CHOICES,
         default=default_backend,
-        help="how the pose network runs: torch (eager fp32, the reference), torch-compile (AOTInductor, "
-        "channels_last), torch-compile-bf16 and bf16 (CPUs with AVX512-BF16/AMX, or CUDA), fp16 (CUDA), "
-        "onnxruntime (fp32), onnxruntime-int8 (static int8: fastest on the CPU, but int8 trades accuracy), or auto: "
-        "the fastest backend whose keypoints agree with eager fp32 on the reference images (measured on the "
-        "first start, which compiles every candidate and can take minutes, then cached). Compiled models are "
-        f"cached under $HRTRACK_CACHE/backends (default ~/.cache/hrtrack/backends). Default {default_backend} "
-        f"(${BACKEND_ENV} overrides)",
+        help="how the pose network runs: torch (eager fp32, the reference), auto (starts eagerly at once; the "
+        "fastest backend this hardware has whose keypoints agree with eager fp32 by OKS on reference people "
+        "takes over once it is built in the background, on the first start only, then cached), onnxruntime "
+        "(fp32), onnxruntime-int8 (static int8: fastest on CPUs with int8 dot products), bf16 and "
+        "torch-compile-bf16 (CPUs with AVX512-BF16/AMX, or CUDA), fp16 (CUDA), torch-compile (AOTInductor; "
+        "compiling takes minutes). Built models are cached under $HRTRACK_CACHE/backends (default "
+        f"~/.cache/hrtrack/backends). Default here: {default_backend} (${BACKEND_ENV} overrides)",
     )
     group.add_argument(
         "--calibration",
         nargs="+",
         default=None,
         metavar="PATH",
-        help="onnxruntime-int8: images and videos of your scenes to calibrate the int8 ranges on (each whole "
-        "frame is one crop, videos give 8 frames; default: the reference people of backend agreement). "
-        "`main.py export --int8` calibrates on the detector's person boxes instead, which keeps keypoints closer",
+        help="int8 (onnxruntime-int8, and auto where it tries int8): images and videos of your scenes to "
+        "calibrate the int8 ranges on, cropped at the person boxes of the detector (or --det-file/--gt-boxes); "
+        "videos give 8 frames each (default: the reference people of backend agreement)",
     )
     group.add_argument(
         "--batch-size",

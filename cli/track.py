@@ -81,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_keypoint_threshold_argument(run, "in the video")
 
     add_profile_argument(run)
-    add_pose_arguments(parser, flip_test=False)
+    add_pose_arguments(parser, flip_test=False, live=True)
     add_detector_arguments(parser)
 
     track = add_tracker_arguments(parser)

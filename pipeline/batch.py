@@ -80,6 +80,7 @@ from pipeline.work import (  # noqa: F401 - VIDEO_STATUSES re-exported
     VideoResult,
     remove_partial_files,
 )
+from pose.backends import backend_summary
 
 logger = logging.getLogger(__name__)
 
@@ -489,6 +490,9 @@ class BatchSummary:
             lines.append(line)
         lines += [f"  skipped  {name}" for name in self.skipped]
         lines += [f"  not started {name}" for name in self.not_started]
+        described = next((result.pose_backend for result in reversed(self.results) if result.pose_backend), None)
+        if described:
+            lines.append(f"pose network: {backend_summary(described)}")
         if self.frames:
             lines.append(f"total: {self.frames} frames in {self.seconds:.1f} s "
                          f"({self.frames / self.seconds if self.seconds > 0 else 0.0:.1f} fps)")
@@ -515,7 +519,7 @@ def open_input(item: InputVideo, max_frames: int | None = None, open_timeout_s: 
 
 def make_sinks(paths: dict[str, Path], *, source, keypoint_names: Sequence[str],
                skeleton: Sequence[tuple[int, int]], video_name: str, keypoint_threshold: float = 0.3,
-               profile=None, max_frames: int | None = None) -> list:
+               profile=None, run_info: Callable[[], dict] | None = None, max_frames: int | None = None) -> list:
     """One sink per requested format; on a failure the ones already opened are closed as incomplete.
 
     The JSON sink asks the source at its close how much of the input was read
@@ -528,7 +532,8 @@ def make_sinks(paths: dict[str, Path], *, source, keypoint_names: Sequence[str],
     builders: dict[str, Callable[[Path], object]] = {
         "json": lambda path: JsonPosesSink(path, source=source.name, keypoint_names=keypoint_names,
                                            skeleton=skeleton, fps=fps, coverage=lambda: source_coverage(source),
-                                           profile=profile, max_frames=None if source.live else max_frames),
+                                           profile=profile, run_info=run_info,
+                                           max_frames=None if source.live else max_frames),
         "posetrack": lambda path: PoseTrackSink(path, keypoint_names=keypoint_names, video_name=video_name),
         "coco": lambda path: CocoResultsSink(path),
         "csv": lambda path: CsvPosesSink(path, keypoint_names=keypoint_names),
@@ -608,7 +613,8 @@ def _track_locked(item: InputVideo, paths: dict[str, Path], models: Models, opti
         sinks = make_sinks(paths, source=source, keypoint_names=tuple(getattr(models.estimator, "keypoint_names", ())),
                            skeleton=tuple(getattr(models.estimator, "skeleton", ())),
                            video_name=Path(item.name).name, keypoint_threshold=options.keypoint_threshold,
-                           profile=profile, max_frames=options.max_frames)
+                           profile=profile, run_info=lambda: {"pose_backend": pose_backend(models.estimator)},
+                           max_frames=options.max_frames)
         if models.tracker is not None and hasattr(models.tracker, "reset"):
             models.tracker.reset()
         if hasattr(models.detector, "reset"):  # a detection file counts the frames it had boxes for
@@ -659,7 +665,14 @@ def _track_locked(item: InputVideo, paths: dict[str, Path], models: Models, opti
     logger.info("%s: %d frames in %.1f s -> %s", item.name, frames, seconds, ", ".join(str(p) for p in paths.values()))
     status = "truncated" if truncated and not options.accept_truncated else "done"
     return VideoResult(item.name, status, frames, seconds, reason, announced, skipped,
-                       profile.as_dict() if profile is not None else None, trial=is_trial)
+                       profile.as_dict() if profile is not None else None, pose_backend(models.estimator),
+                       trial=is_trial)
+
+
+def pose_backend(estimator) -> dict | None:
+    """`estimator.describe_backend()` where it has one (a test's stand-in may not)."""
+    describe = getattr(estimator, "describe_backend", None)
+    return describe() if describe is not None else None
 
 
 class _EndOnRequest:

@@ -54,6 +54,8 @@ class VideoResult:
         frames_announced: frames the container announced (None when unknown).
         skipped_frames: unreadable images of a frame folder that were skipped.
         profile: `PipelineProfile.as_dict()` of the run (`TrackOptions.profile`), else None.
+        pose_backend: which backend ran the pose network and how close it is to eager fp32
+            (`PoseEstimator.describe_backend()`), None when the estimator does not say.
         trial: a `--max-frames` trial that stopped at its limit: the outputs
             cover only the input's first frames (marked `<name>.trial`).
     """
@@ -66,6 +68,7 @@ class VideoResult:
     frames_announced: int | None = None
     skipped_frames: int = 0
     profile: dict | None = None
+    pose_backend: dict | None = None
     trial: bool = False
 
     def __post_init__(self) -> None:

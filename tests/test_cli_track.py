@@ -49,7 +49,9 @@ def test_track_writes_outputs_then_skips_them_on_a_rerun(tmp_path, detections, c
         "000001_mpiinew_test.trial"]  # --max-frames: a trial, which a full run would redo
     document = json.loads((out / "000001_mpiinew_test.json").read_text())
     assert document["num_frames"] == 3 and [len(f["people"]) for f in document["frames"]] == [1, 1, 1]
-    assert "done: 1" in capsys.readouterr().out
+    assert document["pose_backend"] == {"backend": "torch"}  # what ran the network, for whoever reads the file
+    printed = capsys.readouterr().out
+    assert "done: 1" in printed and "pose network: torch (eager fp32, the reference)" in printed
     assert main.main(argv) == 0
     assert "skipped (already complete): 1" in capsys.readouterr().out
 
