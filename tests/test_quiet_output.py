@@ -16,6 +16,7 @@ import pytest
 
 from pipeline.progress import InputProgress
 from tests.sample_data import SAMPLE_VIDEO, TINY_MODEL_ARGS
+from tests.test_batch_faults import small_disk  # noqa: F401 - a fixture: a 300 KB tmpfs
 
 ROOT = Path(__file__).parent.parent
 
@@ -90,3 +91,24 @@ def test_torchs_cuda_home_warning_is_not_printed_on_a_cpu_machine():
                                         CUDA_VISIBLE_DEVICES=""))
     assert "unknown weights name" in completed.stderr  # main ran, and logged as usual
     assert "No CUDA runtime is found" not in completed.stderr
+
+
+_WRITE_TO_A_FULL_DISK = """
+import sys
+import main
+main.main(["weights", "path", "no_such_name"])  # as every command starts, before OpenCV loads
+import cv2, numpy as np
+writer = cv2.VideoWriter(sys.argv[1], cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (320, 240))
+for seed in range(40):
+    writer.write(np.random.default_rng(seed).integers(0, 255, (240, 320, 3), np.uint8))
+writer.release()
+"""
+
+
+def test_opencvs_failed_write_lines_are_not_printed_on_a_full_disk(small_disk):
+    completed = subprocess.run([sys.executable, "-c", _WRITE_TO_A_FULL_DISK, str(small_disk / "clip.mp4")],
+                               cwd=ROOT, capture_output=True, text=True, timeout=120,
+                               env=dict({key: value for key, value in os.environ.items()
+                                         if not key.startswith("OPENCV_")}, PYTHONPATH=str(ROOT)))
+    assert "unknown weights name" in completed.stderr  # main ran
+    assert "Failed to write frame" not in completed.stderr  # 27 such lines before (issue 21)
