@@ -801,7 +801,21 @@ def run_tracking(inputs: Sequence[InputVideo], out_dir: str | Path, formats: Seq
     work = BatchWork(build_models, functools.partial(track_task, formats=tuple(formats), options=task_options,
                                                      skip_complete=None if overwrite else accept))
     report = engine.run(tasks, work, out_dir, already_done=len(skipped), progress=options.progress)
-    return BatchSummary(list(report.results), skipped, list(report.not_started)), report
+    items = {task.name: task.payload for task in tasks}
+    results = [_settle_busy(result, items[result.name], out_dir, formats, accept) for result in report.results]
+    return BatchSummary(results, skipped, list(report.not_started)), report
+
+
+def _settle_busy(result: VideoResult, item: InputVideo, out_dir: str | Path, formats: Sequence[str],
+                 accept: Collection[str]) -> VideoResult:
+    """A "busy" input whose other run has completed it by the end of this one: "skipped" (nothing left to do)."""
+    if result.status != "busy":
+        return result
+    paths = output_paths(out_dir, item, formats)
+    markers = marker_paths(paths)
+    if is_complete(paths.values(), markers.values(), accept) and not outputs_problem(item, paths, markers):
+        return dataclasses.replace(result, status="skipped", reason="completed by another run")
+    return result
 
 
 def run_batch(
