@@ -201,15 +201,16 @@ _TRACKER_FLAGS = {
 def check_model_files(args: argparse.Namespace) -> None:
     """FileNotFoundError naming the flag when a file the models need is absent: checked before any model loads."""
     from pose.config import config_path  # noqa: PLC0415 - YAML only; keeps --help free of the pose layer
+    from pose.weights import REGISTRY  # noqa: PLC0415 - as above
 
     try:
         config_path(args.pose_config)
     except FileNotFoundError as error:
         raise FileNotFoundError(f"--pose-config: {error}") from None
     weights = args.pose_weights
-    if weights is not None and ("/" in weights or os.sep in weights or weights.endswith((".pth", ".pt", ".ckpt")))\
-            and not os.path.isfile(weights):
-        raise FileNotFoundError(f"--pose-weights {weights}: no such file")
+    if weights is not None and weights not in REGISTRY and not os.path.isfile(os.path.expanduser(weights)):
+        raise FileNotFoundError(f"--pose-weights {weights}: no such file, and not a weights name "
+                                f"(`main.py weights list` shows the names)")
     for flag in ("--det-file", "--det-annotations", "--gt-boxes", "--det-weights"):
         value = getattr(args, _flag_attribute(flag), None)
         if value is not None and not os.path.isfile(value):
