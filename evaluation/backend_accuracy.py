@@ -69,9 +69,8 @@ def synthetic_sets(folder: str | os.PathLike) -> SyntheticSets:
 
 def people_of(dataset: ValidationSet, input_size: tuple[int, int], color_rgb: bool = True) -> ReferencePeople:
     """The annotated people of a COCO-format set as `ReferencePeople` for a network of `input_size` (w, h)."""
-    # reference_people reads images relative to the annotation's folder: point it at the image folder.
-    return reference_people(input_size, color_rgb, folder=dataset.images,
-                            annotations_name=os.path.relpath(dataset.annotation, dataset.images))
+    return reference_people(input_size, color_rgb, folder=dataset.annotation.parent,
+                            annotations_name=dataset.annotation.name, images=dataset.images)
 
 
 def coco_ap(estimator, dataset: ValidationSet) -> float:

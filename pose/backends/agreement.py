@@ -79,11 +79,15 @@ def reference_folder() -> tuple[Path, str]:
     return PACKAGED_REFERENCE_DIR, PACKAGED_REFERENCE_ANNOTATIONS
 
 
-def _annotated_people(folder: Path | None, annotations_name: str):
-    """[(BGR image, [annotation dicts of its people])] by image id; FileNotFoundError when the images are not there."""
+def _annotated_people(folder: Path | None, annotations_name: str, images: Path | None = None):
+    """[(BGR image, [annotation dicts of its people])] by image id; FileNotFoundError when the images are not there.
+
+    The annotation file is `folder / annotations_name`; its `file_name`s are relative to `images` (default `folder`).
+    """
     if folder is None:
         folder, annotations_name = reference_folder()
     folder = Path(folder)
+    images = folder if images is None else Path(images)
     annotations = json.loads((folder / annotations_name).read_text())
     files = {image["id"]: image["file_name"] for image in annotations["images"]}
     people = []
@@ -92,7 +96,7 @@ def _annotated_people(folder: Path | None, annotations_name: str):
         found = [a for a in annotations["annotations"] if a["image_id"] == image_id and a["bbox"][2] > 1
                  and not a.get("iscrowd", 0) and (a.get("num_keypoints", 1) > 0 if "keypoints" in a else True)]
         if found:
-            people.append((read_image(folder / file_name), found))
+            people.append((read_image(images / file_name), found))
     return people
 
 
@@ -107,10 +111,11 @@ def reference_images(folder: Path | None = None, annotations_name: str = REFEREN
 
 
 def reference_people(input_size: tuple[int, int], color_rgb: bool = True, folder: Path | None = None,
-                     annotations_name: str = REFERENCE_ANNOTATIONS) -> ReferencePeople:
-    """The reference people of `folder` (None: `reference_folder()`) cropped for a network of `input_size` (w, h) px."""
+                     annotations_name: str = REFERENCE_ANNOTATIONS, images: Path | None = None) -> ReferencePeople:
+    """The people of `folder / annotations_name` (None: `reference_folder()`; images in `images`, default `folder`)
+    cropped for a network of `input_size` (w, h) px."""
     crops, px_per_input_px, areas, labeled = [], [], [], []
-    for image, found in _annotated_people(folder, annotations_name):
+    for image, found in _annotated_people(folder, annotations_name, images):
         boxes = np.asarray([a["bbox"] for a in found], np.float64)
         centers, scales = boxes_to_centers_scales(boxes, input_size[0] / input_size[1], "xywh")
         crops.append(network_input(image, centers, scales, input_size, color_rgb))
