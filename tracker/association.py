@@ -89,12 +89,14 @@ class MatchedPairs:
 
 def associate(predicted: PoseSet, predicted_boxes: np.ndarray, predicted_areas: np.ndarray, missed: np.ndarray,
               detections: DetectionSet, recent: np.ndarray, num_recent: int, options: TrackerOptions,
-              exponent_factors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+              exponent_factors: np.ndarray, appearance: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Similarity and the three matching stages.
 
     predicted, predicted_boxes (T, 4), predicted_areas (T,): the tracks'
     predicted poses in this frame. missed: (T,) frames since each track was
     seen. recent: (T,) bool, tracks seen in the previous frame (num_recent of them).
+    appearance: (T, N) float32 appearance similarity in [0, 1] (NaN: not
+    comparable), or None (keypoint-only tracking): see `blend_appearance`.
     Returns matched (M,) track rows and (M,) detection columns.
     """
     num_tracks, num_detections = len(missed), len(detections)
@@ -108,6 +110,8 @@ def associate(predicted: PoseSet, predicted_boxes: np.ndarray, predicted_areas: 
         predicted, predicted_boxes, areas, detections.poses, detections.boxes, detections.areas,
         kind=options.similarity, oks_weight=options.oks_weight, exponent_factors=exponent_factors,
         min_shared_keypoints=options.min_keypoints, min_similarity=options.similarity_threshold)
+    if appearance is not None:
+        similarity = blend_appearance(similarity, appearance, options.reid_weight, options.similarity_threshold)
     all_rows = np.arange(num_tracks)
     recent_rows = all_rows if num_recent == num_tracks else recent.nonzero()[0]
     stages = [(recent_rows, detections.high_columns)]
@@ -142,3 +146,13 @@ def associate(predicted: PoseSet, predicted_boxes: np.ndarray, predicted_areas: 
     if not matched_rows:
         return NO_ROWS, NO_ROWS
     return np.concatenate(matched_rows), np.concatenate(matched_columns)
+
+
+def blend_appearance(similarity: np.ndarray, appearance: np.ndarray, weight: float, threshold: float) -> np.ndarray:
+    """(T, N) float32: pairs the pose `similarity` allows (>= threshold) that
+    have an appearance similarity score (1 - weight) * pose + weight * appearance,
+    never below the threshold: appearance re-ranks the pose's candidates (two
+    people crossing) but neither makes nor breaks a match on its own."""
+    blended = (1.0 - weight) * similarity + weight * appearance
+    use = (similarity >= threshold) & ~np.isnan(appearance)
+    return np.where(use, np.maximum(blended, threshold), similarity).astype(np.float32)
