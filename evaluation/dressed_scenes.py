@@ -91,7 +91,7 @@ class _DressedPainter:
         for x1, y1, x2, y2 in self.walls:
             image[int(y1):int(y2), int(x1):int(x2)] = self.wall[int(y1):int(y2), int(x1):int(x2)]
         gain = 1.0 + LIGHT_SWING * np.sin(2 * np.pi * frame_index / LIGHT_PERIOD_FRAMES)
-        return np.clip(image.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+        return cv2.convertScaleAbs(image, alpha=gain)
 
     @staticmethod
     def _person(image: np.ndarray, pose: np.ndarray, height_px: float, clothes: Clothes) -> None:

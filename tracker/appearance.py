@@ -123,8 +123,9 @@ class PartColourEncoder:
     `min_samples` valid points. Per part (F = 5): the mean colour's
     chromaticity (3, each channel / mean intensity - 1), its brightness
     relative to the whole person (log ratio) and its texture contrast (mean
-    channel standard deviation / mean intensity). All are ratios, so a
-    brighter or darker scene (a global gain) leaves them unchanged.
+    channel standard deviation / mean intensity). All are ratios (of values
+    offset by a few grey levels, which keeps dark clothes stable), so a
+    brighter or darker scene (a global gain) barely changes them.
 
     Needs the 17 COCO keypoints.
     """
@@ -139,8 +140,9 @@ class PartColourEncoder:
         if num_keypoints != 17:
             raise ValueError(f"PartColourEncoder needs the 17 COCO keypoints (their body parts), got {num_keypoints}")
         self._weights, self._part_of_sample = _coco_sample_weights(num_keypoints)
-        self._sample_keypoints = self._weights > 0  # (S, K)
+        self._sample_keypoints = (self._weights > 0).T.astype(np.float32)  # (K, S)
         self._one_hot = np.eye(self.num_parts, dtype=np.float32)[self._part_of_sample]  # (S, P)
+        self._part_of_sample_t = np.ascontiguousarray(self._one_hot.T)  # (P, S)
         self._min_samples = min_samples
 
     def encode(self, frame: np.ndarray, keypoints: np.ndarray, boxes: np.ndarray,
@@ -150,22 +152,24 @@ class PartColourEncoder:
             return Appearance(np.zeros((0, self.num_parts, self.num_features), np.float32),
                               np.zeros((0, self.num_parts), bool))
         height, width = frame.shape[:2]
-        xy = np.einsum("sk,nkc->nsc", self._weights, keypoints[..., :2])  # (N, S, 2) px
-        confident = keypoints[..., 2] >= keypoint_threshold  # (N, K)
+        xy = np.matmul(self._weights, keypoints[..., :2])  # (N, S, 2) px
+        unconfident = (keypoints[..., 2] < keypoint_threshold).astype(np.float32)  # (N, K)
         # A sample is valid when none of its keypoints is unconfident.
-        valid = ~((~confident).astype(np.float32) @ self._sample_keypoints.T.astype(np.float32)).astype(bool)
+        valid = (unconfident @ self._sample_keypoints) == 0  # (N, S)
         column, row = np.rint(xy[..., 0]).astype(np.int64), np.rint(xy[..., 1]).astype(np.int64)
         valid &= (column >= 0) & (column < width) & (row >= 0) & (row < height)
-        pixels = frame[np.clip(row, 0, height - 1), np.clip(column, 0, width - 1)].astype(np.float32)
+        np.clip(row, 0, height - 1, out=row)
+        np.clip(column, 0, width - 1, out=column)
+        pixels = frame[row, column].astype(np.float32)
         if pixels.ndim == 2:  # a gray frame: one channel, seen as three equal ones
             pixels = np.repeat(pixels[..., None], 3, axis=2)
-        weight = valid.astype(np.float32)  # (N, S)
-        pixels *= weight[..., None]
-        counts = weight @ self._one_hot  # (N, P)
+        pixels *= valid[..., None]
+        # Per part sums of the colours and of their squares, in one product: (N, P, 6).
+        sums = np.matmul(self._part_of_sample_t, np.concatenate([pixels, pixels * pixels], axis=2))
+        counts = valid.astype(np.float32) @ self._one_hot  # (N, P)
         seen = counts >= self._min_samples
-        safe = np.maximum(counts, 1.0)[..., None]
-        mean = np.einsum("nsc,sp->npc", pixels, self._one_hot) / safe  # (N, P, 3)
-        square = np.einsum("nsc,sp->npc", pixels * pixels, self._one_hot) / safe
+        sums /= np.maximum(counts, 1.0)[..., None]
+        mean, square = sums[..., :3], sums[..., 3:]
         spread = np.sqrt(np.maximum(square - mean * mean, 0.0)).mean(axis=2)  # (N, P)
         intensity = mean.mean(axis=2) + _DARK_OFFSET  # (N, P)
         # The person's mean intensity over the parts seen: the reference for relative brightness.

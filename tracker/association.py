@@ -14,6 +14,8 @@ certain. Three matching stages (greedy best-pair-first or Hungarian,
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from tracker.matching import match_pairs
@@ -89,14 +91,17 @@ class MatchedPairs:
 
 def associate(predicted: PoseSet, predicted_boxes: np.ndarray, predicted_areas: np.ndarray, missed: np.ndarray,
               detections: DetectionSet, recent: np.ndarray, num_recent: int, options: TrackerOptions,
-              exponent_factors: np.ndarray, appearance: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+              exponent_factors: np.ndarray,
+              appearance: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
     """Similarity and the three matching stages.
 
     predicted, predicted_boxes (T, 4), predicted_areas (T,): the tracks'
     predicted poses in this frame. missed: (T,) frames since each track was
     seen. recent: (T,) bool, tracks seen in the previous frame (num_recent of them).
-    appearance: (T, N) float32 appearance similarity in [0, 1] (NaN: not
-    comparable), or None (keypoint-only tracking): see `blend_appearance`.
+    appearance: None (keypoint-only tracking), or `appearance(rows, columns)`
+    -> (R, C) float32 appearance similarity in [0, 1] (NaN: not comparable) of
+    those tracks and detections; see `blend_appearance`.
     Returns matched (M,) track rows and (M,) detection columns.
     """
     num_tracks, num_detections = len(missed), len(detections)
@@ -148,11 +153,23 @@ def associate(predicted: PoseSet, predicted_boxes: np.ndarray, predicted_areas: 
     return np.concatenate(matched_rows), np.concatenate(matched_columns)
 
 
-def blend_appearance(similarity: np.ndarray, appearance: np.ndarray, weight: float, threshold: float) -> np.ndarray:
-    """(T, N) float32: pairs the pose `similarity` allows (>= threshold) that
-    have an appearance similarity score (1 - weight) * pose + weight * appearance,
-    never below the threshold: appearance re-ranks the pose's candidates (two
-    people crossing) but neither makes nor breaks a match on its own."""
-    blended = (1.0 - weight) * similarity + weight * appearance
-    use = (similarity >= threshold) & ~np.isnan(appearance)
-    return np.where(use, np.maximum(blended, threshold), similarity).astype(np.float32)
+def blend_appearance(similarity: np.ndarray, appearance: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                     weight: float, threshold: float) -> np.ndarray:
+    """(T, N) float32: where a track or a detection has several pairs the pose
+    `similarity` allows (>= threshold), those pairs score (1 - weight) * pose +
+    weight * appearance, never below the threshold: appearance re-ranks the
+    pose's candidates (two people crossing) but neither makes nor breaks a
+    match on its own. Uncontested pairs would match the same either way, so
+    appearance is only computed for the contested block (usually none)."""
+    allowed = similarity >= threshold
+    contested = allowed & ((allowed.sum(axis=1) > 1)[:, None] | (allowed.sum(axis=0) > 1)[None, :])
+    if not contested.any():
+        return similarity
+    rows, columns = contested.any(axis=1).nonzero()[0], contested.any(axis=0).nonzero()[0]
+    block = similarity[np.ix_(rows, columns)]
+    looks = appearance(rows, columns)
+    use = (block >= threshold) & ~np.isnan(looks)
+    similarity = similarity.copy()
+    similarity[np.ix_(rows, columns)] = np.where(use, np.maximum((1.0 - weight) * block + weight * looks, threshold),
+                                                 block)
+    return similarity

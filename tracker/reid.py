@@ -44,6 +44,8 @@ from tracker.tracks import CONFIRMED, LOST, TrackTable
 _MAX_COVERED = 0.15
 # Views merged into one prototype part at most count this many: the mean follows slow changes (lighting, turning).
 _MAX_VIEW_WEIGHT = 30.0
+# A track's gallery considers every _VIEW_EVERY-th detection of it (about 10 views a second at 30 fps).
+_VIEW_EVERY = 3
 # A view closer than this share of reid_threshold to a prototype is merged into it rather than starting a new one.
 _MERGE_SHARE = 0.5
 
@@ -184,10 +186,12 @@ class Reidentifier:
     def encode(self, frame: np.ndarray, keypoints: np.ndarray, boxes: np.ndarray) -> Appearance:
         return self.encoder.encode(frame, keypoints, boxes, self.options.keypoint_threshold)
 
-    def association_similarity(self, table: TrackTable, appearance: Appearance) -> np.ndarray:
-        """(T, N) float32 appearance similarity 1 - distance in [0, 1], NaN where not comparable."""
-        distance = gallery_distance(table.gallery_features, table.gallery_weights, appearance,
-                                    self.encoder.distance_scale)
+    def association_similarity(self, table: TrackTable, appearance: Appearance, rows: np.ndarray,
+                               columns: np.ndarray) -> np.ndarray:
+        """(R, C) float32 appearance similarity 1 - distance in [0, 1] of the
+        tracks at `rows` and the detections at `columns`, NaN where not comparable."""
+        distance = gallery_distance(table.gallery_features[rows], table.gallery_weights[rows],
+                                    appearance.take(columns), self.encoder.distance_scale)
         return 1.0 - np.minimum(distance, 1.0)
 
     def reidentify(self, table: TrackTable, appearance: Appearance, boxes: np.ndarray, scores: np.ndarray,
@@ -201,6 +205,8 @@ class Reidentifier:
         options = self.options
         self.memory.forget_before(frame - self._memory_frames)
         young = table.reid_open[matched_rows] & (table.ids[matched_rows] >= 0)
+        if not (starts.any() or young.any()):  # the usual frame: nobody new
+            return None
         query_columns = np.concatenate([starts.nonzero()[0], matched_columns[young]]).astype(np.int64)
         query_rows = np.concatenate([np.full(int(starts.sum()), -1, np.int64), matched_rows[young]])
         good = ((appearance.seen[query_columns].sum(axis=1) >= self._min_parts)
@@ -282,9 +288,12 @@ class Reidentifier:
                          boxes: np.ndarray, scores: np.ndarray) -> None:
         """Step 4: add the confident, unoccluded views of the detections at `columns` to the tracks at `rows`."""
         options = self.options
+        # Every _VIEW_EVERY-th hit is a view (the first one included): neighbouring frames look alike.
+        good = (table.hits[rows] % _VIEW_EVERY == 1) | (_VIEW_EVERY == 1)
+        rows, columns = rows[good], columns[good]
         good = (appearance.seen[columns].sum(axis=1) >= self._min_parts) & (scores[columns] >= options.min_score)
-        if len(boxes) > 1:
-            good &= covered_share(boxes)[columns] <= _MAX_COVERED
+        if len(boxes) > 1 and good.any():
+            good &= covered_share(boxes, columns) <= _MAX_COVERED
         rows, columns = rows[good], columns[good]
         if len(rows):
             features, weights = table.gallery_features[rows], table.gallery_weights[rows]
@@ -304,12 +313,13 @@ class Reidentifier:
                         boxes[:, 3] - boxes[:, 1], self.options.reid_max_galleries)
 
 
-def covered_share(boxes: np.ndarray) -> np.ndarray:
-    """(N,) float32: the largest share of each xyxy box (N, 4) that another box covers."""
-    low = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
-    high = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
-    overlap = np.prod(np.clip(high - low, 0.0, None), axis=2)
-    np.fill_diagonal(overlap, 0.0)
-    area = np.maximum(np.prod(boxes[:, 2:] - boxes[:, :2], axis=1), 1e-6)
+def covered_share(boxes: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """(I,) float32: the largest share of each box at `indices` of the xyxy boxes (N, 4) that another box covers."""
+    chosen = boxes[indices]
+    low = np.maximum(chosen[:, None, :2], boxes[None, :, :2])
+    high = np.minimum(chosen[:, None, 2:], boxes[None, :, 2:])
+    overlap = np.prod(np.clip(high - low, 0.0, None), axis=2)  # (I, N)
+    overlap[np.arange(len(indices)), indices] = 0.0
+    area = np.maximum(np.prod(chosen[:, 2:] - chosen[:, :2], axis=1), 1e-6)
     return (overlap.max(axis=1) / area).astype(np.float32)
 

@@ -38,6 +38,7 @@ gets ID -1.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Mapping
 
@@ -148,7 +149,7 @@ class PoseTracker:
         appearance, appearance_similarity = None, None
         if self._reid is not None and frame is not None:
             appearance = self._reid.encode(frame, keypoints, boxes)
-            appearance_similarity = self._reid.association_similarity(table, appearance)
+            appearance_similarity = functools.partial(self._reid.association_similarity, table, appearance)
         recent = table.missed == 0  # tracks seen in the previous frame
         num_recent = int(np.count_nonzero(recent))
         last = PoseSet.from_keypoints(table.keypoints, options.keypoint_threshold)
