@@ -46,7 +46,7 @@ def _seeds(text: str) -> list[int]:
 def quality(seeds: list[int], num_frames: int, settings: list[str]) -> None:
     print(f"Seeds {seeds}, {num_frames} frames (crowd: {num_frames * 2 // 3}). IDF1, MOTA: mean over seeds; "
           "switches and returns: totals.\n")
-    print("| scene | reid | IDF1 | MOTA | ID switches | re-identified | ms/frame (whole update) |")
+    print("| scene | reid | IDF1 | MOTA | ID switches | re-identified | ms/frame (tracking and scoring) |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for name in DRESSED_SCENARIOS:
         frames = num_frames * 2 // 3 if name == "dressed_crowd" else num_frames

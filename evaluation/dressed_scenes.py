@@ -165,7 +165,7 @@ def _hide(rng, y: float, walls, num_frames: int) -> np.ndarray:
     speed = rng.uniform(2.0, 3.5)
     direction = rng.choice([-1, 1])
     centres = sorted((x1 + x2) / 2 for x1, _, x2, _ in walls)[::direction]
-    start = centres[0] - direction * rng.uniform(100, 160)
+    start = centres[0] - direction * rng.uniform(60, 260)
     legs, x = [], start
     for centre in centres:
         legs += [(int(abs(centre - x) / speed), direction * speed), (int(rng.uniform(1.5, 4.0) * FPS), 0.0)]

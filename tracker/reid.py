@@ -20,12 +20,15 @@ Per frame:
    makes the query ambiguous) is at least `reid_margin` further, no other
    query is as close to that candidate, and the gap and position are
    plausible (`reid_max_speed`). Active tracks are never candidates: a track
-   is not in two places.
+   is not in two places. While anyone is lost, a detection showing too few
+   parts (coming in at the border, out from behind a wall) is held back (ID
+   -1) for up to `reid_window_frames`, to be judged on a fuller view.
 4. `update_galleries`: confident, unoccluded views (score >= min_score, at
-   least `reid_min_parts` parts, no other detection's box covering over
-   `_MAX_COVERED` of its box) join the track's nearest prototype (running
+   least `reid_min_parts` parts, no detection in front (lower feet) covering
+   over `_MAX_COVERED` of its box) join the track's nearest prototype (running
    mean) or start a new one (at most `reid_prototypes`).
-5. `remember`: tracks removed after `max_age` keep their galleries in the
+5. `remember`: confirmed tracks matched at least `_MIN_HITS_TO_REMEMBER`
+   times and removed after `max_age` keep their galleries in the
    memory for `reid_memory_s` seconds (at most `reid_max_galleries` of them,
    the oldest dropped first).
 """
@@ -38,14 +41,19 @@ import numpy as np
 
 from tracker.appearance import Appearance, AppearanceEncoder, appearance_distance
 from tracker.options import TrackerOptions
+from tracker.similarity import iou_matrix
 from tracker.tracks import CONFIRMED, LOST, TrackTable
 
-# A view is occluded (not added to a gallery) when another detection's box covers more than this share of its box.
+# A view is occluded (not added to a gallery) when a detection in front covers more than this share of its box.
 _MAX_COVERED = 0.15
 # Views merged into one prototype part at most count this many: the mean follows slow changes (lighting, turning).
 _MAX_VIEW_WEIGHT = 30.0
 # A track's gallery considers every _VIEW_EVERY-th detection of it (about 10 views a second at 30 fps).
 _VIEW_EVERY = 3
+# Tracks matched fewer times are not remembered (mostly false detections; a glimpse is no identity).
+_MIN_HITS_TO_REMEMBER = 5
+# A held-back detection (`Reidentifier._hold_partial_views`) is followed to the next frame at this box IoU.
+_HELD_IOU = 0.3
 # A view closer than this share of reid_threshold to a prototype is merged into it rather than starting a new one.
 _MERGE_SHARE = 0.5
 
@@ -179,9 +187,12 @@ class Reidentifier:
         self._window = options.reid_window_frames
         # A network's descriptor is one part: it cannot show three.
         self._min_parts = min(options.reid_min_parts, encoder.num_parts)
+        self._held_boxes = np.zeros((0, 4), np.float32)  # detections held back last frame (`_hold_partial_views`)
+        self._held_frames = np.zeros(0, np.int64)
 
     def reset(self) -> None:
         self.memory = GalleryMemory.empty(self.gallery_shape)
+        self._held_boxes, self._held_frames = self._held_boxes[:0], self._held_frames[:0]
 
     def encode(self, frame: np.ndarray, keypoints: np.ndarray, boxes: np.ndarray) -> Appearance:
         return self.encoder.encode(frame, keypoints, boxes, self.options.keypoint_threshold)
@@ -200,11 +211,16 @@ class Reidentifier:
         """Step 3 of the module docstring; None when nothing was re-identified.
 
         boxes: (N, 4) xyxy px, scores: (N,) of the detections; starts: (N,) bool,
-        the detections about to start tracks; frame: the frame count (1 = first).
+        the detections about to start tracks, cleared (in place) for those held
+        back (`_hold_partial_views`); frame: the frame count (1 = first).
         """
         options = self.options
         self.memory.forget_before(frame - self._memory_frames)
         young = table.reid_open[matched_rows] & (table.ids[matched_rows] >= 0)
+        free = np.ones(len(table), bool)
+        free[matched_rows] = False
+        lost_rows = (free & (table.state == LOST) & (table.ids >= 0)).nonzero()[0]
+        self._hold_partial_views(starts, appearance, boxes, len(lost_rows) + len(self.memory) > 0)
         if not (starts.any() or young.any()):  # the usual frame: nobody new
             return None
         query_columns = np.concatenate([starts.nonzero()[0], matched_columns[young]]).astype(np.int64)
@@ -212,9 +228,6 @@ class Reidentifier:
         good = ((appearance.seen[query_columns].sum(axis=1) >= self._min_parts)
                 & (scores[query_columns] >= options.min_score))
         query_columns, query_rows = query_columns[good], query_rows[good]
-        free = np.ones(len(table), bool)
-        free[matched_rows] = False
-        lost_rows = (free & (table.state == LOST) & (table.ids >= 0)).nonzero()[0]
         if len(query_columns) == 0 or len(lost_rows) + len(self.memory) == 0:
             return None
         queries = appearance.take(query_columns)
@@ -274,6 +287,27 @@ class Reidentifier:
                             young_ids=ids[~born], gallery_features=features[order],
                             gallery_weights=weights[order], retired_rows=gallery_rows)
 
+    def _hold_partial_views(self, starts: np.ndarray, appearance: Appearance, boxes: np.ndarray,
+                            anyone_lost: bool) -> None:
+        """While somebody is lost, a detection showing fewer than reid_min_parts
+        parts (a person coming in at the border or out from behind a wall)
+        does not start a track yet: it gets ID -1 for up to reid_window_frames
+        frames in a row (followed by box IoU >= _HELD_IOU), so the person is
+        judged on a whole view instead of first getting a new ID. Clears `starts` where held."""
+        partial = (starts & (appearance.seen.sum(axis=1) < self._min_parts)).nonzero()[0]
+        if not anyone_lost or len(partial) == 0:
+            self._held_boxes, self._held_frames = self._held_boxes[:0], self._held_frames[:0]
+            return
+        frames = np.ones(len(partial), np.int64)
+        if len(self._held_boxes):
+            overlap = iou_matrix(boxes[partial], self._held_boxes)  # (H', H)
+            best = overlap.argmax(axis=1)
+            followed = overlap[np.arange(len(partial)), best] >= _HELD_IOU
+            frames[followed] += self._held_frames[best[followed]]
+        held = frames <= self._window
+        starts[partial[held]] = False
+        self._held_boxes, self._held_frames = boxes[partial[held]].copy(), frames[held]
+
     def apply(self, table: TrackTable, decision: Reidentified, born_rows: np.ndarray) -> None:
         """Give the re-identified rows (born_rows: the rows started for
         decision.born_columns) their old IDs and galleries, confirmed."""
@@ -304,7 +338,8 @@ class Reidentifier:
 
     def remember(self, table: TrackTable, rows: np.ndarray, frame: int) -> None:
         """Step 5: keep the galleries of the confirmed tracks at `rows`, about to be removed."""
-        rows = rows[(table.ids[rows] >= 0) & (table.gallery_weights[rows].sum(axis=(1, 2)) > 0)]
+        rows = rows[(table.ids[rows] >= 0) & (table.hits[rows] >= _MIN_HITS_TO_REMEMBER)
+                    & (table.gallery_weights[rows].sum(axis=(1, 2)) > 0)]
         if len(rows) == 0:
             return
         boxes = table.boxes[rows]
@@ -314,12 +349,13 @@ class Reidentifier:
 
 
 def covered_share(boxes: np.ndarray, indices: np.ndarray) -> np.ndarray:
-    """(I,) float32: the largest share of each box at `indices` of the xyxy boxes (N, 4) that another box covers."""
+    """(I,) float32: the largest share of each box at `indices` of the xyxy
+    boxes (N, 4) that a box in front of it covers. In front: its bottom edge
+    (the feet) is lower in the image; a box behind covers nothing of a person's own pixels."""
     chosen = boxes[indices]
     low = np.maximum(chosen[:, None, :2], boxes[None, :, :2])
     high = np.minimum(chosen[:, None, 2:], boxes[None, :, 2:])
     overlap = np.prod(np.clip(high - low, 0.0, None), axis=2)  # (I, N)
-    overlap[np.arange(len(indices)), indices] = 0.0
+    overlap[boxes[None, :, 3] <= chosen[:, None, 3]] = 0.0  # itself included
     area = np.maximum(np.prod(chosen[:, 2:] - chosen[:, :2], axis=1), 1e-6)
     return (overlap.max(axis=1) / area).astype(np.float32)
-
