@@ -241,3 +241,37 @@ def test_dressed_people_who_leave_or_hide_get_their_ids_back(name):
     (off, off_back), (on, on_back) = scores["off"], scores["appearance"]
     assert on_back and np.mean(on_back) >= 0.75 and not any(off_back)
     assert on.idf1 >= off.idf1 + 0.1 and on.num_switches < off.num_switches
+
+
+def test_appearance_only_reranks_contested_pairs():
+    from tracker.association import blend_appearance  # noqa: PLC0415  (one test of an internal step)
+
+    similarity = np.array([[0.8, 0.7, 0.0], [0.75, 0.7, 0.0], [0.0, 0.0, 0.5]], np.float32)
+    looks = np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 1.0], [0.0, 0.0, 0.0]], np.float32)
+    asked = []
+
+    def appearance(rows, columns):
+        asked.append((rows.tolist(), columns.tolist()))
+        return looks[np.ix_(rows, columns)]
+
+    blended = blend_appearance(similarity, appearance, 0.5, 0.3)
+    assert asked == [([0, 1], [0, 1])]  # the third pair is uncontested: never asked
+    assert blended[0, 1] > blended[0, 0] and blended[1, 0] > blended[1, 1]  # re-ranked by the clothes
+    assert blended[0, 0] >= 0.3 and blended[2, 2] == 0.5 and blended[0, 2] == 0.0  # nothing made or broken
+
+
+@pytest.mark.parametrize("name,gaps", [("leave_return", (2 * 30, 10 * 30 + 40)), ("hide", (1.5 * 30, 4 * 30 + 40))])
+def test_dressed_scenes_hide_people_as_long_as_they_say(name, gaps):
+    from evaluation.dressed_scenes import returns  # noqa: PLC0415  (with the scene tests below)
+
+    found = [item.gap for item in returns(make_dressed_scene(name, 0, 450, render=False))]
+    assert len(found) >= 3 and all(gaps[0] <= gap <= gaps[1] for gap in found), found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,frames", [("alike", 450), ("dressed_crowd", 200)])
+def test_look_alikes_and_crowds_are_no_worse_with_reid(name, frames):
+    scene = make_dressed_scene(name, seed=1, num_frames=frames)
+    off, on = (evaluate_scene(scene, lambda reid=reid: PoseTracker(reid=reid), reid, use_images=True)
+               for reid in ("off", "appearance"))
+    assert on.num_switches <= off.num_switches and on.idf1 >= off.idf1
