@@ -11,9 +11,10 @@ Per frame:
    pose similarity of pairs the pose already allows (appearance re-orders
    candidates, it never makes a match on its own).
 3. `reidentify`: queries are the detections about to start a track and the
-   detections of young tracks (born at most `reid_window_frames` ago, so a
-   person who came back half-visible at the image border still gets the old
-   ID once the whole body is seen); candidates are the lost tracks (LOST rows
+   detections of young tracks (seen whole in fewer than `reid_window_frames`
+   frames, and born less than `_YOUNG_AGE_FRAMES` ago: a person who came back
+   half-visible, or whose first frames a false detection's track took, still
+   gets the old ID once the whole body is seen); candidates are the lost tracks (LOST rows
    and the `GalleryMemory` of removed ones). A query takes a candidate's ID
    only when the candidate is within `reid_threshold`, every other gallery
    (other candidates and the tracks active in this frame: a look-alike in view
@@ -52,6 +53,8 @@ _MAX_VIEW_WEIGHT = 30.0
 _VIEW_EVERY = 3
 # Tracks matched fewer times are not remembered (mostly false detections; a glimpse is no identity).
 _MIN_HITS_TO_REMEMBER = 5
+# A track older than this (frames) is not young any more, even if it was never seen whole.
+_YOUNG_AGE_FRAMES = 90
 # A held-back detection (`Reidentifier._hold_partial_views`) is followed to the next frame at this box IoU.
 _HELD_IOU = 0.3
 # A view closer than this share of reid_threshold to a prototype is merged into it rather than starting a new one.
@@ -216,7 +219,8 @@ class Reidentifier:
         """
         options = self.options
         self.memory.forget_before(frame - self._memory_frames)
-        young = table.reid_open[matched_rows] & (table.ids[matched_rows] >= 0)
+        young = ((table.full_views[matched_rows] < self._window) & (table.age[matched_rows] < _YOUNG_AGE_FRAMES)
+                 & (table.ids[matched_rows] >= 0))
         free = np.ones(len(table), bool)
         free[matched_rows] = False
         lost_rows = (free & (table.state == LOST) & (table.ids >= 0)).nonzero()[0]
@@ -316,25 +320,25 @@ class Reidentifier:
         table.state[rows] = CONFIRMED
         table.gallery_features[rows] = decision.gallery_features
         table.gallery_weights[rows] = decision.gallery_weights
-        table.reid_open[rows] = False
+        table.full_views[rows] = self._window
 
     def update_galleries(self, table: TrackTable, rows: np.ndarray, columns: np.ndarray, appearance: Appearance,
                          boxes: np.ndarray, scores: np.ndarray) -> None:
         """Step 4: add the confident, unoccluded views of the detections at `columns` to the tracks at `rows`."""
         options = self.options
+        whole = (appearance.seen[columns].sum(axis=1) >= self._min_parts) & (scores[columns] >= options.min_score)
+        table.full_views[rows[whole]] += 1
         # Every _VIEW_EVERY-th hit is a view (the first one included): neighbouring frames look alike.
-        good = (table.hits[rows] % _VIEW_EVERY == 1) | (_VIEW_EVERY == 1)
+        good = whole & ((table.hits[rows] % _VIEW_EVERY == 1) | (_VIEW_EVERY == 1))
         rows, columns = rows[good], columns[good]
-        good = (appearance.seen[columns].sum(axis=1) >= self._min_parts) & (scores[columns] >= options.min_score)
-        if len(boxes) > 1 and good.any():
-            good &= covered_share(boxes, columns) <= _MAX_COVERED
-        rows, columns = rows[good], columns[good]
+        if len(boxes) > 1 and len(rows):
+            clear = covered_share(boxes, columns) <= _MAX_COVERED
+            rows, columns = rows[clear], columns[clear]
         if len(rows):
             features, weights = table.gallery_features[rows], table.gallery_weights[rows]
             merge_views(features, weights, appearance.take(columns), self.encoder.distance_scale,
                         _MERGE_SHARE * options.reid_threshold)
             table.gallery_features[rows], table.gallery_weights[rows] = features, weights
-        table.reid_open &= table.age < self._window
 
     def remember(self, table: TrackTable, rows: np.ndarray, frame: int) -> None:
         """Step 5: keep the galleries of the confirmed tracks at `rows`, about to be removed."""

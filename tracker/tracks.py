@@ -89,7 +89,8 @@ class TrackTable:
     gallery_features: (T, G, P, F) float32 appearance prototypes, gallery_weights: (T, G, P)
         float32 views merged into each prototype's parts (0: empty), `tracker.reid`;
         G = P = F = 0 when re-identification is off.
-    reid_open: (T,) bool, a young track that may still turn out to be a returning person.
+    full_views: (T,) int32 frames the track was seen with enough body parts to be
+        re-identified (`tracker.reid`: a young track may still be a returning person).
     next_id: the ID the next confirmed track gets (not a column).
     """
 
@@ -110,7 +111,7 @@ class TrackTable:
     camera_at_update: np.ndarray
     gallery_features: np.ndarray
     gallery_weights: np.ndarray
-    reid_open: np.ndarray
+    full_views: np.ndarray
     next_id: int = 1
 
     @classmethod
@@ -142,7 +143,7 @@ class TrackTable:
             camera_at_update=np.zeros((n, 2), np.float32),
             gallery_features=np.zeros((n, *gallery_shape), np.float32),
             gallery_weights=np.zeros((n, *gallery_shape[:2]), np.float32),
-            reid_open=np.ones(n, bool),
+            full_views=np.zeros(n, np.int32),
         )
 
     def __len__(self) -> int:
