@@ -238,6 +238,9 @@ def test_dressed_people_who_leave_or_hide_get_their_ids_back(name):
         ids = []
         metrics = evaluate_scene(scene, lambda: PoseTracker(reid=reid), reid, use_images=True, ids_per_frame=ids)
         scores[reid] = metrics, reidentified(scene, ids)
+        for frame_ids in ids:  # a track is never in two places
+            tracked = frame_ids[frame_ids >= 0]
+            assert len(np.unique(tracked)) == len(tracked)
     (off, off_back), (on, on_back) = scores["off"], scores["appearance"]
     assert on_back and np.mean(on_back) >= 0.75 and not any(off_back)
     assert on.idf1 >= off.idf1 + 0.1 and on.num_switches < off.num_switches

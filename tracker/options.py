@@ -166,8 +166,9 @@ class TrackerOptions:
         2.0, "A returning person is at most this many body heights per second (plus one height) from where "
         "the lost track was last seen.")
     reid_window_frames: int = _option(
-        15, "Frames after a track's birth during which it may still be re-identified (a person returning "
-        "half-visible at the border is recognised once more of them shows).")
+        15, "A new track may still get a lost track's ID during its first this many frames that show enough "
+        "body parts; and while someone is lost, a detection showing too few parts waits (ID -1) up to this "
+        "many frames before it starts a track: a person coming back half-visible is judged on a fuller view.")
     sigmas: tuple[float, ...] | None = _option(
         None, "Per-keypoint OKS sigmas (comma-separated on the command line); unset: the 17 COCO sigmas.")
 

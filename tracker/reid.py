@@ -224,7 +224,7 @@ class Reidentifier:
         free = np.ones(len(table), bool)
         free[matched_rows] = False
         lost_rows = (free & (table.state == LOST) & (table.ids >= 0)).nonzero()[0]
-        self._hold_partial_views(starts, appearance, boxes, len(lost_rows) + len(self.memory) > 0)
+        self._hold_partial_views(table, lost_rows, starts, appearance, boxes, frame, camera_offset)
         if not (starts.any() or young.any()):  # the usual frame: nobody new
             return None
         query_columns = np.concatenate([starts.nonzero()[0], matched_columns[young]]).astype(np.int64)
@@ -246,15 +246,7 @@ class Reidentifier:
         own = matched_rows[None, :] == query_rows[:, None]  # a young query is not its own rival
         active_distance = np.where(own | np.isnan(active_distance), np.inf, active_distance)
         candidate_distance = np.where(np.isnan(candidate_distance), np.inf, candidate_distance)
-
-        gap = np.concatenate([table.missed[lost_rows] + 1, frame - memory.last_frame]).astype(np.float32)
-        last_centres = np.concatenate([_box_centres(table.boxes[lost_rows]) - table.camera_at_update[lost_rows],
-                                       memory.centres])
-        heights = np.concatenate([table.boxes[lost_rows, 3] - table.boxes[lost_rows, 1], memory.heights])
-        reach = heights * (1.0 + options.reid_max_speed * gap / options.fps)  # (C,) px
-        centres = _box_centres(boxes[query_columns]) - camera_offset  # (Q, 2)
-        travelled = np.linalg.norm(centres[:, None, :] - last_centres[None], axis=2)  # (Q, C)
-        plausible = travelled <= reach[None]
+        plausible = self._plausible(table, lost_rows, boxes[query_columns], frame, camera_offset)
 
         best = np.where(plausible, candidate_distance, np.inf).argmin(axis=1)
         rows = np.arange(len(query_columns))
@@ -291,15 +283,34 @@ class Reidentifier:
                             young_ids=ids[~born], gallery_features=features[order],
                             gallery_weights=weights[order], retired_rows=gallery_rows)
 
-    def _hold_partial_views(self, starts: np.ndarray, appearance: Appearance, boxes: np.ndarray,
-                            anyone_lost: bool) -> None:
-        """While somebody is lost, a detection showing fewer than reid_min_parts
-        parts (a person coming in at the border or out from behind a wall)
-        does not start a track yet: it gets ID -1 for up to reid_window_frames
-        frames in a row (followed by box IoU >= _HELD_IOU), so the person is
-        judged on a whole view instead of first getting a new ID. Clears `starts` where held."""
+    def _plausible(self, table: TrackTable, lost_rows: np.ndarray, boxes: np.ndarray, frame: int,
+                   camera_offset: np.ndarray) -> np.ndarray:
+        """(Q, C) bool: could the people in the (Q, 4) boxes be the candidates (the
+        LOST rows, then the memory entries), given how far they are from where
+        each was last seen and for how long (reid_max_speed)?"""
+        memory, options = self.memory, self.options
+        gap = np.concatenate([table.missed[lost_rows] + 1, frame - memory.last_frame]).astype(np.float32)
+        last_centres = np.concatenate([_box_centres(table.boxes[lost_rows]) - table.camera_at_update[lost_rows],
+                                       memory.centres])
+        heights = np.concatenate([table.boxes[lost_rows, 3] - table.boxes[lost_rows, 1], memory.heights])
+        reach = heights * (1.0 + options.reid_max_speed * gap / options.fps)  # (C,) px
+        centres = _box_centres(boxes) - camera_offset  # (Q, 2), net of camera motion
+        return np.linalg.norm(centres[:, None, :] - last_centres[None], axis=2) <= reach[None]
+
+    def _hold_partial_views(self, table: TrackTable, lost_rows: np.ndarray, starts: np.ndarray,
+                            appearance: Appearance, boxes: np.ndarray, frame: int, camera_offset: np.ndarray) -> None:
+        """While somebody who could be re-identified is lost, a detection near
+        enough to them (`_plausible`) showing fewer than reid_min_parts parts
+        (a person coming in at the border or out from behind a wall) does not
+        start a track yet: it gets ID -1 for up to reid_window_frames frames in
+        a row (followed by box IoU >= _HELD_IOU), so the person is judged on a
+        whole view instead of first getting a new ID. Clears `starts` where held."""
         partial = (starts & (appearance.seen.sum(axis=1) < self._min_parts)).nonzero()[0]
-        if not anyone_lost or len(partial) == 0:
+        if len(partial):
+            lost_rows = lost_rows[table.gallery_weights[lost_rows].sum(axis=(1, 2)) > 0]
+            near = self._plausible(table, lost_rows, boxes[partial], frame, camera_offset).any(axis=1)
+            partial = partial[near]
+        if len(partial) == 0:
             self._held_boxes, self._held_frames = self._held_boxes[:0], self._held_frames[:0]
             return
         frames = np.ones(len(partial), np.int64)
