@@ -278,3 +278,17 @@ def test_look_alikes_and_crowds_are_no_worse_with_reid(name, frames):
     off, on = (evaluate_scene(scene, lambda reid=reid: PoseTracker(reid=reid), reid, use_images=True)
                for reid in ("off", "appearance"))
     assert on.num_switches <= off.num_switches and on.idf1 >= off.idf1
+
+
+def test_the_pipeline_hands_every_frame_to_reid():
+    """`track`, `gui`, `posetrack run` and the Ray engine all track through `pipeline.Pipeline`."""
+    from pipeline.pipeline import Pipeline  # noqa: PLC0415  (a test of the layer above)
+    from tests.pipeline_fakes import FakeDetector, FakeEstimator, ListSource  # noqa: PLC0415  (as above)
+
+    tracker = PoseTracker(reid="appearance")
+    seen = []
+    encode = tracker._reid.encode
+    tracker._reid.encode = lambda frame, keypoints, boxes: seen.append(frame[0, 0, 0]) or encode(frame, keypoints,
+                                                                                               boxes)
+    results = list(Pipeline(ListSource(6), FakeDetector(), FakeEstimator(), tracker).run())
+    assert len(results) == 6 and seen == list(range(6))  # each frame's own image (pixels encode the index)
