@@ -292,3 +292,12 @@ def test_the_pipeline_hands_every_frame_to_reid():
                                                                                                boxes)
     results = list(Pipeline(ListSource(6), FakeDetector(), FakeEstimator(), tracker).run())
     assert len(results) == 6 and seen == list(range(6))  # each frame's own image (pixels encode the index)
+
+
+def test_only_people_in_front_hide_a_galleries_parts():
+    from tracker.reid import in_front_boxes  # noqa: PLC0415  (one test of an internal step)
+
+    boxes = np.array([[100, 100, 200, 300], [150, 200, 250, 350]], np.float32)  # the second one's feet are lower
+    keypoints = np.array([[[160, 250], [120, 150]], [[160, 250], [240, 340]]], np.float32)
+    hidden = in_front_boxes(keypoints, boxes, np.array([0, 1]))
+    assert hidden.tolist() == [[True, False], [False, False]]

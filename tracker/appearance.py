@@ -46,6 +46,8 @@ class AppearanceEncoder(Protocol):
 
     num_parts, num_features: P and F of its descriptors.
     distance_scale: part distance (Euclidean, on the features) that reads as 1.
+    part_keypoints: optional (P, K) float32, 1 where part p is drawn from keypoint k
+        (an encoder without it describes the whole box).
     """
 
     num_parts: int
@@ -143,6 +145,8 @@ class PartColourEncoder:
         self._sample_keypoints = (self._weights > 0).T.astype(np.float32)  # (K, S)
         self._one_hot = np.eye(self.num_parts, dtype=np.float32)[self._part_of_sample]  # (S, P)
         self._part_of_sample_t = np.ascontiguousarray(self._one_hot.T)  # (P, S)
+        # (P, K) float32 1 where a part's sample points use the keypoint (`tracker.reid` drops parts hidden by others).
+        self.part_keypoints = ((self._part_of_sample_t @ self._sample_keypoints.T) > 0).astype(np.float32)
         self._min_samples = min_samples
 
     def encode(self, frame: np.ndarray, keypoints: np.ndarray, boxes: np.ndarray,

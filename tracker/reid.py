@@ -25,9 +25,9 @@ Per frame:
    parts (coming in at the border, out from behind a wall) is held back (ID
    -1) for up to `reid_window_frames`, to be judged on a fuller view.
 4. `update_galleries`: confident, unoccluded views (score >= min_score, at
-   least `reid_min_parts` parts, no detection in front (lower feet) covering
-   over `_MAX_COVERED` of its box) join the track's nearest prototype (running
-   mean) or start a new one (at most `reid_prototypes`).
+   least `reid_min_parts` parts once the parts with a keypoint inside the box
+   of a detection in front, with lower feet, are left out) join the track's
+   nearest prototype (running mean) or start a new one (at most `reid_prototypes`).
 5. `remember`: confirmed tracks matched at least `_MIN_HITS_TO_REMEMBER`
    times and removed after `max_age` keep their galleries in the
    memory for `reid_memory_s` seconds (at most `reid_max_galleries` of them,
@@ -45,7 +45,7 @@ from tracker.options import TrackerOptions
 from tracker.similarity import iou_matrix
 from tracker.tracks import CONFIRMED, LOST, TrackTable
 
-# A view is occluded (not added to a gallery) when a detection in front covers more than this share of its box.
+# A one-part view (a network's) is occluded when a detection in front covers more than this share of its box.
 _MAX_COVERED = 0.15
 # Views merged into one prototype part at most count this many: the mean follows slow changes (lighting, turning).
 _MAX_VIEW_WEIGHT = 30.0
@@ -334,22 +334,38 @@ class Reidentifier:
         table.full_views[rows] = self._window
 
     def update_galleries(self, table: TrackTable, rows: np.ndarray, columns: np.ndarray, appearance: Appearance,
-                         boxes: np.ndarray, scores: np.ndarray) -> None:
-        """Step 4: add the confident, unoccluded views of the detections at `columns` to the tracks at `rows`."""
+                         keypoints: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> None:
+        """Step 4: add the confident, unoccluded views of the detections at
+        `columns` ((N, K, 3) keypoints, (N, 4) boxes, (N,) scores) to the tracks at `rows`."""
         options = self.options
         whole = (appearance.seen[columns].sum(axis=1) >= self._min_parts) & (scores[columns] >= options.min_score)
         table.full_views[rows[whole]] += 1
         # Every _VIEW_EVERY-th hit is a view (the first one included): neighbouring frames look alike.
         good = whole & ((table.hits[rows] % _VIEW_EVERY == 1) | (_VIEW_EVERY == 1))
         rows, columns = rows[good], columns[good]
+        views = appearance.take(columns)
         if len(boxes) > 1 and len(rows):
-            clear = covered_share(boxes, columns) <= _MAX_COVERED
-            rows, columns = rows[clear], columns[clear]
+            views, clear = self._unoccluded(views, keypoints, boxes, columns)
+            rows, columns, views = rows[clear], columns[clear], views.take(clear.nonzero()[0])
         if len(rows):
             features, weights = table.gallery_features[rows], table.gallery_weights[rows]
-            merge_views(features, weights, appearance.take(columns), self.encoder.distance_scale,
-                        _MERGE_SHARE * options.reid_threshold)
+            merge_views(features, weights, views, self.encoder.distance_scale, _MERGE_SHARE * options.reid_threshold)
             table.gallery_features[rows], table.gallery_weights[rows] = features, weights
+
+    def _unoccluded(self, views: Appearance, keypoints: np.ndarray, boxes: np.ndarray,
+                    columns: np.ndarray) -> tuple[Appearance, np.ndarray]:
+        """The views without the parts a person in front may hide, and (V,) bool:
+        which still show enough parts. A part is hidden when one of its keypoints
+        lies in the box of a detection in front (lower feet), since an estimator
+        may be confident about a joint it cannot see; an encoder without parts
+        along the skeleton (one part, the box) loses the view when a box in front
+        covers over `_MAX_COVERED` of its box."""
+        part_keypoints = getattr(self.encoder, "part_keypoints", None)
+        if part_keypoints is None:
+            return views, covered_share(boxes, columns) <= _MAX_COVERED
+        hidden = in_front_boxes(keypoints[columns], boxes, columns)  # (V, K)
+        seen = views.seen & ~((hidden.astype(np.float32) @ part_keypoints.T) > 0)
+        return Appearance(views.features, seen), seen.sum(axis=1) >= self._min_parts
 
     def remember(self, table: TrackTable, rows: np.ndarray, frame: int) -> None:
         """Step 5: keep the galleries of the confirmed tracks at `rows`, about to be removed."""
@@ -361,6 +377,16 @@ class Reidentifier:
         self.memory.add(table.ids[rows], table.gallery_features[rows], table.gallery_weights[rows],
                         frame - table.missed[rows].astype(np.int64), _box_centres(boxes) - table.camera_at_update[rows],
                         boxes[:, 3] - boxes[:, 1], self.options.reid_max_galleries)
+
+
+def in_front_boxes(keypoints: np.ndarray, boxes: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """(V, K) bool: keypoints (V, K, >=2) of the detections at `columns` of the
+    xyxy boxes (N, 4) that lie inside the box of a detection in front of theirs
+    (its bottom edge lower in the image)."""
+    x, y = keypoints[..., 0, None], keypoints[..., 1, None]  # (V, K, 1)
+    inside = (x >= boxes[:, 0]) & (x <= boxes[:, 2]) & (y >= boxes[:, 1]) & (y <= boxes[:, 3])  # (V, K, N)
+    in_front = boxes[None, :, 3] > boxes[columns, 3][:, None]  # (V, N), never itself
+    return (inside & in_front[:, None, :]).any(axis=2)
 
 
 def covered_share(boxes: np.ndarray, indices: np.ndarray) -> np.ndarray:

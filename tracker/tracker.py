@@ -301,7 +301,7 @@ class PoseTracker:
                 removed_rows = np.union1d(removed_rows, retired).astype(np.int64)
         self._reid.update_galleries(table, np.concatenate([track_rows, born_rows]).astype(np.int64),
                                     np.concatenate([detection_columns, born_columns]).astype(np.int64), appearance,
-                                    detections.boxes, detections.scores)
+                                    detections.keypoints, detections.boxes, detections.scores)
         return born_rows, born_columns, removed_rows
 
     def _predict_motion(self, last: PoseSet) -> tuple[PoseSet, np.ndarray]:
