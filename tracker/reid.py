@@ -14,16 +14,17 @@ Per frame:
    detections of young tracks (seen whole in fewer than `reid_window_frames`
    frames, and born less than `_YOUNG_AGE_FRAMES` ago: a person who came back
    half-visible, or whose first frames a false detection's track took, still
-   gets the old ID once the whole body is seen); candidates are the lost tracks (LOST rows
-   and the `GalleryMemory` of removed ones). A query takes a candidate's ID
+   gets the old ID once the whole body is seen); candidates are the lost
+   tracks (LOST rows and the `GalleryMemory` of removed ones). A query takes a candidate's ID
    only when the candidate is within `reid_threshold`, every other gallery
    (other candidates and the tracks active in this frame: a look-alike in view
    makes the query ambiguous) is at least `reid_margin` further, no other
    query is as close to that candidate, and the gap and position are
    plausible (`reid_max_speed`). Active tracks are never candidates: a track
-   is not in two places. While anyone is lost, a detection showing too few
-   parts (coming in at the border, out from behind a wall) is held back (ID
-   -1) for up to `reid_window_frames`, to be judged on a fuller view.
+   is not in two places. A detection showing too few parts (coming in at
+   the border, out from behind a wall) near where someone with a gallery was
+   lost is held back (ID -1) for up to `reid_window_frames`, to be judged on
+   a fuller view.
 4. `update_galleries`: confident, unoccluded views (score >= min_score, at
    least `reid_min_parts` parts once the parts with a keypoint inside the box
    of a detection in front, with lower feet, are left out) join the track's
