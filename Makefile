@@ -47,6 +47,7 @@ bench: install
 	$(PY) benchmarks/pose_throughput.py
 	$(PY) benchmarks/tracker.py
 	$(PY) benchmarks/tracker_quality.py
+	$(PY) benchmarks/tracker_reid.py
 	$(PY) benchmarks/pipeline.py
 	$(PY) benchmarks/posetrack_eval.py
 	$(PY) benchmarks/posetrack21_eval.py

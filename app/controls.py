@@ -248,6 +248,8 @@ class ControlPanel(QWidget):
             if option.choices is not None:
                 widget = QComboBox()
                 widget.addItems(option.choices)
+                if str(value) not in option.choices:  # e.g. a reid network path given on the command line
+                    widget.addItem(str(value))
                 widget.setCurrentText(str(value))
                 widget.currentTextChanged.connect(self._tracker_option_changed)
             elif isinstance(option.default, bool):

@@ -195,6 +195,7 @@ _TRACKER_FLAGS = {
     "min_hits": ("--track-min-hits", "N"),
     "min_score": ("--track-min-score", "SCORE"),
     "smoothing": ("--track-smoothing", None),
+    "reid": ("--track-reid", "{off,appearance,MODEL.onnx}"),
 }
 
 
@@ -227,7 +228,8 @@ def add_tracker_arguments(parser: argparse.ArgumentParser):
     track = parser.add_argument_group("tracker (tracker.PoseTracker options; defaults are the tracker's)")
     for name, (flag, metavar) in _TRACKER_FLAGS.items():
         info = OPTION_INFO[name]
-        track.add_argument(flag, dest=_flag_attribute(flag), choices=info.choices, default=None, metavar=metavar,
+        choices = None if info.path_allowed else info.choices  # a path is checked by TrackerOptions
+        track.add_argument(flag, dest=_flag_attribute(flag), choices=choices, default=None, metavar=metavar,
                            type=None if info.choices else type(defaults[name]),
                            help=f"{info.help} Default: {defaults[name]}.")
     track.add_argument("--track-flow", action="store_true", help=OPTION_INFO["flow"].help)
