@@ -22,7 +22,8 @@ TRAINED_WEIGHTS = DATA / "trained" / "synthetic_w16_64x48.pth"
 def test_candidates_follow_the_hardware():
     vnni = frozenset({"avx2", "avx512f", "avx512_vnni", "avx512_bf16"})
     assert auto_candidates("cpu", vnni) == ("onnxruntime-int8", "bf16", "onnxruntime")
-    assert auto_candidates("cpu", frozenset({"avx2"})) == ("onnxruntime",)  # int8 no faster, bf16 emulated
+    # without int8 dot products int8 may or may not be faster: fp32 first, then int8; bf16 would be emulated
+    assert auto_candidates("cpu", frozenset({"avx2"})) == ("onnxruntime", "onnxruntime-int8")
     assert auto_candidates("cpu", frozenset({"avx2", "avx_vnni"})) == ("onnxruntime-int8", "onnxruntime")
     assert auto_candidates("cuda:0", frozenset()) == ("fp16",)
     assert "torch-compile" not in auto_candidates("cpu", vnni)  # minutes of compiling for a tie with ONNX Runtime
@@ -85,7 +86,7 @@ def test_auto_runtime_runs_eager_until_the_choice_then_swaps_between_calls():
         {"backend": "onnxruntime", "runs": True, "agrees": True, "oks_mean": 0.999, "oks_min": 0.99, "mean_px": 0.01,
          "within_2px": 1.0, "speedup": {"1": 1.5, "8": 2.0}}]}
 
-    def wait_for_choice():
+    def wait_for_choice(on_interim):
         choice_made.wait(10)
         return record
 
@@ -109,10 +110,34 @@ def test_auto_runtime_runs_eager_until_the_choice_then_swaps_between_calls():
 def test_a_failed_build_leaves_eager_running():
     eager = _Constant(0.0)
     runtime = auto_module.AutoRuntime(eager, max_batch=8, load_choice=lambda chosen: pytest.fail("nothing to load"),
-                                      wait_for_choice=lambda: None)
+                                      wait_for_choice=lambda on_interim: None)
     assert runtime.settled(10)
     assert runtime(np.zeros((1, 3, 16, 12), np.float32)).max() == 0.0
     assert runtime.describe()["backend"] == "torch"
+
+
+def test_an_interim_choice_runs_until_a_better_one_is_ready():
+    runtimes = {"onnxruntime": _Constant(1.0), "onnxruntime-int8": _Constant(2.0)}
+    interim_taken, final_ready = threading.Event(), threading.Event()
+
+    def record(backend, final):
+        return {"backend": backend, "reason": backend, "candidates": [], "final": final}
+
+    def wait_for_choice(on_interim):
+        on_interim(record("onnxruntime", False))
+        interim_taken.set()
+        final_ready.wait(10)
+        return record("onnxruntime-int8", True)
+
+    runtime = auto_module.AutoRuntime(_Constant(0.0), max_batch=8, load_choice=lambda chosen: runtimes[chosen["backend"]],
+                                      wait_for_choice=wait_for_choice)
+    batch = np.zeros((1, 3, 16, 12), np.float32)
+    assert interim_taken.wait(10)
+    assert runtime(batch).max() == 1.0  # the interim choice runs while the better one builds
+    final_ready.set()
+    assert runtime.settled(10)
+    assert runtime(batch).max() == 2.0
+    assert [entry["backend"] for entry in runtime.describe()["history"]][-2:] == ["onnxruntime", "onnxruntime-int8"]
 
 
 @pytest.fixture
@@ -152,6 +177,32 @@ def test_a_cached_choice_runs_from_the_first_call():
     assert runtime(np.zeros((1, 3, 16, 12), np.float32)).max() == 1.0
     assert runtime.describe()["history"] == [{"backend": "onnxruntime", "from_call": 0}]
     assert backend_summary(runtime.describe()) == "onnxruntime (auto)"
+
+
+def test_a_later_candidate_replaces_the_choice_only_when_enough_faster(trained_model, monkeypatch):
+    from pose.backends.agreement import reference_people
+    from pose.runtime import TorchRuntime
+
+    experiment, model = trained_model
+
+    class Named(TorchRuntime):  # eager itself, so it agrees exactly; the speed is made up per name
+        def __init__(self, name):
+            super().__init__(model)
+            self.name = name
+
+    speed = {"a": 2.0, "b": 2.1, "c": 4.0, "d": 0.9}
+    monkeypatch.setattr(auto_module, "make_runtime", lambda name, model, **kwargs: Named(name))
+    monkeypatch.setattr(auto_module, "speedups",
+                        lambda eager, runtime, batches: {size: speed[runtime.name] for size in batches})
+    choices = []
+    record = auto_module.measure_candidates(
+        model, candidates=("a", "b", "c", "d"), device="cpu", max_batch=4,
+        input_size=tuple(experiment.model.image_size), weights_id="x", cache_dir=None, calibration=None,
+        people=reference_people(tuple(experiment.model.image_size)), progress=lambda text: None,
+        on_choice=choices.append)
+    assert [choice["backend"] for choice in choices] == ["a", "c"]  # b is only 1.05x a; d is slower than eager
+    assert record["backend"] == "c" and record["final"] and not choices[0]["final"]
+    assert "b (not enough faster" in record["reason"] and "d (not enough faster" in record["reason"]
 
 
 def test_a_second_process_waits_for_the_first_ones_build(tmp_path):

@@ -5,13 +5,15 @@
     heatmaps = runtime(batch)                    # later calls run the faster backend once it is ready
     runtime.describe()                           # which backend ran, and how close it is to eager
 
-What is tried comes from the hardware (`pose.backends.hardware.auto_candidates`:
-int8 where the CPU has int8 dot products, bf16 where it has bf16 units, ONNX
-Runtime fp32 on any CPU, fp16 on CUDA), not from compiling everything. Each
+What is tried, and in which order, comes from the hardware
+(`pose.backends.hardware.auto_candidates`: ONNX Runtime fp32 and int8 on any
+CPU, int8 first where the CPU has int8 dot products, bf16 where it has bf16
+units, fp16 on CUDA), not from compiling everything. Each
 candidate, in that order, is built (exported, quantised), its keypoints on the
 reference people (pose.backends.agreement) are compared with eager fp32's by
 OKS, and it is timed against eager at 1 crop and at a full batch; the first
-that agrees (`agrees`) and is faster at both sizes is chosen, else eager.
+that agrees (`agrees`) and is faster at both sizes is used at once, and a later
+one replaces it only if it is faster again (`measure_candidates`); else eager.
 
 On a CPU this happens in a child process (`python -m pose.backends.build`)
 while the caller runs eager fp32: the first frame comes as fast as with
@@ -92,15 +94,20 @@ def speedups(eager, runtime, batches: dict[int, np.ndarray], repeats: int = TIMI
 
 
 def measure_candidates(model, *, candidates, device, max_batch, input_size, weights_id, cache_dir, calibration,
-                       people: ReferencePeople, progress=logger.info) -> dict:
-    """Build and check `candidates` in order until one agrees with eager fp32 and is faster; the decision record.
+                       people: ReferencePeople, progress=logger.info, on_choice=None) -> dict:
+    """Build, check and time `candidates` in order; the decision record of the fastest that qualifies.
 
-    Returns {"backend", "reason", "candidates": [row per candidate tried], "gate": {...}}; `backend` is
-    "torch" when none qualifies. `progress(text)` hears what is being built.
+    A candidate qualifies when it agrees with eager fp32 (`agrees`), is at least `MIN_SPEEDUP` times
+    eager at a full batch and no slower at 1 crop; it replaces the choice so far only when it is
+    `MIN_SPEEDUP` times faster than that one too (a lower precision must pay for itself).
+    Returns {"backend", "reason", "candidates": [row per candidate], "gate": {...}}; `backend` is
+    "torch" when none qualifies. `progress(text)` hears what is being built; `on_choice(record)` each
+    better choice as soon as it is made, so that it can be used while the next candidate builds.
     """
     eager = TorchRuntime(model, device=device, max_batch=max_batch)
     reference_xy = keypoints_from_heatmaps(eager(people.crops), input_size)
     batches = {1: people.crops[:1], max_batch: np.resize(people.crops, (max_batch, *people.crops.shape[1:]))}
+    gate = {"oks_min": OKS_MIN, "reference": people.source, "people": len(people)}
     rows, chosen = [], None
     for name in candidates:
         progress(f"building {name} (then checking it against eager fp32 on {len(people)} reference people)")
@@ -117,15 +124,19 @@ def measure_candidates(model, *, candidates, device, max_batch, input_size, weig
         row["agrees"] = agrees(row)
         if row["agrees"]:
             row["speedup"] = {str(size): ratio for size, ratio in speedups(eager, runtime, batches).items()}
-            row["faster"] = (row["speedup"][str(max_batch)] >= MIN_SPEEDUP and row["speedup"]["1"] >= 1.0)
+            full = row["speedup"][str(max_batch)]
+            row["faster"] = full >= MIN_SPEEDUP and row["speedup"]["1"] >= 1.0 and (
+                chosen is None or full >= MIN_SPEEDUP * chosen["speedup"][str(max_batch)])
         rows.append(row)
         progress(f"{name}: built in {row['build_s']:.0f} s; OKS to eager {row['oks_mean']:.3f} "
                  f"(gate {OKS_MIN}){_speed_text(row)}")
         if row.get("faster"):
             chosen = row
-            break
+            if on_choice is not None:
+                on_choice({"backend": name, "reason": _reason(chosen, rows, max_batch), "candidates": list(rows),
+                           "gate": gate, "final": False})
     return {"backend": chosen["backend"] if chosen else "torch", "reason": _reason(chosen, rows, max_batch),
-            "candidates": rows, "gate": {"oks_min": OKS_MIN, "reference": people.source, "people": len(people)}}
+            "candidates": rows, "gate": gate, "final": True}
 
 
 def _speed_text(row: dict) -> str:
@@ -144,7 +155,7 @@ def _reason(chosen: dict | None, rows: list[dict], max_batch: int) -> str:
         elif not row["agrees"]:
             not_used.append(f"{row['backend']} (OKS to eager {row['oks_mean']:.3f} < {OKS_MIN})")
         else:
-            not_used.append(f"{row['backend']} (not faster:{_speed_text(row)[1:]})")
+            not_used.append(f"{row['backend']} (not enough faster:{_speed_text(row)[1:]})")
     if chosen is None:
         text = "no candidate is both faster than eager fp32 and as accurate"
     else:
@@ -186,8 +197,9 @@ class AutoRuntime:
 
     def __init__(self, eager, *, max_batch: int, load_choice, wait_for_choice=None, requested: str = "auto"):
         """eager: the fp32 runtime to start with; load_choice(record) -> runtime of a decision record;
-        wait_for_choice(): blocks until the decision record exists, returns it (None: build failed);
-        None when the record is already known (then call `set_choice` at once)."""
+        wait_for_choice(on_interim): blocks until the final decision record exists and returns it (None:
+        the build failed), calling on_interim(record) for each better choice made on the way; None when
+        the record is already known (then call `set_choice` at once)."""
         self.device = str(getattr(eager, "device", "cpu"))
         self.max_batch = max_batch
         self._eager = eager
@@ -213,13 +225,19 @@ class AutoRuntime:
         return self._record["backend"] if self._ready is not None else self._history[-1]["backend"]
 
     def _watch(self, wait_for_choice) -> None:
-        record = wait_for_choice()
+        record = wait_for_choice(self._interim)
         if record is not None and not self._closed.is_set():
+            self.set_choice(record)
+
+    def _interim(self, record: dict) -> None:
+        if not self._closed.is_set():
             self.set_choice(record)
 
     def set_choice(self, record: dict) -> None:
         """Adopt decision `record`: load its backend (from the cache) and run it from the next call on."""
-        self._record = record
+        previous, self._record = self._record, record
+        if previous is not None and previous["backend"] == record["backend"]:
+            return  # the final word on a backend already running (or about to)
         if record["backend"] == "torch":
             logger.info("backend auto: staying with eager fp32 (torch): %s", record["reason"])
             return
@@ -313,12 +331,15 @@ class _BackgroundBuild:
         with open(self.lock, "w") as handle:  # the child is the builder now: it holds the lock while it lives
             handle.write(str(self.process.pid))
 
-    def wait(self, started: float) -> dict | None:
-        """Relay the child's progress lines; its decision record when it succeeded, else None (the reason logged)."""
+    def wait(self, started: float, on_interim) -> dict | None:
+        """Relay the child's progress lines and interim choices (to `on_interim`); its final decision record when it
+        succeeded, else None (the reason logged)."""
         tail = []
         for line in self.process.stdout:
             line = line.rstrip()
-            if line.startswith("progress: "):
+            if line.startswith("choice: "):
+                on_interim(json.loads(line.removeprefix("choice: ")))
+            elif line.startswith("progress: "):
                 logger.info("backend auto (%.0f s, in the background): %s", time.perf_counter() - started,
                             line.removeprefix("progress: "))
             elif line:
@@ -423,7 +444,7 @@ def _start_in_background(model, eager, path: Path, load_choice, *, config, candi
         logger.info("backend auto: another process is choosing the backend for these weights (%s); running "
                     "eager fp32 until it is done", build.lock)
         return AutoRuntime(eager, max_batch=max_batch, load_choice=load_choice,
-                           wait_for_choice=lambda: _wait_for_other_build(path, build.lock))
+                           wait_for_choice=lambda on_interim: _wait_for_other_build(path, build.lock))
     folder = Path(tempfile.mkdtemp(prefix="auto-build-", dir=path.parent))
     try:
         torch.save(model.state_dict(), folder / "weights.pt")
@@ -448,9 +469,9 @@ def _start_in_background(model, eager, path: Path, load_choice, *, config, candi
                 "is built and checked in the background (a minute or two on a small CPU; the result is cached)",
                 " / ".join(candidates))
 
-    def wait_for_choice():
+    def wait_for_choice(on_interim):
         try:
-            return build.wait(started)
+            return build.wait(started, on_interim)
         finally:
             _remove_folder(folder)
 

@@ -47,7 +47,8 @@ def main(argv: list[str]) -> int:
     record = measure_candidates(model, candidates=spec["candidates"], device=spec["device"],
                                 max_batch=spec["max_batch"], input_size=tuple(spec["input_size"]),
                                 weights_id=spec["weights_id"], cache_dir=spec["cache_dir"],
-                                calibration=calibration, people=people, progress=progress)
+                                calibration=calibration, people=people, progress=progress,
+                                on_choice=lambda choice: print(f"choice: {json.dumps(choice)}", flush=True))
     write_json_atomic(spec["decision"], record, indent=1)
     progress(f"chose {record['backend']}")
     return 0
