@@ -145,26 +145,79 @@ def test_an_eager_copy_leaves_the_reference_network_unchanged(trained):
         assert (tensor == before[name]).all()
 
 
-@pytest.mark.slow
-def test_torch_compile_agrees_with_eager_on_the_trained_network(trained, tmp_path):
+@pytest.mark.parametrize("max_batch, device, buckets", [
+    (8, "cpu", (1, 2, 4, 8)),
+    (16, "cpu", (1, 2, 4, 8, 16)),  # with the flip test
+    (6, "cpu", (1, 2, 4, 6)),
+    (3, "cpu", (1, 2, 3)),
+    (1, "cpu", (1,)),
+    (64, "cuda", (1, 4, 16, 64)),
+    (32, "cuda:1", (1, 4, 16, 32)),
+    (4, "cuda", (1, 4)),
+])
+def test_compiled_batch_buckets_by_device(max_batch, device, buckets):
+    from pose.backends.compiled import batch_buckets
+
+    assert batch_buckets(max_batch, device) == buckets
+
+
+@pytest.mark.parametrize("count, calls", [
+    (1, [(1, 1)]),
+    (3, [(3, 4)]),  # padded to the smallest bucket that holds it, not to 8
+    (4, [(4, 4)]),
+    (5, [(5, 8)]),
+    (8, [(8, 8)]),
+    (16, [(8, 8), (8, 8)]),
+    (19, [(8, 8), (8, 8), (3, 4)]),  # chunks of the largest bucket, the remainder in its own bucket
+])
+def test_a_call_is_padded_only_to_the_smallest_bucket_that_holds_it(count, calls):
+    from pose.backends.compiled import plan_calls
+
+    assert plan_calls(count, (1, 2, 4, 8)) == calls
+    assert sum(crops for crops, _ in calls) == count
+
+
+def test_bad_batch_sizes_are_refused():
+    from pose.backends.compiled import batch_buckets, plan_calls
+
+    with pytest.raises(ValueError, match="max_batch"):
+        batch_buckets(0, "cpu")
+    with pytest.raises(ValueError, match="at least one crop"):
+        plan_calls(0, (1, 2))
+
+
+@pytest.mark.slow  # compiles 3 packages: minutes on 2 cores
+def test_torch_compile_agrees_with_eager_on_the_trained_network(trained, tmp_path, caplog):
     experiment, model = trained
     crops = reference_crops(TRAINED_INPUT)
     reference = TorchRuntime(model)(crops)
-    runtime = backends.make_runtime("torch-compile", model, device="cpu", max_batch=16, input_size=TRAINED_INPUT,
-                                    weights_id=weights_id(TRAINED_WEIGHTS, experiment), cache_dir=tmp_path)
-    heatmaps = runtime(crops)  # 28 crops: chunks of 16 and 12 through the dynamic-batch package
+    build = dict(device="cpu", max_batch=4, input_size=TRAINED_INPUT,
+                 weights_id=weights_id(TRAINED_WEIGHTS, experiment), cache_dir=tmp_path)
+    runtime = backends.make_runtime("torch-compile", model, **build)
+    assert runtime.buckets == (1, 2, 4)
+    used = []
+    for bucket, run in list(runtime.runners.items()):
+        runtime.runners[bucket] = lambda chunk, bucket=bucket, run=run: (used.append((bucket, len(chunk))), run(chunk))[1]
+    crops, reference = crops[:23], reference[:23]
+    heatmaps = runtime(crops)  # 23 crops: 5 calls of the 4-crop package, then the last 3 padded to 4
+    assert used == [(4, 4)] * 6
     np.testing.assert_allclose(heatmaps, reference, atol=1e-4)
     metrics = agreement(keypoints_from_heatmaps(reference, TRAINED_INPUT), keypoints_from_heatmaps(heatmaps, TRAINED_INPUT))
     assert metrics["max_px"] < 0.01, metrics
-    np.testing.assert_allclose(runtime(crops[:1]), reference[:1], atol=1e-4)  # batch 1
+    for count, buckets in ((1, [(1, 1)]), (3, [(4, 4)]), (6, [(4, 4), (2, 2)])):
+        used.clear()
+        np.testing.assert_allclose(runtime(crops[:count]), reference[:count], atol=1e-4)
+        assert used == buckets, count  # a 1-crop call runs the 1-crop package, 3 crops the 4-crop one
     # Building it left the caller's network as it was (the eager reference, NCHW).
     assert all(p.is_contiguous() for p in model.parameters())
-    # A second start loads the cached package instead of compiling again.
-    packages = list(tmp_path.rglob("model.pt2"))
-    assert len(packages) == 1
-    again = backends.make_runtime("torch-compile", model, device="cpu", max_batch=16, input_size=TRAINED_INPUT,
-                                  weights_id=weights_id(TRAINED_WEIGHTS, experiment), cache_dir=tmp_path)
-    assert again.package == packages[0]
+    # One package per bucket, each in its own keyed folder; a second start loads them all, compiling nothing.
+    packages = sorted(tmp_path.rglob("model.pt2"))
+    assert len(packages) == 3 and sorted(runtime.packages.values()) == packages
+    caplog.clear()
+    with caplog.at_level("INFO", logger="pose.backends.compiled"):
+        again = backends.make_runtime("torch-compile", model, **build)
+    assert again.packages == runtime.packages
+    assert not [record for record in caplog.records if record.getMessage().startswith("compil")]
     np.testing.assert_allclose(again(crops[:5]), reference[:5], atol=1e-4)
 
 

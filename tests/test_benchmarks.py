@@ -19,19 +19,65 @@ def _run(script: str, *arguments: str, timeout_s: float = 240) -> subprocess.Com
                           capture_output=True, text=True, timeout=timeout_s)
 
 
-@pytest.mark.slow  # about 35 CPU-seconds: every row of the check, dry
+@pytest.mark.slow  # about 50 CPU-seconds: every row of the check, dry
 def test_gpu_check_dry_run_measures_every_row_and_writes_one_json(tmp_path):
+    from pose.backends.hardware import bf16_refusal
+
     out = tmp_path / "gpu.json"
     completed = _run("gpu_check.py", "--dry-run", "--json", str(out))
     assert completed.returncode == 0, completed.stderr
     report = json.loads(out.read_text())
     assert report["dry_run"] is True
-    measured = {(row["precision"], row["batch"]) for row in report["pose"] if "skipped" not in row}
-    assert measured == {("fp32", 1), ("fp32", 2), ("compile", 1), ("compile", 2)}
-    assert [row["skipped"] for row in report["pose"] if "skipped" in row] == ["fp16 needs a CUDA device"]
+    # The CPU rehearses the rows it can run: eager fp32, and the int8 ONNX model on the CPU provider
+    # (bf16 too where this CPU has bf16 dot products).
+    runs_here = ["torch", "onnxruntime-int8:cpu"] + (["bf16"] if bf16_refusal("cpu") is None else [])
+    measured = {(row["backend"], row["batch"]) for row in report["pose"] if "skipped" not in row}
+    assert measured == {(backend, batch) for backend in runs_here for batch in (1, 2)}
     assert all(row["crops_per_s"] > 0 for row in report["pose"] if "skipped" not in row)
+    # Every other row says why it did not run: CUDA-only, too slow to compile in a rehearsal, not installed.
+    skipped = {row["backend"]: row["skipped"] for row in report["pose"] if "skipped" in row}
+    assert set(skipped) == set(report["plan"]["backends"]) - set(runs_here)
+    assert "CUDA only" in skipped["fp16"]
+    assert "dry run" in skipped["torch-compile"] and "dry run" in skipped["torch-compile-bf16"]
+    assert "TensorrtExecutionProvider" in skipped["onnxruntime-int8:tensorrt"]
+    assert "CUDAExecutionProvider" in skipped["onnxruntime-int8:cuda"]
+    # Agreement with eager fp32 on the trained network: eager is its own reference; int8 close but not exact.
+    agreement = {row["backend"]: row for row in report["agreement"] if "skipped" not in row}
+    assert set(agreement) == set(runs_here)
+    eager, int8 = agreement["torch"], agreement["onnxruntime-int8:cpu"]
+    assert eager["max_abs_heatmap"] == 0.0 and eager["mean_px"] == 0.0 and eager["oks_mean"] == eager["oks_min"] == 1.0
+    assert 0 < int8["max_abs_heatmap"] < 1 and 0 < int8["mean_px"] < 5 and 0.5 < int8["oks_mean"] < 1
+    assert int8["people"] == eager["people"] > 0 and int8["keypoints"] == 17 * int8["people"]
     assert [row["people"] for row in report["end_to_end"]] == report["plan"]["people"]
     assert all(row["fps"] > 0 and row["frames"] == report["plan"]["frames"] for row in report["end_to_end"])
+
+
+def test_gpu_check_asks_onnx_runtime_for_a_gpu_provider_only_where_one_is_installed_and_a_gpu_is_there(
+        monkeypatch, tmp_path):
+    import importlib.util
+
+    import onnxruntime
+
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the script adds its folders to the path: only for this test
+    spec = importlib.util.spec_from_file_location("gpu_check_under_test", ROOT / "benchmarks" / "gpu_check.py")
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    on_gpu, on_cpu = {"device": "cuda", "dry_run": False}, {"device": "cpu", "dry_run": True}
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    assert "TensorrtExecutionProvider is not installed" in gpu_check.refusal("onnxruntime-int8:tensorrt", on_gpu)
+    assert "CUDAExecutionProvider is not installed" in gpu_check.refusal("onnxruntime-int8:cuda", on_gpu)
+    assert gpu_check.refusal("onnxruntime-int8:cpu", on_cpu) is None
+    monkeypatch.setattr(onnxruntime, "get_available_providers",
+                        lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert gpu_check.refusal("onnxruntime-int8:tensorrt", on_gpu) is None
+    assert "needs a CUDA device" in gpu_check.refusal("onnxruntime-int8:cuda", on_cpu)
+    assert gpu_check.refusal("torch-compile", on_gpu) is None and "dry run" in gpu_check.refusal("torch-compile", on_cpu)
+    # TensorRT: int8 from the model's QDQ nodes, one profile for 1..64 crops of 192x256, engines cached.
+    (name, options), *fallbacks = gpu_check.ort_provider_options("tensorrt", 64, (192, 256), tmp_path)
+    assert name == "TensorrtExecutionProvider" and fallbacks == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert options["trt_int8_enable"] and options["trt_engine_cache_enable"]
+    assert (options["trt_profile_min_shapes"], options["trt_profile_max_shapes"]) == ("input:1x3x256x192", "input:64x3x256x192")
+    assert gpu_check.ort_provider_options("cpu", 8, (192, 256), tmp_path) == ["CPUExecutionProvider"]
 
 
 def test_gpu_check_without_cuda_says_to_dry_run(tmp_path):

@@ -215,6 +215,8 @@ class OnnxRuntimeSession:
         max_batch: largest batch per session call (larger inputs are split); None: no split.
         threads, spinning: see `session_options`.
         name: what logs and benchmarks call it.
+        providers: ONNX Runtime execution providers by priority, names or (name, options) pairs
+            (None: the CPU's alone; benchmarks/gpu_check.py passes CUDA's and TensorRT's).
 
     Attributes:
         device: always "cpu".
@@ -224,7 +226,7 @@ class OnnxRuntimeSession:
     device = "cpu"
 
     def __init__(self, path: str | os.PathLike, max_batch: int | None = None, threads: int | None = None,
-                 spinning: bool = False, name: str = "onnxruntime", built_s: float = 0.0):
+                 spinning: bool = False, name: str = "onnxruntime", built_s: float = 0.0, providers: Sequence | None = None):
         import onnxruntime as ort  # noqa: PLC0415  (heavy)
 
         if max_batch is not None and max_batch < 1:
@@ -234,7 +236,7 @@ class OnnxRuntimeSession:
         self.name = name
         self.built_s = built_s
         self.session = ort.InferenceSession(os.fspath(self.path), sess_options=session_options(threads, spinning),
-                                            providers=["CPUExecutionProvider"])
+                                            providers=list(providers or ["CPUExecutionProvider"]))
         self._input = self.session.get_inputs()[0].name
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
