@@ -20,7 +20,6 @@ import argparse
 import datetime
 import logging
 import os
-import signal
 from pathlib import Path
 from typing import Any, Callable
 
@@ -44,6 +43,7 @@ from PyQt6.QtWidgets import (
 
 from app.controls import ControlPanel, TrackerOption, default_tracker_options_class, tracker_options_of
 from app.model_loader import ModelLoader, ModelRequest, LoadedModels, describe_detector, with_models
+from app.process_exit import CloseOnSignals, DestroyedWindowWatch
 from app.settings import SharedSettings, ViewSettings
 from app.video_view import ElidedLabel, MessageLabel, VideoView
 from app.worker import (
@@ -712,48 +712,23 @@ def exec_window(window: MainWindow) -> int:
 
     The loop keeps running after the window is hidden, so the window stays
     responsive while a model call finishes and the process never exits (or
-    destroys a QThread) under a running call. Ctrl+C in the terminal closes the
-    window the same way; a second one while it waits exits at once (`_CtrlC`).
+    destroys a QThread) under a running call. Ctrl-C, SIGTERM and SIGHUP
+    close the window the same way, and so does the window system destroying
+    it (`app.process_exit`).
     """
     app = QApplication.instance()
     app.setQuitOnLastWindowClosed(False)
     window.shutdown_finished.connect(lambda: app.exit(window.exit_status))
-    previous_handler = signal.signal(signal.SIGINT, _CtrlC(window))
-    # Lets Python run its signal handler while Qt's event loop holds the main thread.
-    heartbeat = QTimer()
-    heartbeat.timeout.connect(lambda: None)
-    heartbeat.start(200)
+    watch = DestroyedWindowWatch(window)
+    app.installNativeEventFilter(watch)
     try:
-        status = int(app.exec())
+        with CloseOnSignals(window.close):
+            status = int(app.exec())
     finally:
-        heartbeat.stop()
-        signal.signal(signal.SIGINT, previous_handler)
+        app.removeNativeEventFilter(watch)
         if not window.is_shut_down:
             window.wait_until_stopped()
     return status
-
-
-class _CtrlC:
-    """SIGINT while the window is open: the first closes it cleanly, a second one during that wait exits at once.
-
-    The immediate exit is `os._exit(130)`, as `main.py track` does: an ordinary
-    exit would finalise the interpreter under the running model call, which
-    aborts the process. A recording in progress stays as its `.part` file.
-    """
-
-    def __init__(self, window: MainWindow) -> None:
-        self._window = window
-        self._count = 0
-
-    def __call__(self, signum: int, frame: Any) -> None:
-        self._count += 1
-        if self._count == 1:
-            logger.warning("Ctrl-C: closing the window (press Ctrl-C again to exit at once)")
-            self._window.close()
-            return
-        logger.error("second Ctrl-C: exiting now, without waiting for the model call in progress")
-        logging.shutdown()
-        os._exit(130)
 
 
 def _detector_names() -> list[str]:

@@ -387,6 +387,8 @@ class PipelineWorker(QThread):
                         self.source_ended.emit()
                     break
                 last = self._annotate(result, settings, annotator, fps_meter.tick())
+                # Again here: a request made while this frame was being computed records it.
+                recorder = self._handle_recording_request(recorder)
                 if recorder is not None:
                     recorder = self._record(recorder, last.buffer)
                 if not self._wait_for_view():
