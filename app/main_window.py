@@ -28,11 +28,8 @@ import numpy as np
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
 from PyQt6.QtWidgets import (
-    QAbstractSpinBox,
     QApplication,
-    QComboBox,
     QHBoxLayout,
-    QLineEdit,
     QMainWindow,
     QProgressBar,
     QPushButton,
@@ -42,6 +39,7 @@ from PyQt6.QtWidgets import (
 )
 
 from app.controls import ControlPanel, TrackerOption, default_tracker_options_class, tracker_options_of
+from app.focus import FocusReturn, WheelOnlyWhenFocused, is_typing
 from app.model_loader import ModelLoader, ModelRequest, LoadedModels, describe_detector, with_models
 from app.process_exit import CloseOnSignals, DestroyedWindowWatch
 from app.settings import SharedSettings, ViewSettings
@@ -65,8 +63,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_RECORDING_FPS = 30.0
 # How often a closing window looks whether its threads have ended.
 _SHUTDOWN_POLL_MS = 50
-# Shortcuts without a modifier that a text field would otherwise lose as typing.
-_TYPING_WIDGETS = (QLineEdit, QAbstractSpinBox, QComboBox)
+# Named keys that a text field uses while typing (single characters are typed too).
+_PLAIN_KEYS = ("Space", "Left", "Right")
 
 
 def source_kind(source: str) -> str:
@@ -192,6 +190,9 @@ class MainWindow(QMainWindow):
         if model_choices is None:
             model_choices = _registry_names()
         self._build_ui(model_choices, tracker_options)
+        self._wheel_guard = WheelOnlyWhenFocused(self)
+        self._wheel_guard.guard(self.controls)
+        self._focus_return = FocusReturn(self.controls, self.view)
         self._build_actions()
         self._shutdown_poll = QTimer(self)
         self._shutdown_poll.setInterval(_SHUTDOWN_POLL_MS)
@@ -272,10 +273,10 @@ class MainWindow(QMainWindow):
         def action(text: str, keys: str, slot: Callable[[], Any]) -> QAction:
             act = QAction(text, self)
             act.setShortcut(QKeySequence(keys))
-            # Window-wide, so the shortcut works whichever control has the focus
+            # Application-wide, so the shortcut works whichever control has the focus
             # (except keys a text field is typing: see `_shortcut`).
-            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            act.triggered.connect(self._shortcut(slot, plain_key=len(keys) == 1 or keys in ("Space", "Left", "Right")))
+            act.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+            act.triggered.connect(self._shortcut(slot, plain_key=len(keys) == 1 or keys in _PLAIN_KEYS))
             self.addAction(act)
             return act
 
@@ -288,19 +289,21 @@ class MainWindow(QMainWindow):
             "export": action("Export poses", "E", self.export_poses),
             "open": action("Open file", "O", self.controls.choose_file),
             "quit": action("Quit", "Q", self.close),
+            "focus_video": action("Back to the video", "Escape", self._focus_return.give_back),
         }
 
     def _shortcut(self, slot: Callable[[], Any], plain_key: bool) -> Callable[[], None]:
-        """`slot`, except that a key without modifier goes to a text field that has the focus.
+        """`slot`, except that a plain key goes to the text field being typed in, and nothing fires under a dialog.
 
-        Window-wide shortcuts win over the focused widget, so without this
-        typing "rtsp://…" in the URL field would start a recording (R) and
-        save snapshots (S), and Space or an arrow in a number field would
-        pause or step the video.
+        Text fields take plain keys themselves (Qt's shortcut override), so
+        this is the guard for the rest: a key Qt hands to the shortcut while a
+        spin box or editable combo box is being typed in, and the window's
+        keys while a file dialog or message box is open.
         """
         def triggered() -> None:
-            focus = QApplication.focusWidget()
-            if plain_key and isinstance(focus, _TYPING_WIDGETS) and self.isAncestorOf(focus):
+            if QApplication.activeModalWidget() is not None:
+                return
+            if plain_key and is_typing(QApplication.focusWidget()):
                 return
             slot()
 

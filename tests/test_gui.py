@@ -22,6 +22,7 @@ pytest.importorskip("pytestqt")
 
 from PyQt6.QtCore import QRect, QSize, Qt  # noqa: E402
 from PyQt6.QtGui import QImage  # noqa: E402
+from PyQt6.QtWidgets import QApplication  # noqa: E402
 
 from app.main_window import MainWindow  # noqa: E402
 from app.model_loader import ModelLoader, LoadedModels  # noqa: E402
@@ -885,3 +886,66 @@ def test_the_window_closes_when_the_window_system_destroys_it(qtbot, make_window
         qtbot.waitUntil(lambda: window.is_shut_down, timeout=WAIT_MS)
     finally:
         QApplication.instance().removeNativeEventFilter(watch)
+
+
+def test_shortcuts_work_after_a_combo_box_choice_and_a_typed_value(qtbot, make_window, video, tmp_path):
+    window = make_window(video, paused=True)
+    qtbot.waitUntil(lambda: window.frames_shown == 1, timeout=WAIT_MS)
+    window.activateWindow()
+    controls = window.controls
+    # A choice in a combo box (the backend list): the next Space pauses/plays, not the list.
+    backend = controls.model_backend
+    backend.setFocus()
+    qtbot.waitUntil(backend.hasFocus, timeout=WAIT_MS)
+    backend.activated.emit(0)
+    qtbot.waitUntil(window.view.hasFocus, timeout=WAIT_MS)
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Space)
+    assert not controls.pause_button.isChecked()
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Space)
+    assert controls.pause_button.isChecked()
+    # A typed threshold, Return: the value is kept and Space pauses instead of typing.
+    field = controls.detection_threshold
+    field.setFocus()
+    qtbot.waitUntil(field.hasFocus, timeout=WAIT_MS)
+    field.selectAll()
+    qtbot.keyClicks(field, "0.7")
+    qtbot.keyClick(field, Qt.Key.Key_Return)
+    assert field.value() == pytest.approx(0.7)
+    qtbot.waitUntil(window.view.hasFocus, timeout=WAIT_MS)
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Space)
+    assert not controls.pause_button.isChecked() and field.value() == pytest.approx(0.7)
+    # Escape leaves a field without Return.
+    controls.url.setFocus()
+    qtbot.waitUntil(controls.url.hasFocus, timeout=WAIT_MS)
+    qtbot.keyClick(controls.url, Qt.Key.Key_Escape)
+    qtbot.waitUntil(window.view.hasFocus, timeout=WAIT_MS)
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_S)
+    assert list((tmp_path / "out").glob("snapshot_*.png"))
+
+
+def test_the_wheel_changes_only_the_focused_box(qtbot, make_window):
+    from PyQt6.QtCore import QPoint, QPointF
+    from PyQt6.QtGui import QWheelEvent
+
+    window = make_window(None)
+    controls = window.controls
+    threshold = controls.detection_threshold
+    backend = controls.model_backend
+    before = (threshold.value(), backend.currentIndex())
+
+    def wheel(widget) -> None:
+        centre = QPointF(widget.rect().center())
+        event = QWheelEvent(centre, QPointF(widget.mapToGlobal(centre)), QPoint(0, 0), QPoint(0, -120),
+                            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase,
+                            False)
+        QApplication.sendEvent(widget, event)
+
+    window.view.setFocus()
+    qtbot.waitUntil(window.view.hasFocus, timeout=WAIT_MS)
+    wheel(threshold)
+    wheel(backend)
+    assert (threshold.value(), backend.currentIndex()) == before
+    threshold.setFocus()
+    qtbot.waitUntil(threshold.hasFocus, timeout=WAIT_MS)
+    wheel(threshold)
+    assert threshold.value() != before[0]
