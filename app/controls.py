@@ -26,7 +26,6 @@ from PyQt6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QSlider,
     QSpinBox,
     QTabWidget,
     QVBoxLayout,
@@ -110,7 +109,6 @@ class ControlPanel(QWidget):
         pause_toggled(bool): True to pause.
         step_requested(): one frame forward (files, while paused).
         step_back_requested(): one frame back (files).
-        seek_requested(int): go to this frame (files).
         settings_changed(dict): `ViewSettings` fields that changed.
         model_requested(ModelRequest): load these models ("" fields: as before).
         record_toggled(bool): start (True) or stop recording.
@@ -121,7 +119,6 @@ class ControlPanel(QWidget):
     pause_toggled = pyqtSignal(bool)
     step_requested = pyqtSignal()
     step_back_requested = pyqtSignal()
-    seek_requested = pyqtSignal(int)
     settings_changed = pyqtSignal(dict)
     model_requested = pyqtSignal(object)
     record_toggled = pyqtSignal(bool)
@@ -147,6 +144,8 @@ class ControlPanel(QWidget):
         layout.addWidget(self.tabs)
         layout.addStretch(1)
         self.setMaximumWidth(360)
+        self._seekable = False
+        self._at_end = False
         self.set_source_state(loaded=False, seekable=False)
 
     # ---- groups ---------------------------------------------------------------------
@@ -193,19 +192,6 @@ class ControlPanel(QWidget):
         row.addWidget(self.pause_button)
         row.addWidget(self.step_back_button)
         row.addWidget(self.step_button)
-        column.addLayout(row)
-        # The timeline of a file: drag to seek; the pipeline restarts at the frame let go on.
-        row = QHBoxLayout()
-        self.timeline = QSlider(Qt.Orientation.Horizontal)
-        self.timeline.setRange(0, 0)
-        self.timeline.setToolTip("Frame of the file (drag to seek; tracking restarts there)")
-        self.timeline.sliderReleased.connect(lambda: self.seek_requested.emit(self.timeline.value()))
-        self.timeline.actionTriggered.connect(self._timeline_action)
-        self.frame_label = QLabel("frame –")
-        self.frame_label.setMinimumWidth(self.frame_label.fontMetrics().horizontalAdvance("frame 000000 / 000000"))
-        self.frame_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        row.addWidget(self.timeline, 1)
-        row.addWidget(self.frame_label)
         column.addLayout(row)
         return group
 
@@ -370,28 +356,25 @@ class ControlPanel(QWidget):
         self.detector.setCurrentText(current)
         self.detector.blockSignals(False)
 
-    def set_source_state(self, *, loaded: bool, seekable: bool, frame_count: int | None = None) -> None:
-        """Enable what applies: pause needs a source, stepping back and the timeline a file."""
+    def set_source_state(self, *, loaded: bool, seekable: bool) -> None:
+        """Enable what applies: pause needs a source, stepping a file."""
         self.pause_button.setEnabled(loaded)
         self.step_back_button.setEnabled(loaded and seekable)
-        self.timeline.setEnabled(loaded and seekable and bool(frame_count))
-        self.timeline.blockSignals(True)
-        self.timeline.setRange(0, max(0, (frame_count or 1) - 1))
-        self.timeline.blockSignals(False)
-        self._frame_count = frame_count
         self._seekable = loaded and seekable
-        self.set_step_enabled(self._seekable and self.pause_button.isChecked())
-        if not loaded:
-            self.frame_label.setText("frame –")
+        self._at_end = False
+        self._update_step()
 
-    def set_position(self, index: int) -> None:
-        """Show that frame `index` is on screen (the slider follows unless it is being dragged)."""
-        total = f" / {self._frame_count}" if self._frame_count else ""
-        self.frame_label.setText(f"frame {index}{total}")
-        if not self.timeline.isSliderDown():
-            self.timeline.blockSignals(True)
-            self.timeline.setValue(index)
-            self.timeline.blockSignals(False)
+    def show_source(self, source: str, kind: str) -> None:
+        """Show the source in use where it could have been chosen: the camera index or the URL field."""
+        if kind == "camera":
+            self.camera_index.setValue(int(source))
+        elif kind == "stream":
+            self.url.setText(source)
+
+    def set_at_end(self, at_end: bool) -> None:
+        """The last frame of the file is on screen: nothing to step forward to."""
+        self._at_end = at_end
+        self._update_step()
 
     def set_paused(self, paused: bool) -> None:
         """Reflect the pause state without emitting `pause_toggled` again."""
@@ -399,10 +382,10 @@ class ControlPanel(QWidget):
         self.pause_button.setChecked(paused)
         self.pause_button.setText("Play" if paused else "Pause")
         self.pause_button.blockSignals(False)
-        self.set_step_enabled(getattr(self, "_seekable", False) and paused)
+        self._update_step()
 
-    def set_step_enabled(self, enabled: bool) -> None:
-        self.step_button.setEnabled(enabled)
+    def _update_step(self) -> None:
+        self.step_button.setEnabled(self._seekable and self.pause_button.isChecked() and not self._at_end)
 
     def set_recording(self, recording: bool) -> None:
         self.record_button.blockSignals(True)
@@ -435,12 +418,8 @@ class ControlPanel(QWidget):
 
     def _pause_toggled(self, paused: bool) -> None:
         self.pause_button.setText("Play" if paused else "Pause")
+        self._update_step()
         self.pause_toggled.emit(paused)
-
-    def _timeline_action(self, action: int) -> None:
-        # Clicks on the groove and keyboard steps seek at once; a drag seeks when let go.
-        if action != QSlider.SliderAction.SliderMove.value and not self.timeline.isSliderDown():
-            self.seek_requested.emit(self.timeline.sliderPosition())
 
     def _tracker_option_changed(self, *_: Any) -> None:
         self.settings_changed.emit({"tracker_options": self.tracker_options()})

@@ -43,6 +43,7 @@ from app.focus import FocusReturn, WheelOnlyWhenFocused, is_typing
 from app.model_loader import ModelLoader, ModelRequest, LoadedModels, describe_detector, with_models
 from app.process_exit import CloseOnSignals, DestroyedWindowWatch
 from app.settings import SharedSettings, ViewSettings
+from app.timeline import Timeline
 from app.video_view import ElidedLabel, MessageLabel, VideoView
 from app.worker import (
     STAGES,
@@ -179,6 +180,7 @@ class MainWindow(QMainWindow):
         self._pending_source = source
         self._source_fps = 0.0
         self._frame_count: int | None = None
+        self._ended = False
         self._recording = False
         self._detector_names_known = False
         self.frames_shown = 0
@@ -240,6 +242,8 @@ class MainWindow(QMainWindow):
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self._error_row)
         column.addWidget(self.view, 1)
+        self.timeline = Timeline()
+        column.addWidget(self.timeline)
         central = QWidget()
         layout = QHBoxLayout(central)
         layout.addWidget(left, 1)
@@ -258,11 +262,12 @@ class MainWindow(QMainWindow):
         self.load_progress.hide()
         self.statusBar().addPermanentWidget(self.load_progress)
 
-        self.controls.source_requested.connect(self.open_source)
+        self.controls.source_requested.connect(self.open_new_source)
+        self.timeline.seek_requested.connect(self.seek)
+        self.timeline.speed_changed.connect(self.set_speed)
         self.controls.pause_toggled.connect(self.set_paused)
         self.controls.step_requested.connect(self.step)
         self.controls.step_back_requested.connect(self.step_back)
-        self.controls.seek_requested.connect(self.seek)
         self.controls.settings_changed.connect(self.update_settings)
         self.controls.model_requested.connect(self.request_models)
         self.controls.record_toggled.connect(self.set_recording)
@@ -377,36 +382,46 @@ class MainWindow(QMainWindow):
     def open_source(self, source: str, start_index: int = 0) -> None:
         """Stop what is running and start `source` (camera index, file, folder or URL) at frame `start_index`.
 
-        The old frame leaves the screen at once (unless this is a seek in the
-        same file, where it stays until the new one arrives); paused or not,
-        the new source's first frame is shown.
+        The old frame leaves the screen at once; paused or not, the new
+        source's first frame is shown. (`seek` keeps the frame on screen
+        until the one sought arrives.)
         """
+        self._start_source(source, start_index, seeking=False)
+
+    def open_new_source(self, source: str) -> None:
+        """What the person opens (a file, a URL, a camera, a dropped file): it plays from its start."""
+        if self.controls.pause_button.isChecked():
+            self.controls.set_paused(False)
+        self.open_source(source)
+
+    def _start_source(self, source: str, start_index: int, seeking: bool) -> None:
         if self._closing:
             return
         if self.models is None:
             self._pending_source = source
             return
-        seeking = source == self.source and start_index > 0 and self.last_frame is not None
+        seeking = seeking and source == self.source and self.last_frame is not None
         self.stop_worker()
+        self._ended = False
         problem = check_source(source)
         if problem:
-            self.show_error(problem)
-            self.view.clear("No video")
-            self.status_label.setText(f"failed: {problem}")
-            self.controls.set_source_state(loaded=False, seekable=False)
-            self._finish_if_scripted(failed=True)
+            self._show_source_failed(problem)
             return
         self.clear_error()
         self.source = source
+        seekable = source_kind(source) == "file"
         if not seeking:
             self._source_fps, self._frame_count = file_info(source)
+            self.timeline.set_source(loaded=True, seekable=seekable, frame_count=self._frame_count,
+                                     fps=self._source_fps)
+            self._show_source_name(source)
         self.frames_shown = 0
         self.pose_history = []
         paused = self.controls.pause_button.isChecked()
         worker = PipelineWorker(
             source, self.models, self._settings,
             pipeline_factory=self._pipeline_factory, tracker_factory=self._tracker_factory,
-            start_index=start_index, start_paused=paused, parent=self,
+            start_index=start_index, start_paused=paused, speed=self.timeline.playback_speed, parent=self,
         )
         worker.frame_ready.connect(self._on_frame)
         worker.failed.connect(self._on_worker_failed)
@@ -414,8 +429,7 @@ class MainWindow(QMainWindow):
         worker.recording_changed.connect(self._on_recording_changed)
         worker.finished.connect(self._on_worker_finished)
         self.worker = worker
-        self.controls.set_source_state(loaded=True, seekable=source_kind(source) == "file",
-                                       frame_count=self._frame_count)
+        self.controls.set_source_state(loaded=True, seekable=seekable)
         if not seeking:
             self.last_frame = None
             self.view.clear(f"Opening {source}…")
@@ -424,8 +438,27 @@ class MainWindow(QMainWindow):
             self._waiting_worker = worker
             self.status_label.setText(f"stopping the previous source, then opening {source}…")
         else:
-            self.status_label.setText(f"seeking to frame {start_index}…" if seeking else f"opening {source}…")
+            self.status_label.setText(f"seeking to frame {start_index + 1}…" if seeking else f"opening {source}…")
             worker.start()
+
+    def _show_source_failed(self, message: str) -> None:
+        """The source could not be opened or stopped with an error: nothing plays, say so everywhere."""
+        self.show_error(message)
+        self.status_label.setText(f"failed: {message}")
+        self.controls.set_source_state(loaded=False, seekable=False)
+        self.timeline.set_source(loaded=False, seekable=False)
+        if self.frames_shown == 0:
+            # Nothing of this source was shown: the old picture and its frame number must go.
+            self.last_frame = None
+            self.view.clear("No video")
+        self._finish_if_scripted(failed=True)
+
+    def _show_source_name(self, source: str) -> None:
+        """The title names the source; the URL field and camera box show the one in use."""
+        name = f"camera {source}" if source_kind(source) == "camera" else (
+            source if source_kind(source) == "stream" else Path(source).name)
+        self.setWindowTitle(f"{name} — hrtrack")
+        self.controls.show_source(source, source_kind(source))
 
     def stop_worker(self) -> None:
         """Stop the running worker without waiting: it is kept until its thread has ended."""
@@ -462,13 +495,25 @@ class MainWindow(QMainWindow):
         self._check_shutdown()
 
     def set_paused(self, paused: bool) -> None:
+        if not paused and (self._ended or self._at_last_frame()) and self._is_file():
+            # Play at the end of a file: from its start again.
+            self.controls.set_paused(False)
+            self.seek(0)
+            return
         self.controls.set_paused(paused)
         if self.worker is not None:
             self.worker.set_paused(paused)
-        if paused:
+        if self.last_frame is not None and self.worker is not None and not self._ended:
+            self.status_label.setText(self._status_text(self.last_frame))
+        elif paused:
             self.status_label.setText("paused — " + self.status_label.text().removeprefix("paused — "))
         else:
             self.status_label.setText(self.status_label.text().removeprefix("paused — "))
+
+    def set_speed(self, speed: float | None) -> None:
+        """Play files at their frame rate times `speed` (None: as fast as the models allow)."""
+        if self.worker is not None:
+            self.worker.set_speed(speed)
 
     def toggle_pause(self) -> None:
         if self.controls.pause_button.isEnabled():
@@ -477,6 +522,10 @@ class MainWindow(QMainWindow):
     def _is_file(self) -> bool:
         return self.source is not None and source_kind(self.source) == "file"
 
+    def _at_last_frame(self) -> bool:
+        return (self.last_frame is not None and self._frame_count is not None
+                and self.last_frame.index >= self._frame_count - 1)
+
     def step(self) -> None:
         """One frame forward (files only): pauses first when playing."""
         if self.worker is None or not self._is_file():
@@ -484,7 +533,8 @@ class MainWindow(QMainWindow):
         if not self.controls.pause_button.isChecked():
             self.set_paused(True)
             return
-        self.worker.step()
+        if not self._at_last_frame():
+            self.worker.step()
 
     def step_back(self) -> None:
         """One frame back (files only), paused: the file reopens there."""
@@ -501,7 +551,7 @@ class MainWindow(QMainWindow):
         index = max(0, min(int(index), last))
         if self.last_frame is not None and index == self.last_frame.index and self.worker is not None:
             return
-        self.open_source(self.source, start_index=index)
+        self._start_source(self.source, index, seeking=True)
 
     def update_settings(self, changes: dict[str, Any]) -> None:
         try:
@@ -520,7 +570,8 @@ class MainWindow(QMainWindow):
         self.view.set_frame(frame.image)
         self.last_frame = frame
         self.status_label.setText(self._status_text(frame))
-        self.controls.set_position(frame.index)
+        self.timeline.set_position(frame.index)
+        self.controls.set_at_end(self._at_last_frame())
         if frame.redraw:
             worker.frame_shown()
             return
@@ -536,30 +587,36 @@ class MainWindow(QMainWindow):
     def _status_text(self, frame: VideoFrame) -> str:
         """The live profile: fps, milliseconds per stage of this frame, and what is on screen."""
         latency = " · ".join(f"{stage} {frame.timings_ms.get(stage, 0.0):.1f}" for stage in STAGES)
-        # Capture to result, waits between stages included (the pipeline's "latency").
-        end_to_end_s = frame.result.timings_s.get("latency")
-        if end_to_end_s is not None:
-            latency += f" · end to end {1000.0 * end_to_end_s:.0f}"
-        paused = "paused — " if self.controls.pause_button.isChecked() else ""
+        # Capture to display, waits between stages included, paused time left out.
+        end_to_end_ms = frame.timings_ms.get("latency")
+        if end_to_end_ms is not None:
+            latency += f" · end to end {end_to_end_ms:.0f}"
+        paused = self.controls.pause_button.isChecked()
+        # While paused there is no rate to show: the last one would be stale.
+        rate = "paused — – fps" if paused else f"{frame.fps:.1f} fps"
         recording = " | ● REC" if self._recording else ""
         model = f" {self.models.label}" if self.models else ""
-        return (f"{paused}{frame.fps:.1f} fps | latency ms: {latency} | people {len(frame.shown)} | "
-                f"dropped {frame.result.dropped_frames} | frame {frame.index} | {frame.device}{model}{recording}")
+        return (f"{rate} | latency ms: {latency} | people {len(frame.shown)} | "
+                f"dropped {frame.result.dropped_frames} | frame {frame.index + 1} | {frame.device}{model}{recording}")
 
     def _on_worker_failed(self, message: str) -> None:
-        self.show_error(message)
         # The status line says so too, and keeps saying it when the banner's
         # temporary copy in the status bar expires.
-        self.status_label.setText(f"failed: {message}")
-        if self.last_frame is None:
-            self.view.clear("No video")
-        self._finish_if_scripted(failed=True)
+        self._show_source_failed(message)
 
     def _on_source_ended(self) -> None:
-        if not self._finishing:
-            self.status_label.setText("end of video — " + self.status_label.text())
         if self.last_frame is None:
             self.view.clear(f"{self.source}: no frames")
+        elif self._is_file() and self.timeline.loop.isChecked() and not self._finishing:
+            self._start_source(self.source, 0, seeking=True)
+            return
+        self._ended = True
+        self.controls.set_at_end(True)
+        if not self._finishing:
+            self.status_label.setText("end of video — " + self.status_label.text())
+            if self._is_file():
+                # Play (Space) starts it again: say so on the button.
+                self.controls.set_paused(True)
         self._finish_if_scripted(failed=False)
 
     # ---- outputs --------------------------------------------------------------------

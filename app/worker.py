@@ -36,6 +36,7 @@ from PyQt6.QtGui import QImage
 
 from app.errors import explain_run_error
 from app.model_loader import LoadedModels
+from app.playback import PacedSource
 from app.recording import VideoRecorder
 from app.settings import SharedSettings, ViewSettings
 from app.sources import open_source_stoppable
@@ -138,7 +139,8 @@ class VideoFrame:
             (the worker never writes to it again; recording and tests read it).
         result: the pipeline's result for the frame (poses in frame pixels).
         shown: the poses that passed the live thresholds (what was drawn).
-        timings_ms: milliseconds per stage, `STAGES` order, for this frame.
+        timings_ms: milliseconds per stage, `STAGES` order, for this frame,
+            and "latency": capture to display, without time spent paused.
         fps: end-to-end frames per second, smoothed over recent frames.
         device: where the models run.
         redraw: True when this is the frame on screen drawn again with new
@@ -224,6 +226,28 @@ class _FpsMeter:
         self._last = None
 
 
+class _PauseLog:
+    """When the video was paused (monotonic seconds), so latency can leave the paused time out."""
+
+    def __init__(self, paused: bool, keep: int = 32) -> None:
+        self._intervals: list[tuple[float, float]] = []
+        self._since: float | None = time.monotonic() if paused else None
+        self._keep = keep
+
+    def set_paused(self, paused: bool) -> None:
+        now = time.monotonic()
+        if paused and self._since is None:
+            self._since = now
+        elif not paused and self._since is not None:
+            self._intervals = [*self._intervals[-self._keep + 1:], (self._since, now)]
+            self._since = None
+
+    def paused_s(self, start: float, end: float) -> float:
+        """Seconds of [start, end] spent paused."""
+        intervals = self._intervals if self._since is None else [*self._intervals, (self._since, end)]
+        return sum(max(0.0, min(end, stop) - max(start, begin)) for begin, stop in intervals)
+
+
 class PipelineWorker(QThread):
     """Runs one source through the pipeline on its own thread.
 
@@ -241,6 +265,8 @@ class PipelineWorker(QThread):
             worker there; the tracker starts over, so IDs restart).
         start_paused: pause after the first frame, which is shown anyway, so
             the source on screen is always the one just opened.
+        speed: files play at their frame rate times this (`app.playback`);
+            None: as fast as the models allow. Live sources ignore it.
     """
 
     frame_ready = pyqtSignal(object)
@@ -259,6 +285,7 @@ class PipelineWorker(QThread):
         annotator: Callable[[np.ndarray, TrackedPoses, Any, ViewSettings], np.ndarray] | None = None,
         start_index: int = 0,
         start_paused: bool = False,
+        speed: float | None = 1.0,
         parent: Any = None,
     ) -> None:
         super().__init__(parent)
@@ -284,6 +311,9 @@ class PipelineWorker(QThread):
         self._pending_models: LoadedModels | None = None
         self._recording_request: tuple[str, Any] | None = None
         self._pipeline: RunningPipeline | None = None
+        self._speed = speed
+        self._paced: PacedSource | None = None
+        self._pauses = _PauseLog(start_paused)
         self.frames_emitted = 0
 
     # ---- called from the GUI thread -------------------------------------------------
@@ -309,8 +339,25 @@ class PipelineWorker(QThread):
         with self._lock:
             if paused != self._paused:
                 self._steps = 0
+                self._pauses.set_paused(paused)
             self._paused = paused
+            paced = self._paced
             self._lock.notify_all()
+        if paced is not None:
+            paced.set_paused(paused)
+
+    @property
+    def speed(self) -> float | None:
+        with self._lock:
+            return self._speed
+
+    def set_speed(self, speed: float | None) -> None:
+        """Play a file at its frame rate times `speed` from now on (None: as fast as possible)."""
+        with self._lock:
+            self._speed = speed
+            paced = self._paced
+        if paced is not None:
+            paced.set_speed(speed)
 
     @property
     def paused(self) -> bool:
@@ -357,6 +404,9 @@ class PipelineWorker(QThread):
             self._tracker_options = dict(settings.tracker_options)
             self._detector.set_score_threshold(settings.detection_threshold)
             opened = open_source_stoppable(self.source, self._stop, start_index=self.start_index)
+            if not getattr(opened, "live", False):
+                with self._lock:
+                    opened = self._paced = PacedSource(opened, self._speed, paused=self._paused)
             pipeline = self._pipeline_factory(opened, self._detector, self._estimator, self._tracker)
             with self._lock:
                 self._pipeline = pipeline
@@ -473,6 +523,13 @@ class PipelineWorker(QThread):
         drawing_s = time.perf_counter() - started
         timings_ms = {stage: 1000.0 * float(result.timings_s.get(stage, 0.0)) for stage in STAGES}
         timings_ms["drawing"] = 1000.0 * drawing_s
+        latency_s = result.timings_s.get("latency")
+        if latency_s is not None:
+            # Capture to now, less the time the frame sat in the pipeline while paused.
+            now = time.monotonic()
+            with self._lock:
+                paused_s = self._pauses.paused_s(now - latency_s, now)
+            timings_ms["latency"] = 1000.0 * max(0.0, latency_s - paused_s)
         return VideoFrame(image=image, buffer=buffer, result=result, shown=shown, timings_ms=timings_ms,
                           fps=fps, device=self._device, redraw=redraw)
 

@@ -189,7 +189,7 @@ def test_frames_arrive_and_are_drawn(qtbot, make_window, video, tmp_path):
     assert len(set(frame.shown.track_ids.tolist())) == 3
     # Skeletons and labels were drawn on a copy; the pipeline's frame is untouched.
     assert changed_pixels(frame) > 500
-    assert set(frame.timings_ms) == {"capture", "detection", "pose", "tracking", "drawing"}
+    assert set(frame.timings_ms) == {"capture", "detection", "pose", "tracking", "drawing", "latency"}
     assert frame.timings_ms["pose"] > 0 and frame.timings_ms["drawing"] > 0
     status = window.status_label.text()
     for part in ("fps", "capture", "detection", "pose", "tracking", "drawing", "end to end", "people 3", "dropped 0",
@@ -576,12 +576,12 @@ def test_pause_is_disabled_until_a_source_is_open(qtbot, make_window, video):
     controls = window.controls
     assert not controls.pause_button.isEnabled()
     assert not controls.step_button.isEnabled() and not controls.step_back_button.isEnabled()
-    assert not controls.timeline.isEnabled()
+    assert not window.timeline.slider.isEnabled()
     window.activateWindow()
     qtbot.keyClick(window, Qt.Key.Key_Space)
     assert not controls.pause_button.isChecked()
     window.open_source(video)
-    assert controls.pause_button.isEnabled() and controls.timeline.isEnabled()
+    assert controls.pause_button.isEnabled() and window.timeline.slider.isEnabled()
 
 
 def test_typing_in_the_url_field_fires_no_shortcut(qtbot, make_window, video, tmp_path):
@@ -646,15 +646,16 @@ def test_opening_a_file_while_paused_shows_its_first_frame(qtbot, make_window, v
     step_frames(qtbot, window, 2)
     assert window.view.image.size() == QSize(1280, 720)
     other, _ = long_video
-    window.open_source(other)
+    window.controls.source_requested.emit(other)
     # The old frame and its IDs leave the screen at once...
     assert window.view.image is None and window.last_frame is None
-    # ... and the new source's first frame comes although the window is paused.
+    # ... the new source's first frame comes, and a newly opened file plays.
     qtbot.waitUntil(lambda: window.last_frame is not None, timeout=WAIT_MS)
     assert window.view.image.size() == QSize(640, 360) and window.last_frame.index == 0
-    assert window.controls.pause_button.isChecked()
-    status = window.status_label.text()
-    assert status.startswith("paused") and "opening" not in status
+    assert not window.controls.pause_button.isChecked()
+    qtbot.waitUntil(lambda: window.frames_shown >= 3, timeout=WAIT_MS)
+    assert "opening" not in window.status_label.text()
+    assert window.windowTitle().startswith("long.mp4")
 
 
 def test_a_failed_source_keeps_saying_so_in_the_status_line(qtbot, make_window, tmp_path):
@@ -678,12 +679,15 @@ def test_timeline_seeks_and_steps_back(qtbot, make_window, models, long_video):
     window = make_window(source, paused=True,
                          builder=lambda _args, progress: LoadedModels(detector, models.estimator, "cpu", "tiny"))
     qtbot.waitUntil(lambda: window.frames_shown == 1, timeout=WAIT_MS)
-    timeline = window.controls.timeline
+    timeline = window.timeline.slider
     assert timeline.isEnabled() and timeline.maximum() == 39
-    assert window.controls.frame_label.text() == "frame 0 / 40"
+    # Frame numbers count from 1, with the time at the file's 30 fps.
+    assert window.timeline.label.text() == "0:00.0 / 0:01.3 · frame 1 / 40"
     timeline.triggerAction(QSlider.SliderAction.SliderToMaximum)
     qtbot.waitUntil(lambda: window.last_frame is not None and window.last_frame.index == 39, timeout=WAIT_MS)
-    assert window.controls.frame_label.text() == "frame 39 / 40" and timeline.value() == 39
+    assert window.timeline.label.text() == "0:01.3 / 0:01.3 · frame 40 / 40" and timeline.value() == 39
+    # Nothing to step forward to on the last frame.
+    assert not window.controls.step_button.isEnabled()
     assert len(window.last_frame.shown) == 3
     window.step_back()
     qtbot.waitUntil(lambda: window.last_frame.index == 38, timeout=WAIT_MS)
@@ -949,3 +953,102 @@ def test_the_wheel_changes_only_the_focused_box(qtbot, make_window):
     qtbot.waitUntil(threshold.hasFocus, timeout=WAIT_MS)
     wheel(threshold)
     assert threshold.value() != before[0]
+
+
+# ---- playback: pace, end of file, loop, latency, timeline -----------------------------------
+
+
+def long_video_window(make_window, models, long_video, **kwargs) -> MainWindow:
+    from detector.file_detector import FileDetector
+
+    source, detections = long_video
+    detector = FileDetector(detections)
+    estimator = kwargs.pop("estimator", models.estimator)
+    return make_window(source, builder=lambda _args, progress: LoadedModels(detector, estimator, "cpu", "tiny"),
+                       **kwargs)
+
+
+class SlowEstimator(CountingEstimator):
+    """A real estimator that takes at least `sleep_s` per call (a big model on a small CPU)."""
+
+    def __init__(self, estimator, sleep_s: float) -> None:
+        super().__init__(estimator)
+        self.sleep_s = sleep_s
+
+    def estimate_many(self, images, boxes_per_image):
+        time.sleep(self.sleep_s)
+        return super().estimate_many(images, boxes_per_image)
+
+
+def test_a_file_plays_at_its_speed_and_drops_frames_it_cannot_keep_up_with(qtbot, make_window, models, long_video):
+    # 4x a 30 fps file is 120 frames/s, far more than 0.1 s per frame allows.
+    window = long_video_window(make_window, models, long_video, paused=True,
+                               estimator=SlowEstimator(models.estimator, 0.1))
+    qtbot.waitUntil(lambda: window.frames_shown == 1, timeout=WAIT_MS)
+    assert window.worker.speed == 1.0
+    window.timeline.speed.setCurrentIndex(window.timeline.speed.findText("4x"))
+    assert window.worker.speed == 4.0
+    window.set_paused(False)
+    qtbot.waitUntil(lambda: window.worker is None, timeout=WAIT_MS)
+    shown = [result.frame.index for result in window.pose_history]
+    # Frames in order, with gaps where late frames were skipped, and the last frame shown.
+    assert shown == sorted(set(shown)) and shown[-1] == 39 and len(shown) < 30
+    assert window.pose_history[-1].dropped_frames == 40 - len(shown)
+    assert f"dropped {40 - len(shown)}" in window.status_label.text()
+
+
+def test_play_at_the_end_starts_again_and_loop_never_stops(qtbot, make_window, video):
+    window = make_window(video)
+    qtbot.waitUntil(lambda: window.frames_shown == VIDEO_FRAMES and window.worker is None, timeout=WAIT_MS)
+    controls = window.controls
+    # At the end: Play restarts, nothing to step to, the label counts from 1.
+    assert controls.pause_button.text() == "Play" and not controls.step_button.isEnabled()
+    assert window.timeline.label.text().endswith("frame 5 / 5")
+    window.activateWindow()
+    window.view.setFocus()
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.last_frame.index == 0 or window.frames_shown > 1, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.frames_shown == VIDEO_FRAMES and window.worker is None, timeout=WAIT_MS)
+    assert [result.frame.index for result in window.pose_history] == list(range(VIDEO_FRAMES))
+    # With Loop on, the end is followed by the first frame again, playing.
+    window.timeline.loop.setChecked(True)
+    window.set_paused(False)
+    shown = []
+    window.frame_displayed.connect(lambda frame: shown.append(frame.index))
+    qtbot.waitUntil(lambda: shown.count(0) >= 2, timeout=WAIT_MS)
+    assert shown[:VIDEO_FRAMES + 1] == [*range(VIDEO_FRAMES), 0]
+    assert not controls.pause_button.isChecked()
+
+
+def test_latency_leaves_out_the_time_spent_paused(qtbot, make_window, models, long_video):
+    window = long_video_window(make_window, models, long_video, paused=True)
+    qtbot.waitUntil(lambda: window.frames_shown == 1, timeout=WAIT_MS)
+    # Frames wait in the pipeline while paused.
+    qtbot.wait(2500)
+    assert "– fps" in window.status_label.text()
+    window.set_paused(False)
+    latencies = []
+    window.frame_displayed.connect(lambda frame: latencies.append(frame.timings_ms["latency"]))
+    qtbot.waitUntil(lambda: len(latencies) >= 3, timeout=WAIT_MS)
+    assert max(latencies) < 1500, latencies
+
+
+def test_the_timeline_jumps_where_clicked_and_its_label_follows_a_drag(qtbot, make_window, models, long_video):
+    from PyQt6.QtCore import QPoint
+    from PyQt6.QtTest import QTest
+
+    window = long_video_window(make_window, models, long_video, paused=True)
+    qtbot.waitUntil(lambda: window.frames_shown == 1, timeout=WAIT_MS)
+    timeline = window.timeline
+    # As wide as the video.
+    assert timeline.width() == window.view.width() and timeline.slider.width() > window.view.width() // 2
+    slider = timeline.slider
+    slider.setSliderDown(True)
+    slider.setSliderPosition(20)
+    assert timeline.label.text().endswith("frame 21 / 40") and window.last_frame.index == 0
+    slider.setSliderDown(False)
+    qtbot.waitUntil(lambda: window.last_frame.index == 20, timeout=WAIT_MS)
+    # A click three quarters along the groove goes there (not one page further).
+    QTest.mouseClick(slider, Qt.MouseButton.LeftButton, pos=QPoint(slider.width() * 3 // 4, slider.height() // 2))
+    qtbot.waitUntil(lambda: abs(window.last_frame.index - 29) <= 2, timeout=WAIT_MS)
+    assert window.controls.pause_button.isChecked()
