@@ -9,6 +9,7 @@ for the command line and the window.
 from __future__ import annotations
 
 import dataclasses
+import html
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -61,7 +62,8 @@ class TrackerOption:
 
     @property
     def label(self) -> str:
-        return self.name.replace("_", " ")
+        words = self.name.replace("_", " ")
+        return words[:1].upper() + words[1:]
 
 
 def tracker_options_of(options_class: Any) -> list[TrackerOption]:
@@ -90,6 +92,11 @@ def tracker_options_of(options_class: Any) -> list[TrackerOption]:
 
 def default_tracker_options_class() -> Any:
     return TrackerOptions
+
+
+def _tooltip(text: str) -> str:
+    """A tooltip that Qt word-wraps (rich text wraps; plain text makes one line as wide as the text)."""
+    return "<qt>" + html.escape(text) + "</qt>"
 
 
 def _probability_box(value: float) -> QDoubleSpinBox:
@@ -130,6 +137,7 @@ class ControlPanel(QWidget):
                  parent: QWidget | None = None, current_backend: str = "") -> None:
         super().__init__(parent)
         self._tracker_widgets: dict[str, QWidget] = {}
+        self._initial_tracker_options = dict(settings.tracker_options)
         layout = QVBoxLayout(self)
         layout.addWidget(self._source_group())
         layout.addWidget(self._playback_group())
@@ -142,6 +150,9 @@ class ControlPanel(QWidget):
         self.tabs.addTab(self._model_group(model_choices, current_weights, current_config, current_detector,
                                                current_backend), "Model")
         layout.addWidget(self.tabs)
+        self._tracker_default_min_score = next(
+            (option.default for option in tracker_options if option.name == "min_score"), None)
+        self._update_score_hint()
         layout.addStretch(1)
         self.setMaximumWidth(360)
         self._seekable = False
@@ -202,6 +213,12 @@ class ControlPanel(QWidget):
         self.detection_threshold.valueChanged.connect(
             lambda value: self.settings_changed.emit({"detection_threshold": value}))
         form.addRow("Detection threshold", self.detection_threshold)
+        # The tracker drops what scores under its own minimum: say so where the threshold is set.
+        self.score_hint = MessageLabel("")
+        self.score_hint.setStyleSheet("color: #8a5a00;")
+        self.score_hint.hide()
+        self.detection_threshold.valueChanged.connect(self._update_score_hint)
+        form.addRow(self.score_hint)
         self.keypoint_threshold = _probability_box(settings.keypoint_threshold)
         self.keypoint_threshold.valueChanged.connect(
             lambda value: self.settings_changed.emit({"keypoint_threshold": value}))
@@ -233,8 +250,9 @@ class ControlPanel(QWidget):
             value = current.get(option.name, option.default)
             if option.choices is not None:
                 widget = QComboBox()
-                widget.addItems(option.choices)
-                widget.setCurrentText(str(value))
+                for choice in option.choices:
+                    widget.addItem(choice.replace("_", " "), choice)
+                widget.setCurrentIndex(max(0, widget.findData(str(value))))
                 widget.currentTextChanged.connect(self._tracker_option_changed)
             elif isinstance(option.default, bool):
                 widget = QCheckBox()
@@ -252,7 +270,8 @@ class ControlPanel(QWidget):
                 widget.setSingleStep(0.05)
                 widget.setValue(float(value))
                 widget.valueChanged.connect(self._tracker_option_changed)
-            widget.setToolTip(option.help)
+            widget.setToolTip(_tooltip(option.help + " (Options named here that the panel lacks: "
+                                       "`main.py gui --tracker-option NAME=VALUE`.)"))
             self._tracker_widgets[option.name] = widget
             form.addRow(option.label, widget)
         return group
@@ -261,22 +280,24 @@ class ControlPanel(QWidget):
                      current_detector: str, current_backend: str = "") -> QWidget:
         group = QWidget()
         layout = QVBoxLayout(group)
-        layout.addWidget(QLabel("Pose model"))
+        pose = QGroupBox("Pose model")
+        form = QFormLayout(pose)
         self.model_weights = QComboBox()
         self.model_weights.setEditable(True)
         # Long checkpoint paths must not widen the panel.
         self.model_weights.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.model_weights.setMinimumContentsLength(20)
-        self.model_weights.setToolTip("Weights: a registry name (see `main.py weights`) or a checkpoint path")
+        self.model_weights.setMinimumContentsLength(14)
+        self.model_weights.setToolTip(_tooltip("A registry name (see `main.py weights`) or a checkpoint path."))
         for choice in dict.fromkeys([current_weights, *choices]):
             if choice:
                 self.model_weights.addItem(choice)
         self.model_weights.setCurrentText(current_weights)
-        layout.addWidget(self.model_weights)
+        form.addRow("Weights", self.model_weights)
         self.model_config = QLineEdit(current_config)
-        self.model_config.setPlaceholderText("config (empty: the one that goes with the weights)")
-        self.model_config.setToolTip("An official-schema HRNet experiment YAML or a config registry name")
-        layout.addWidget(self.model_config)
+        self.model_config.setPlaceholderText("empty: the one of the weights")
+        self.model_config.setToolTip(_tooltip("An official-schema HRNet experiment YAML or a config registry "
+                                              "name; empty: the config that goes with registry weights."))
+        form.addRow("Config", self.model_config)
         row = QHBoxLayout()
         browse = QPushButton("Config…")
         browse.clicked.connect(self._choose_config)
@@ -284,32 +305,49 @@ class ControlPanel(QWidget):
         weights.clicked.connect(self._choose_weights)
         row.addWidget(browse)
         row.addWidget(weights)
-        layout.addLayout(row)
+        form.addRow("", row)
         self.model_backend = QComboBox()
-        self.model_backend.setToolTip("How the pose network runs (the --backend choices; auto: the fastest that "
-                                      "agrees with eager fp32; int8 trades accuracy)")
+        self.model_backend.setToolTip(_tooltip("How the pose network runs (the --backend choices). auto: the "
+                                               "fastest that agrees with eager fp32; int8 trades accuracy."))
         for name, help_line in BACKENDS.items():
             self.model_backend.addItem(name)
-            self.model_backend.setItemData(self.model_backend.count() - 1, help_line, Qt.ItemDataRole.ToolTipRole)
+            self.model_backend.setItemData(self.model_backend.count() - 1, _tooltip(help_line),
+                                           Qt.ItemDataRole.ToolTipRole)
         self.model_backend.setCurrentText(current_backend or "auto")
-        layout.addWidget(self.model_backend)
-        layout.addWidget(QLabel("Person detector"))
+        form.addRow("Backend", self.model_backend)
+        layout.addWidget(pose)
+
+        people = QGroupBox("Person detector")
+        form = QFormLayout(people)
         self.detector = QComboBox()
         self.detector.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.detector.setMinimumContentsLength(20)
-        self.detector.setToolTip("A torchvision detector ('auto': by device), or boxes read from a detection file")
+        self.detector.setMinimumContentsLength(14)
+        self.detector.setToolTip(_tooltip("A torchvision detector ('auto': by device), or boxes read from a "
+                                          "detection file."))
         self.set_detector_choices([], current_detector)
-        layout.addWidget(self.detector)
+        form.addRow("Detector", self.detector)
+        self.detector_weights = QLineEdit()
+        self.detector_weights.setPlaceholderText("empty: the pretrained ones")
+        self.detector_weights.setToolTip(_tooltip("A local state dict for the network detector (as --det-weights), "
+                                                  "when the pretrained weights cannot be downloaded."))
+        pick = QPushButton("…")
+        pick.setToolTip("Choose a detector state dict")
+        pick.clicked.connect(self._choose_detector_weights)
         row = QHBoxLayout()
+        row.addWidget(self.detector_weights, 1)
+        row.addWidget(pick)
+        form.addRow("Weights", row)
         detections = QPushButton("Detections file…")
-        detections.setToolTip("Boxes from a COCO-results JSON (image_id = frame index) instead of a network")
+        detections.setToolTip(_tooltip("Boxes from a COCO-results JSON (image_id = frame index) instead of a network."))
         detections.clicked.connect(self._choose_detections)
-        self.load_model_button = QPushButton("Load")
-        self.load_model_button.setToolTip("Load the chosen pose model and detector; the current ones run meanwhile")
+        form.addRow("", detections)
+        layout.addWidget(people)
+
+        self.load_model_button = QPushButton("Load models")
+        self.load_model_button.setToolTip(_tooltip("Load the chosen pose model and person detector; the current "
+                                                   "ones run meanwhile."))
         self.load_model_button.clicked.connect(self._request_model)
-        row.addWidget(detections)
-        row.addWidget(self.load_model_button)
-        layout.addLayout(row)
+        layout.addWidget(self.load_model_button)
         self.model_progress = QProgressBar()
         self.model_progress.setRange(0, 100)
         self.model_progress.setTextVisible(True)
@@ -337,12 +375,13 @@ class ControlPanel(QWidget):
     # ---- state shown by the window --------------------------------------------------
 
     def tracker_options(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
+        """The tracker's options: those given at start (command line) with the panel's values over them."""
+        values: dict[str, Any] = dict(self._initial_tracker_options)
         for name, widget in self._tracker_widgets.items():
             if isinstance(widget, QCheckBox):
                 values[name] = widget.isChecked()
             elif isinstance(widget, QComboBox):
-                values[name] = widget.currentText()
+                values[name] = widget.currentData()
             else:
                 values[name] = widget.value()
         return values
@@ -422,14 +461,42 @@ class ControlPanel(QWidget):
         self.pause_toggled.emit(paused)
 
     def _tracker_option_changed(self, *_: Any) -> None:
+        self._update_score_hint()
         self.settings_changed.emit({"tracker_options": self.tracker_options()})
+
+    def _update_score_hint(self, *_: Any) -> None:
+        min_score = self.tracker_options().get("min_score")
+        if min_score is None:
+            min_score = self._tracker_default_min_score
+        low = min_score is not None and self.detection_threshold.value() < float(min_score)
+        self.score_hint.setText(f"People scoring under the tracker's Min score ({float(min_score or 0):.2f}, "
+                                "Tracker tab) start no track, so they are not shown." if low else "")
+        self.score_hint.setVisible(low)
 
     def _request_model(self) -> None:
         detector = self.detector.currentText()
         det_file = detector.removeprefix("file: ") if detector.startswith("file: ") else ""
+        network = "" if det_file or detector.startswith("ground truth: ") else detector
         self.model_requested.emit(ModelRequest(
             pose_config=self.model_config.text().strip(), pose_weights=self.model_weights.currentText().strip(),
-            backend=self.model_backend.currentText(), detector="" if det_file or detector.startswith("ground truth: ") else detector, det_file=det_file))
+            backend=self.model_backend.currentText(), detector=network, det_file=det_file,
+            det_weights=self.detector_weights.text().strip() if network else ""))
+
+    def show_models(self, *, weights: str, config: str, backend: str, detector: str, detector_weights: str) -> None:
+        """Show the models that run (after a load, or instead of a choice that failed to load)."""
+        self.model_weights.setCurrentText(weights)
+        self.model_config.setText(config)
+        if backend:
+            self.model_backend.setCurrentText(backend)
+        if self.detector.findText(detector) < 0:
+            self.detector.addItem(detector)
+        self.detector.setCurrentText(detector)
+        self.detector_weights.setText(detector_weights)
+
+    def _choose_detector_weights(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Detector weights", "", "Weights (*.pth *.pt);;All files (*)")
+        if path:
+            self.detector_weights.setText(path)
 
     def _choose_config(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "HRNet experiment config", "", "YAML (*.yaml *.yml)")

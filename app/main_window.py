@@ -39,6 +39,7 @@ from PyQt6.QtWidgets import (
 )
 
 from app.controls import ControlPanel, TrackerOption, default_tracker_options_class, tracker_options_of
+from app.errors import DETAILS_SEPARATOR, full_stop, split_message, with_details
 from app.focus import FocusReturn, WheelOnlyWhenFocused, is_typing
 from app.model_loader import ModelLoader, ModelRequest, LoadedModels, describe_detector, with_models
 from app.process_exit import CloseOnSignals, DestroyedWindowWatch
@@ -211,16 +212,31 @@ class MainWindow(QMainWindow):
 
     def _build_ui(self, model_choices: list[str], tracker_options: list[TrackerOption]) -> None:
         self.view = VideoView()
+        # The banner says what to do; "Details" shows the error's full text under it.
         self.error_banner = MessageLabel()
         self.error_banner.setStyleSheet("background: #b00020; color: white; padding: 6px; font-weight: bold;")
+        self.error_details = MessageLabel()
+        self.error_details.setStyleSheet("background: #fde7ea; color: black; padding: 6px;")
+        self.error_details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_details.hide()
+        self.details_button = QPushButton("Details")
+        self.details_button.setCheckable(True)
+        self.details_button.toggled.connect(self.error_details.setVisible)
         dismiss = QPushButton("Dismiss")
         dismiss.clicked.connect(self.clear_error)
         self._error_row = QWidget()
-        row = QHBoxLayout(self._error_row)
-        row.setContentsMargins(0, 0, 0, 0)
+        rows = QVBoxLayout(self._error_row)
+        rows.setContentsMargins(0, 0, 0, 0)
+        rows.setSpacing(0)
+        row = QHBoxLayout()
         row.addWidget(self.error_banner, 1)
+        row.addWidget(self.details_button)
         row.addWidget(dismiss)
+        rows.addLayout(row)
+        rows.addWidget(self.error_details)
         self._error_row.hide()
+        self._error_message = ""
+        self._error_origin = ""
 
         args = self._model_args
         self.controls = ControlPanel(
@@ -331,7 +347,7 @@ class MainWindow(QMainWindow):
         if self._closing:
             return
         if not (request.pose_config or request.pose_weights or request.backend or request.detector or request.det_file):
-            self.show_error("Choose a pose model (weights name or path) or a detector first.")
+            self.show_error("Choose a pose model (weights name or path) or a detector first.", origin="model")
             return
         self._requested_args = with_models(self._model_args, request)
         self._load_models(self._requested_args)
@@ -339,6 +355,12 @@ class MainWindow(QMainWindow):
     def request_model(self, pose_config: str, pose_weights: str) -> None:
         """Load another pose model (the detector stays); see `request_models`."""
         self.request_models(ModelRequest(pose_config=pose_config, pose_weights=pose_weights))
+
+    def _show_models_in_panel(self, args: argparse.Namespace) -> None:
+        self.controls.show_models(
+            weights=str(getattr(args, "pose_weights", None) or ""), config=str(getattr(args, "pose_config", None) or ""),
+            backend=str(getattr(args, "backend", None) or ""), detector=describe_detector(args),
+            detector_weights=str(getattr(args, "det_weights", None) or ""))
 
     def _offer_detectors(self) -> None:
         """Fill the detector list once torch is loaded (the first model load imports it anyway)."""
@@ -350,8 +372,10 @@ class MainWindow(QMainWindow):
         previous, self.models = self.models, models
         self._model_args = self._requested_args
         self._offer_detectors()
+        self._show_models_in_panel(self._model_args)
         self.controls.model_done(f"Running {models.label} on {models.device}")
         self.load_progress.hide()
+        self.clear_error(origin="model")
         if previous is None:
             source, self._pending_source = self._pending_source, None
             if source is not None:
@@ -367,11 +391,16 @@ class MainWindow(QMainWindow):
                 self.open_source(self.source)
 
     def _on_models_failed(self, message: str) -> None:
-        running = f" Still running {self.models.label}." if self.models else ""
+        summary, details = split_message(message)
         self._offer_detectors()
-        self.controls.model_done(message)
+        # The panel shows what runs, not the choice that failed.
+        self._requested_args = self._model_args
+        self._show_models_in_panel(self._model_args)
+        self.controls.model_done(full_stop(summary))
         self.load_progress.hide()
-        self.show_error(message + running)
+        if self.models is not None:
+            summary = f"{full_stop(summary)} Still running {self.models.label}."
+        self.show_error(with_details(summary, details), origin="model")
         if self.models is None:
             self.view.clear("No model loaded: choose another model or detector in the Model tab")
             self.status_label.setText(f"no model loaded: {message}")
@@ -407,7 +436,9 @@ class MainWindow(QMainWindow):
         if problem:
             self._show_source_failed(problem)
             return
-        self.clear_error()
+        if self._error_origin != "model":
+            # A model problem stays until a model loads; the rest was about what played before.
+            self.clear_error()
         self.source = source
         seekable = source_kind(source) == "file"
         if not seeking:
@@ -443,7 +474,7 @@ class MainWindow(QMainWindow):
 
     def _show_source_failed(self, message: str) -> None:
         """The source could not be opened or stopped with an error: nothing plays, say so everywhere."""
-        self.show_error(message)
+        self.show_error(message, origin="source")
         self.status_label.setText(f"failed: {message}")
         self.controls.set_source_state(loaded=False, seekable=False)
         self.timeline.set_source(loaded=False, seekable=False)
@@ -694,19 +725,37 @@ class MainWindow(QMainWindow):
 
     # ---- errors, scripted runs, closing ---------------------------------------------
 
-    def show_error(self, message: str) -> None:
-        logger.warning("%s", message)
-        self.error_banner.setText(message)
-        self._error_row.show()
-        self.statusBar().showMessage(message, 10000)
+    def show_error(self, message: str, origin: str = "") -> None:
+        """Show `message` in the banner (its summary; the rest under "Details").
 
-    def clear_error(self) -> None:
+        `origin` ("model", "source") lets the banner go by itself once that
+        problem is solved: a model loads, a source shows its first frame.
+        """
+        logger.warning("%s", message.replace(DETAILS_SEPARATOR, " "))
+        summary, details = split_message(message)
+        self._error_message, self._error_origin = message, origin
+        self.error_banner.setText(summary)
+        self.error_details.setText(details)
+        self.details_button.setVisible(bool(details))
+        self.details_button.setChecked(False)
+        self._error_row.show()
+        self.statusBar().showMessage(summary, 10000)
+
+    def clear_error(self, origin: str | None = None) -> None:
+        """Hide the banner (only when it came from `origin`, if given)."""
+        if origin is not None and origin != self._error_origin:
+            return
+        self._error_message = self._error_origin = ""
         self.error_banner.setText("")
+        self.error_details.setText("")
+        self.details_button.setChecked(False)
         self._error_row.hide()
+        self.statusBar().clearMessage()
 
     @property
     def error_text(self) -> str:
-        return self.error_banner.text() if self._error_row.isVisibleTo(self) else ""
+        """The message in the banner, details included ("" when none)."""
+        return self._error_message if self._error_row.isVisibleTo(self) else ""
 
     def _finish_if_scripted(self, failed: bool) -> None:
         """In `--exit-after-frames` mode: save the screenshot and quit (status 1 on failure)."""

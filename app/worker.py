@@ -398,15 +398,16 @@ class PipelineWorker(QThread):
         results: Iterator[FrameResult] | None = None
         opened: Any = None
         try:
+            # The source first: one that cannot be opened fails before anything else is built.
+            opened = open_source_stoppable(self.source, self._stop, start_index=self.start_index)
+            if not getattr(opened, "live", False):
+                with self._lock:
+                    opened = self._paced = PacedSource(opened, self._speed, paused=self._paused)
             annotator = self._annotator or FrameAnnotator()
             settings, version = self._settings.snapshot()
             self._tracker = Swappable(self._tracker_factory(**settings.tracker_options))
             self._tracker_options = dict(settings.tracker_options)
             self._detector.set_score_threshold(settings.detection_threshold)
-            opened = open_source_stoppable(self.source, self._stop, start_index=self.start_index)
-            if not getattr(opened, "live", False):
-                with self._lock:
-                    opened = self._paced = PacedSource(opened, self._speed, paused=self._paused)
             pipeline = self._pipeline_factory(opened, self._detector, self._estimator, self._tracker)
             with self._lock:
                 self._pipeline = pipeline

@@ -6,7 +6,6 @@ HOW is how the window is closed:
   q        the Q shortcut, while the pose model is inside a 3 s call;
   button   the window's close button (a close request to its QWindow), same moment;
   paused   pause, then the close button, same moment;
-  url      the close button while SOURCE (a stream URL) is still being opened and retried;
   sigint   Ctrl-C (SIGINT) in the terminal, same moment as q;
   sigint2  Ctrl-C twice: the second exits at once (status 130) without waiting for the call.
   sigterm, sighup
@@ -78,7 +77,6 @@ def main() -> int:
     model_loader.build_estimator = lambda settings: BlockingEstimator(real_build(settings), entered)
 
     app = QApplication(sys.argv[:1])
-    started = time.monotonic()
 
     def window() -> MainWindow | None:
         return next((w for w in app.topLevelWidgets() if isinstance(w, MainWindow)), None)
@@ -89,9 +87,7 @@ def main() -> int:
         target = window()
         if target is None:
             return
-        if how == "url":
-            ready = target.worker is not None and target.worker.isRunning() and time.monotonic() - started > 1.5
-        elif how in ("sigterm", "sighup"):
+        if how in ("sigterm", "sighup"):
             if not recording_from:
                 if target.frames_shown < 1:
                     return
