@@ -21,6 +21,7 @@ from PyQt6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -35,13 +36,18 @@ from PyQt6.QtWidgets import (
 
 from app.model_loader import ModelRequest
 from app.settings import ViewSettings
+from app.track_list import TrackList
 from app.video_view import MessageLabel
 from pose.backends import BACKENDS
 from tracker import TrackerOptions
 
 logger = logging.getLogger(__name__)
 
-VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v);;All files (*)"
+VIDEO_FILTER = ("Videos and images (*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.jpg *.jpeg *.png *.bmp *.webp);;"
+                "All files (*)")
+# The drawing switches of `ViewSettings`, with their check box texts.
+SHOW_SWITCHES = {"show_skeletons": "Skeletons", "show_keypoints": "Keypoints", "show_labels": "ID labels",
+                 "show_boxes": "Boxes", "show_trails": "Trails"}
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,8 @@ class ControlPanel(QWidget):
         self.tabs.addTab(self._display_group(settings), "Display")
         if tracker_options:
             self.tabs.addTab(self._tracker_group(tracker_options, settings.tracker_options), "Tracker")
+        self.track_list = TrackList()
+        self.tabs.addTab(self.track_list, "Tracks")
         self.tabs.addTab(self._model_group(model_choices, current_weights, current_config, current_detector,
                                                current_backend), "Model")
         layout.addWidget(self.tabs)
@@ -223,16 +231,18 @@ class ControlPanel(QWidget):
         self.keypoint_threshold.valueChanged.connect(
             lambda value: self.settings_changed.emit({"keypoint_threshold": value}))
         form.addRow("Keypoint threshold", self.keypoint_threshold)
-        self.show_boxes = QCheckBox("Boxes")
-        self.show_boxes.setChecked(settings.show_boxes)
-        self.show_boxes.toggled.connect(lambda on: self.settings_changed.emit({"show_boxes": on}))
-        self.show_trails = QCheckBox("Trails")
-        self.show_trails.setChecked(settings.show_trails)
-        self.show_trails.toggled.connect(lambda on: self.settings_changed.emit({"show_trails": on}))
-        row = QHBoxLayout()
-        row.addWidget(self.show_boxes)
-        row.addWidget(self.show_trails)
-        form.addRow("Show", row)
+        # What is drawn: one check box per `ViewSettings.show_*` switch, two to a row.
+        self.show_switches: dict[str, QCheckBox] = {}
+        grid = QGridLayout()
+        for position, (field, text) in enumerate(SHOW_SWITCHES.items()):
+            box = QCheckBox(text)
+            box.setChecked(getattr(settings, field))
+            box.toggled.connect(lambda on, field=field: self.settings_changed.emit({field: on}))
+            self.show_switches[field] = box
+            grid.addWidget(box, position // 2, position % 2)
+        self.show_boxes = self.show_switches["show_boxes"]
+        self.show_trails = self.show_switches["show_trails"]
+        form.addRow("Show", grid)
         self.trail_length = QSpinBox()
         self.trail_length.setRange(1, 300)
         self.trail_length.setValue(settings.trail_length)
@@ -446,7 +456,7 @@ class ControlPanel(QWidget):
     # ---- slots ----------------------------------------------------------------------
 
     def choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a video", "", VIDEO_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Open a video or an image", "", VIDEO_FILTER)
         if path:
             self.source_requested.emit(path)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.metadata
 import logging
 import os
 from pathlib import Path
@@ -25,12 +26,15 @@ from typing import Any, Callable
 
 import cv2
 import numpy as np
-from PyQt6.QtCore import Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
+from PyQt6.QtCore import QMimeData, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PyQt6.QtWidgets import (
     QApplication,
+    QFileDialog,
     QHBoxLayout,
     QMainWindow,
+    QMenu,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -38,10 +42,12 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from app.actions import build_actions, shortcut_list_html
 from app.controls import ControlPanel, TrackerOption, default_tracker_options_class, tracker_options_of
 from app.errors import DETAILS_SEPARATOR, full_stop, split_message, with_details
-from app.focus import FocusReturn, WheelOnlyWhenFocused, is_typing
+from app.focus import FocusReturn, WheelOnlyWhenFocused
 from app.model_loader import ModelLoader, ModelRequest, LoadedModels, describe_detector, with_models
+from app.preferences import Preferences
 from app.process_exit import CloseOnSignals, DestroyedWindowWatch
 from app.settings import SharedSettings, ViewSettings
 from app.timeline import Timeline
@@ -65,8 +71,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_RECORDING_FPS = 30.0
 # How often a closing window looks whether its threads have ended.
 _SHUTDOWN_POLL_MS = 50
-# Named keys that a text field uses while typing (single characters are typed too).
-_PLAIN_KEYS = ("Space", "Left", "Right")
 
 
 def source_kind(source: str) -> str:
@@ -118,6 +122,25 @@ def poses_only(frame: VideoFrame) -> FrameResult:
     return FrameResult(light_frame, Detections.empty(), frame.shown, dict(result.timings_s), result.dropped_frames)
 
 
+def about_text() -> str:
+    """The About box: version, what it is, where the models come from."""
+    try:
+        version = importlib.metadata.version("hrtrack")
+    except importlib.metadata.PackageNotFoundError:
+        version = "(not installed: running from a source tree)"
+    return (f"<h3>hrtrack {version}</h3><p>Real-time multi-person pose tracking: HRNet keypoints on the people a "
+            "detector finds, with track IDs that follow each person.</p><p>Press F1 for the keyboard shortcuts. "
+            "<code>main.py track</code> runs the same pipeline without a window.</p>")
+
+
+def _dropped_path(mime: QMimeData) -> str | None:
+    """The local file or folder of a drag, or None (several items, a web link, nothing local)."""
+    urls = mime.urls() if mime.hasUrls() else []
+    if len(urls) != 1 or not urls[0].isLocalFile():
+        return None
+    return urls[0].toLocalFile() or None
+
+
 class MainWindow(QMainWindow):
     """The application window.
 
@@ -125,8 +148,13 @@ class MainWindow(QMainWindow):
         model_args: the parsed pose/detector options (`add_pose_arguments`,
             `add_detector_arguments`); model changes copy and edit them.
         source: what to open once the models are loaded (None: nothing).
-        output_dir: where recordings, snapshots and exports go.
+        output_dir: where recordings, snapshots and exports go (None: the
+            folder chosen last time, else out/gui).
         settings: initial live options.
+        preferences: what the window remembers between runs (None: the
+            per-user QSettings; tests pass one on a temporary file).
+        playback_speed: files play at their frame rate times this (one of
+            `app.playback.SPEEDS`); None: as fast as the models allow.
         loader: builds models in the background (tests pass one with a fake builder).
         pipeline_factory, tracker_factory: the seams to the pipeline and tracker.
         tracker_options: the editable tracker options (None: the live ones of `tracker.TrackerOptions`).
@@ -147,8 +175,10 @@ class MainWindow(QMainWindow):
         model_args: argparse.Namespace,
         source: str | None,
         *,
-        output_dir: str | os.PathLike = "out/gui",
+        output_dir: str | os.PathLike | None = None,
         settings: ViewSettings | None = None,
+        preferences: Preferences | None = None,
+        playback_speed: float | None = 1.0,
         loader: ModelLoader | None = None,
         pipeline_factory: PipelineFactory = default_pipeline_factory,
         tracker_factory: TrackerFactory = default_tracker_factory,
@@ -161,7 +191,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("hrtrack: pose tracking")
         self._model_args = model_args
         self._requested_args = model_args
-        self._output_dir = Path(output_dir)
+        self.preferences = preferences or Preferences()
+        self._output_dir = Path(output_dir or self.preferences.output_dir() or "out/gui")
         self._settings = SharedSettings(settings or ViewSettings())
         self._pipeline_factory = pipeline_factory
         self._tracker_factory = tracker_factory
@@ -195,8 +226,12 @@ class MainWindow(QMainWindow):
         self._build_ui(model_choices, tracker_options)
         self._wheel_guard = WheelOnlyWhenFocused(self)
         self._wheel_guard.guard(self.controls)
+        self._wheel_guard.guard(self.timeline)
+        self.timeline.set_speed(playback_speed)
         self._focus_return = FocusReturn(self.controls, self.view)
         self._build_actions()
+        self.set_panel_visible(self.preferences.panel_visible())
+        self.setAcceptDrops(True)
         self._shutdown_poll = QTimer(self)
         self._shutdown_poll.setInterval(_SHUTDOWN_POLL_MS)
         self._shutdown_poll.timeout.connect(self._check_shutdown)
@@ -280,6 +315,9 @@ class MainWindow(QMainWindow):
 
         self.controls.source_requested.connect(self.open_new_source)
         self.timeline.seek_requested.connect(self.seek)
+        self.controls.track_list.highlight_requested.connect(
+            lambda track_id: self.update_settings({"highlight_track_id": track_id}))
+        self.view.frame_clicked.connect(self._pick_person)
         self.timeline.speed_changed.connect(self.set_speed)
         self.controls.pause_toggled.connect(self.set_paused)
         self.controls.step_requested.connect(self.step)
@@ -291,44 +329,121 @@ class MainWindow(QMainWindow):
         self.controls.export_requested.connect(self.export_poses)
 
     def _build_actions(self) -> None:
-        def action(text: str, keys: str, slot: Callable[[], Any]) -> QAction:
-            act = QAction(text, self)
-            act.setShortcut(QKeySequence(keys))
-            # Application-wide, so the shortcut works whichever control has the focus
-            # (except keys a text field is typing: see `_shortcut`).
-            act.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
-            act.triggered.connect(self._shortcut(slot, plain_key=len(keys) == 1 or keys in _PLAIN_KEYS))
-            self.addAction(act)
-            return act
-
-        self.actions_by_name = {
-            "pause": action("Pause / play", "Space", self.toggle_pause),
-            "step": action("Step one frame", "Right", self.step),
-            "step_back": action("Step one frame back", "Left", self.step_back),
-            "record": action("Record", "R", self.toggle_recording),
-            "snapshot": action("Snapshot", "S", self.save_snapshot),
-            "export": action("Export poses", "E", self.export_poses),
-            "open": action("Open file", "O", self.controls.choose_file),
-            "quit": action("Quit", "Q", self.close),
-            "focus_video": action("Back to the video", "Escape", self._focus_return.give_back),
+        """The menu bar, its shortcuts (app.actions.COMMANDS) and the switches kept in step with the panel."""
+        slots = {
+            "open": self.controls.choose_file, "open_folder": self.choose_folder, "open_url": self.focus_url,
+            "open_camera": lambda: self.open_new_source(str(self.controls.camera_index.value())),
+            "output_dir": self.choose_output_dir, "quit": self.close,
+            "pause": self.toggle_pause, "step": self.step, "step_back": self.step_back,
+            "restart": lambda: self.seek(0), "slower": lambda: self.change_speed(-1),
+            "faster": lambda: self.change_speed(+1), "loop": self.timeline.loop.setChecked,
+            "record": self.set_recording, "snapshot": self.save_snapshot, "export": self.export_poses,
+            "boxes": self.controls.show_switches["show_boxes"].setChecked,
+            "trails": self.controls.show_switches["show_trails"].setChecked,
+            "labels": self.controls.show_switches["show_labels"].setChecked,
+            "skeletons": self.controls.show_switches["show_skeletons"].setChecked,
+            "panel": self.set_panel_visible, "tracks": self.show_track_list,
+            "full_screen": self.set_full_screen, "focus_video": self._focus_return.give_back,
+            "shortcuts": self.show_shortcuts, "about": self.show_about,
         }
+        self.actions_by_name, menus = build_actions(self, self.menuBar(), slots)
+        for name, field in (("boxes", "show_boxes"), ("trails", "show_trails"), ("labels", "show_labels"),
+                            ("skeletons", "show_skeletons")):
+            box = self.controls.show_switches[field]
+            self.actions_by_name[name].setChecked(box.isChecked())
+            box.toggled.connect(self.actions_by_name[name].setChecked)
+        self.timeline.loop.toggled.connect(self.actions_by_name["loop"].setChecked)
+        self.actions_by_name["panel"].setChecked(True)
+        self.recent_menu = QMenu("Open &recent", self)
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        menus["File"].insertMenu(self.actions_by_name["output_dir"], self.recent_menu)
 
-    def _shortcut(self, slot: Callable[[], Any], plain_key: bool) -> Callable[[], None]:
-        """`slot`, except that a plain key goes to the text field being typed in, and nothing fires under a dialog.
+    # ---- menu commands --------------------------------------------------------------
 
-        Text fields take plain keys themselves (Qt's shortcut override), so
-        this is the guard for the rest: a key Qt hands to the shortcut while a
-        spin box or editable combo box is being typed in, and the window's
-        keys while a file dialog or message box is open.
-        """
-        def triggered() -> None:
-            if QApplication.activeModalWidget() is not None:
-                return
-            if plain_key and is_typing(QApplication.focusWidget()):
-                return
-            slot()
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of frames")
+        if folder:
+            self.open_new_source(folder)
 
-        return triggered
+    def focus_url(self) -> None:
+        self.set_panel_visible(True)
+        self.controls.url.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.controls.url.selectAll()
+
+    def choose_output_dir(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Where recordings, snapshots and exports go",
+                                                  str(self._output_dir))
+        if folder:
+            self.set_output_dir(folder)
+
+    def set_output_dir(self, folder: str | os.PathLike) -> None:
+        """Recordings, snapshots and exports go to `folder` from now on (remembered)."""
+        self._output_dir = Path(folder)
+        self.preferences.set_output_dir(str(self._output_dir))
+        self.statusBar().showMessage(f"output folder: {self._output_dir}", 5000)
+
+    @property
+    def output_dir(self) -> Path:
+        return self._output_dir
+
+    def change_speed(self, steps: int) -> None:
+        """One speed choice slower (-1) or faster (+1) on the timeline's list."""
+        box = self.timeline.speed
+        box.setCurrentIndex(max(0, min(box.count() - 1, box.currentIndex() + steps)))
+
+    def set_panel_visible(self, visible: bool) -> None:
+        self.panel.setVisible(visible)
+        self.actions_by_name["panel"].setChecked(visible)
+        self.preferences.set_panel_visible(visible)
+
+    def show_track_list(self) -> None:
+        self.set_panel_visible(True)
+        self.controls.tabs.setCurrentWidget(self.controls.track_list)
+
+    def set_full_screen(self, full: bool) -> None:
+        if full:
+            self.showFullScreen()
+        else:
+            self.showNormal()
+        self.actions_by_name["full_screen"].setChecked(full)
+
+    def show_shortcuts(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", shortcut_list_html(self.actions_by_name),
+                          QMessageBox.StandardButton.Close, self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.open()
+        self._dialog = box
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About hrtrack", about_text())
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.preferences.recent_sources()
+        for source in recent:
+            action = self.recent_menu.addAction(source)
+            action.triggered.connect(lambda _checked=False, source=source: self.open_new_source(source))
+        if recent:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear the list", self.preferences.clear_recent_sources)
+        else:
+            self.recent_menu.addAction("(none yet)").setEnabled(False)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt naming)
+        if _dropped_path(event.mimeData()) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt naming)
+        """A video, an image or a folder of frames dropped on the window plays."""
+        path = _dropped_path(event.mimeData())
+        if path is not None:
+            event.acceptProposedAction()
+            self.open_new_source(path)
+
+    def restore_geometry(self) -> bool:
+        """The size and place of the last run's window; False when there is none."""
+        geometry = self.preferences.geometry()
+        return geometry is not None and self.restoreGeometry(geometry)
 
     # ---- models ---------------------------------------------------------------------
 
@@ -446,6 +561,7 @@ class MainWindow(QMainWindow):
             self.timeline.set_source(loaded=True, seekable=seekable, frame_count=self._frame_count,
                                      fps=self._source_fps)
             self._show_source_name(source)
+            self.preferences.add_recent_source(source)
         self.frames_shown = 0
         self.pose_history = []
         paused = self.controls.pause_button.isChecked()
@@ -584,6 +700,19 @@ class MainWindow(QMainWindow):
             return
         self._start_source(self.source, index, seeking=True)
 
+    def _pick_person(self, x: float, y: float) -> None:
+        """A click on the video: highlight the person whose box holds the point (the smallest), or clear."""
+        poses = self.last_frame.shown if self.last_frame is not None else None
+        picked = None
+        if poses is not None and len(poses):
+            boxes = poses.boxes
+            inside = (boxes[:, 0] <= x) & (x <= boxes[:, 2]) & (boxes[:, 1] <= y) & (y <= boxes[:, 3])
+            inside &= poses.track_ids >= 0
+            if inside.any():
+                areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+                picked = int(poses.track_ids[np.flatnonzero(inside)[np.argmin(areas[inside])]])
+        self.controls.track_list.toggle(picked)
+
     def update_settings(self, changes: dict[str, Any]) -> None:
         try:
             self._settings.update(**changes)
@@ -603,6 +732,7 @@ class MainWindow(QMainWindow):
         self.status_label.setText(self._status_text(frame))
         self.timeline.set_position(frame.index)
         self.controls.set_at_end(self._at_last_frame())
+        self.controls.track_list.show_tracks(frame.shown, self.settings.keypoint_threshold)
         if frame.redraw:
             worker.frame_shown()
             return
@@ -661,7 +791,7 @@ class MainWindow(QMainWindow):
         if recording == self._recording:
             return
         if self.worker is None or not self.worker.isRunning():
-            self.controls.set_recording(False)
+            self._set_recording_state(False)
             self.show_error("Nothing to record: open a camera, a file or a URL first.")
             return
         if recording:
@@ -678,6 +808,7 @@ class MainWindow(QMainWindow):
     def _set_recording_state(self, recording: bool) -> None:
         self._recording = recording
         self.controls.set_recording(recording)
+        self.actions_by_name["record"].setChecked(recording)
 
     def _on_recording_changed(self, active: bool, detail: str) -> None:
         if self.sender() is self.worker:
@@ -784,6 +915,9 @@ class MainWindow(QMainWindow):
         event.ignore()
         if not self._closing:
             self._closing = True
+            if self._exit_after_frames is None:
+                self.preferences.set_geometry(self.saveGeometry())
+                self.preferences.sync()
             self._loader.cancel()
             self.stop_worker()
             if self._waiting_worker is not None:

@@ -107,6 +107,12 @@ class Timeline(QWidget):
     def playback_speed(self) -> float | None:
         return self.speed.currentData()
 
+    def set_speed(self, speed: float | None) -> None:
+        """Choose `speed` (one of `SPEEDS`) as if picked in the list."""
+        if speed not in SPEEDS:
+            raise ValueError(f"playback speed must be one of {SPEEDS}, got {speed}")
+        self.speed.setCurrentIndex(SPEEDS.index(speed))
+
     def set_source(self, *, loaded: bool, seekable: bool, frame_count: int | None = None, fps: float = 0.0) -> None:
         """A new source: the slider applies to files with a known length; speed and loop to files."""
         self._frame_count, self._fps, self._index = frame_count, fps, None

@@ -195,11 +195,14 @@ class FrameAnnotator:
             image,
             poses.keypoints,
             poses.scores,
-            skeleton or (),
+            (skeleton or ()) if settings.show_skeletons else (),
             track_ids=poses.track_ids,
             boxes=poses.boxes,
             keypoint_threshold=settings.keypoint_threshold,
             show_boxes=settings.show_boxes,
+            show_labels=settings.show_labels,
+            show_keypoints=settings.show_keypoints,
+            highlight_id=settings.highlight_track_id,
             trails=self._trails if settings.show_trails else None,
         )
 

@@ -21,12 +21,13 @@ import pytest
 pytest.importorskip("PyQt6")
 pytest.importorskip("pytestqt")
 
-from PyQt6.QtCore import QRect, QSize, Qt  # noqa: E402
+from PyQt6.QtCore import QPoint, QRect, QSize, Qt  # noqa: E402
 from PyQt6.QtGui import QImage  # noqa: E402
 from PyQt6.QtWidgets import QApplication  # noqa: E402
 
 from app.main_window import MainWindow  # noqa: E402
 from app.model_loader import ModelLoader, LoadedModels  # noqa: E402
+from app.preferences import Preferences  # noqa: E402
 from app.settings import ViewSettings  # noqa: E402
 from app.video_view import fit_rect  # noqa: E402
 
@@ -139,6 +140,9 @@ def make_window(qtbot, args, models, tmp_path):
 
     def make(source, *, builder=None, paused=False, **kwargs) -> MainWindow:
         loader = ModelLoader(builder=builder or (lambda _args, progress: models))
+        kwargs.setdefault("preferences", Preferences(tmp_path / "gui.conf"))
+        # Every frame, as fast as the models go, unless a test is about the pace.
+        kwargs.setdefault("playback_speed", None)
         window = MainWindow(args, source, output_dir=tmp_path / "out", loader=loader, model_choices=[], **kwargs)
         if paused:
             # Before the models arrive (they come through the event loop), so the source opens paused.
@@ -1007,7 +1011,7 @@ class SlowEstimator(CountingEstimator):
 
 def test_a_file_plays_at_its_speed_and_drops_frames_it_cannot_keep_up_with(qtbot, make_window, models, long_video):
     # 4x a 30 fps file is 120 frames/s, far more than 0.1 s per frame allows.
-    window = long_video_window(make_window, models, long_video, paused=True,
+    window = long_video_window(make_window, models, long_video, paused=True, playback_speed=1.0,
                                estimator=SlowEstimator(models.estimator, 0.1))
     qtbot.waitUntil(lambda: window.frames_shown == 1, timeout=WAIT_MS)
     assert window.worker.speed == 1.0
@@ -1165,3 +1169,133 @@ def test_a_stream_fails_fast_on_the_first_connection_and_retries_after_a_drop(mo
     # After a drop: refused twice (the server restarting), then back.
     answers[:] = [False, False, True]
     assert opener().isOpened() and answers == []
+
+
+# ---- menus, remembered settings, drag and drop, track list ------------------------------
+
+
+def test_the_menu_bar_offers_every_command_with_its_keys(qtbot, make_window):
+    from PyQt6.QtGui import QKeySequence
+
+    from app.actions import COMMANDS, shortcut_list_html
+
+    window = make_window(None)
+    menus = {action.text().replace("&", ""): action.menu() for action in window.menuBar().actions()}
+    assert list(menus) == ["File", "Playback", "Output", "View", "Help"]
+    in_menus = {action for menu in menus.values() for action in menu.actions()}
+    for command in COMMANDS:
+        action = window.actions_by_name[command.name]
+        assert action in in_menus
+        assert action.shortcuts() == [QKeySequence(key) for key in command.keys]
+    listing = shortcut_list_html(window.actions_by_name)
+    assert "Pause / play" in listing and "F11" in listing and "Ctrl+Q" in listing
+    window.actions_by_name["shortcuts"].trigger()
+    qtbot.waitUntil(lambda: window._dialog.isVisible(), timeout=WAIT_MS)
+    assert "Step back" in window._dialog.text()
+    window._dialog.close()
+    from app.main_window import about_text
+    assert "hrtrack 0.1.0" in about_text() or "source tree" in about_text()
+
+
+def test_view_switches_follow_the_panel_and_change_the_drawing(qtbot, make_window, video):
+    window = make_window(video, paused=True, settings=ViewSettings(keypoint_threshold=0.0))
+    qtbot.waitUntil(lambda: window.frames_shown == 1, timeout=WAIT_MS)
+    actions = window.actions_by_name
+    # Boxes and trails are on from the start, as in the README's picture.
+    assert actions["boxes"].isChecked() and window.settings.show_boxes and window.settings.show_trails
+    drawn = changed_pixels(window.last_frame)
+    window.activateWindow()
+    window.view.setFocus()
+    for key in (Qt.Key.Key_K, Qt.Key.Key_B, Qt.Key.Key_I):  # skeletons, boxes, ID labels off
+        qtbot.keyClick(window, key)
+    assert not window.controls.show_switches["show_skeletons"].isChecked()
+    assert not (window.settings.show_skeletons or window.settings.show_boxes or window.settings.show_labels)
+    qtbot.waitUntil(lambda: window.last_frame.redraw and changed_pixels(window.last_frame) < drawn / 2,
+                    timeout=WAIT_MS)
+    window.controls.show_switches["show_boxes"].setChecked(True)
+    assert actions["boxes"].isChecked()
+    qtbot.keyClick(window, Qt.Key.Key_P)
+    assert not window.panel.isVisible() and not actions["panel"].isChecked()
+    qtbot.keyClick(window, Qt.Key.Key_F11)
+    assert window.isFullScreen()
+    qtbot.keyClick(window, Qt.Key.Key_F11)
+    assert not window.isFullScreen()
+
+
+def test_the_window_remembers_sources_output_folder_geometry_and_panel(qtbot, make_window, video, tmp_path):
+    from PyQt6.QtCore import QMimeData, QPoint, QPointF, QUrl
+    from PyQt6.QtGui import QDropEvent
+
+    preferences = Preferences(tmp_path / "remembered.conf")
+    window = make_window(None, preferences=preferences)
+    qtbot.waitUntil(lambda: window.models is not None, timeout=WAIT_MS)
+    # A file dropped on the window plays.
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(video)])
+    drop = QDropEvent(QPointF(QPoint(50, 50)), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    # (Qt routes a real drop to the widget that accepted the drag; here the handler is called as Qt would.)
+    window.dropEvent(drop)
+    assert drop.isAccepted()
+    qtbot.waitUntil(lambda: window.frames_shown >= 1, timeout=WAIT_MS)
+    assert window.source == video and preferences.recent_sources() == [video]
+    window.set_output_dir(tmp_path / "chosen")
+    window.set_panel_visible(False)
+    qtbot.wait(50)  # the layout's new minimum (without the panel) applies from the event loop
+    window.resize(780, 520)  # within the offscreen screen (800x600), which a restored window is kept in
+    size = (window.width(), window.height())
+    window.close()
+    qtbot.waitUntil(lambda: window.is_shut_down, timeout=WAIT_MS)
+
+    again = MainWindow(window._model_args, None, loader=ModelLoader(builder=lambda _args, progress: window.models),
+                       model_choices=[], preferences=Preferences(tmp_path / "remembered.conf"))
+    try:
+        assert again.output_dir == tmp_path / "chosen"
+        assert again.restore_geometry() and (again.width(), again.height()) == size != (again.sizeHint().width(), again.sizeHint().height())
+        assert not again.actions_by_name["panel"].isChecked()
+        again._fill_recent_menu()
+        assert [action.text() for action in again.recent_menu.actions()][0] == video
+    finally:
+        again.close()
+        qtbot.waitUntil(lambda: again.is_shut_down, timeout=WAIT_MS)
+
+
+def test_the_track_list_shows_the_people_and_a_pick_highlights_one(qtbot, make_window, video):
+    window = make_window(video, paused=True)
+    qtbot.waitUntil(lambda: window.frames_shown == 1, timeout=WAIT_MS)
+    tracks = window.controls.track_list
+    ids = sorted(int(track_id) for track_id in window.last_frame.shown.track_ids)
+    assert [tracks.table.item(row, 0).text() for row in range(tracks.table.rowCount())] == [f"#{i}" for i in ids]
+    tracks.table.selectRow(1)
+    assert window.settings.highlight_track_id == ids[1]
+    qtbot.waitUntil(lambda: window.last_frame.redraw, timeout=WAIT_MS)
+    # A click on a person in the video picks that person; a second click clears.
+    frame = window.last_frame
+    first = int(np.flatnonzero(frame.shown.track_ids == ids[0])[0])
+    x1, y1, x2, y2 = frame.shown.boxes[first]
+    rect = window.view.video_rect()
+    scale = rect.width() / frame.buffer.shape[1]
+    point = QPoint(int(rect.left() + (x1 + x2) / 2 * scale), int(rect.top() + y1 * scale + 5))
+    from PyQt6.QtTest import QTest
+
+    QTest.mouseClick(window.view, Qt.MouseButton.LeftButton, pos=point)
+    assert window.settings.highlight_track_id in ids and tracks.highlighted == window.settings.highlight_track_id
+    QTest.mouseClick(window.view, Qt.MouseButton.LeftButton, pos=point)
+    assert window.settings.highlight_track_id is None
+
+
+def test_gui_takes_the_tracker_options_of_track():
+    import argparse
+
+    from cli import gui
+
+    parser = argparse.ArgumentParser()
+    gui.add_arguments(parser)
+    args = parser.parse_args(["--track-max-age", "7", "--tracker-option", "lost_scale_growth=0.2", "--speed", "max"])
+    from cli.options import tracker_options
+
+    assert tracker_options(args) == {"max_age": 7, "lost_scale_growth": 0.2}
+    assert args.speed is None and args.show_boxes and args.show_trails
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--speed", "3"])
+    assert gui.window_torch_threads(2) == 1 and gui.window_torch_threads(16) == 15 and gui.window_torch_threads(1) == 1
