@@ -58,6 +58,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("record", "Output", "&Record", ("R",), checkable=True),
     Command("snapshot", "Output", "&Snapshot", ("S",)),
     Command("export", "Output", "&Export poses shown", ("E",)),
+    Command("export_video", "Output", "Export poses of the &whole video…", ("Shift+E",)),
     Command("boxes", "View", "&Boxes", ("B",), checkable=True),
     Command("trails", "View", "&Trails", ("T",), checkable=True),
     Command("labels", "View", "ID &labels", ("I",), checkable=True),

@@ -125,7 +125,8 @@ class ControlPanel(QWidget):
         settings_changed(dict): `ViewSettings` fields that changed.
         model_requested(ModelRequest): load these models ("" fields: as before).
         record_toggled(bool): start (True) or stop recording.
-        snapshot_requested(), export_requested().
+        snapshot_requested(), export_requested(), export_video_requested(),
+        output_dir_requested().
     """
 
     source_requested = pyqtSignal(str)
@@ -137,6 +138,8 @@ class ControlPanel(QWidget):
     record_toggled = pyqtSignal(bool)
     snapshot_requested = pyqtSignal()
     export_requested = pyqtSignal()
+    export_video_requested = pyqtSignal()
+    output_dir_requested = pyqtSignal()
 
     def __init__(self, settings: ViewSettings, model_choices: list[str], current_weights: str, current_config: str,
                  tracker_options: list[TrackerOption], current_detector: str = "auto",
@@ -369,17 +372,30 @@ class ControlPanel(QWidget):
 
     def _output_group(self) -> QGroupBox:
         group = QGroupBox("Output")
-        row = QHBoxLayout(group)
+        grid = QGridLayout(group)
         self.record_button = QPushButton("Record")
         self.record_button.setCheckable(True)
+        self.record_button.setToolTip("Record the annotated video (R)")
         self.record_button.toggled.connect(self.record_toggled)
         snapshot = QPushButton("Snapshot")
+        snapshot.setToolTip("Save the annotated frame on screen as PNG (S)")
         snapshot.clicked.connect(self.snapshot_requested)
-        export = QPushButton("Export JSON")
+        export = QPushButton("Export shown")
+        export.setToolTip(_tooltip("Write the poses of the frames shown since the file was opened or sought as "
+                                   "hrtrack.poses JSON (E)."))
         export.clicked.connect(self.export_requested)
-        row.addWidget(self.record_button)
-        row.addWidget(snapshot)
-        row.addWidget(export)
+        export_video = QPushButton("Export video…")
+        export_video.setToolTip(_tooltip("Play the whole file from its first frame, every frame, and write its "
+                                         "poses to a JSON file you choose (Shift+E)."))
+        export_video.clicked.connect(self.export_video_requested)
+        folder = QPushButton("Folder…")
+        folder.setToolTip("Where recordings, snapshots and exports go")
+        folder.clicked.connect(self.output_dir_requested)
+        grid.addWidget(self.record_button, 0, 0)
+        grid.addWidget(snapshot, 0, 1)
+        grid.addWidget(folder, 0, 2)
+        grid.addWidget(export, 1, 0)
+        grid.addWidget(export_video, 1, 1, 1, 2)
         return group
 
     # ---- state shown by the window --------------------------------------------------

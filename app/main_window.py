@@ -213,6 +213,9 @@ class MainWindow(QMainWindow):
         self._source_fps = 0.0
         self._frame_count: int | None = None
         self._ended = False
+        # (where to, speed to restore) while a whole-video export plays.
+        self._whole_export: tuple[Path, float | None] | None = None
+        self.last_export: Path | None = None
         self._recording = False
         self._detector_names_known = False
         self.frames_shown = 0
@@ -327,6 +330,8 @@ class MainWindow(QMainWindow):
         self.controls.record_toggled.connect(self.set_recording)
         self.controls.snapshot_requested.connect(self.save_snapshot)
         self.controls.export_requested.connect(self.export_poses)
+        self.controls.export_video_requested.connect(self.export_whole_video)
+        self.controls.output_dir_requested.connect(self.choose_output_dir)
 
     def _build_actions(self) -> None:
         """The menu bar, its shortcuts (app.actions.COMMANDS) and the switches kept in step with the panel."""
@@ -338,6 +343,7 @@ class MainWindow(QMainWindow):
             "restart": lambda: self.seek(0), "slower": lambda: self.change_speed(-1),
             "faster": lambda: self.change_speed(+1), "loop": self.timeline.loop.setChecked,
             "record": self.set_recording, "snapshot": self.save_snapshot, "export": self.export_poses,
+            "export_video": self.export_whole_video,
             "boxes": self.controls.show_switches["show_boxes"].setChecked,
             "trails": self.controls.show_switches["show_trails"].setChecked,
             "labels": self.controls.show_switches["show_labels"].setChecked,
@@ -534,6 +540,7 @@ class MainWindow(QMainWindow):
 
     def open_new_source(self, source: str) -> None:
         """What the person opens (a file, a URL, a camera, a dropped file): it plays from its start."""
+        self._cancel_whole_export()
         if self.controls.pause_button.isChecked():
             self.controls.set_paused(False)
         self.open_source(source)
@@ -698,6 +705,7 @@ class MainWindow(QMainWindow):
         index = max(0, min(int(index), last))
         if self.last_frame is not None and index == self.last_frame.index and self.worker is not None:
             return
+        self._cancel_whole_export()
         self._start_source(self.source, index, seeking=True)
 
     def _pick_person(self, x: float, y: float) -> None:
@@ -768,6 +776,8 @@ class MainWindow(QMainWindow):
     def _on_source_ended(self) -> None:
         if self.last_frame is None:
             self.view.clear(f"{self.source}: no frames")
+        elif self._whole_export is not None:
+            self._finish_whole_export()
         elif self._is_file() and self.timeline.loop.isChecked() and not self._finishing:
             self._start_source(self.source, 0, seeking=True)
             return
@@ -834,14 +844,19 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"snapshot saved: {path}", 5000)
         return path
 
-    def export_poses(self) -> Path | None:
-        """Write the tracked poses shown so far as `hrtrack.poses` JSON (docs/output_format.md)."""
+    def export_poses(self, path: str | os.PathLike | None = None) -> Path | None:
+        """Write the tracked poses shown since the source (re)started as `hrtrack.poses` JSON (docs/output_format.md).
+
+        That is every frame shown since the last open or seek (frames skipped
+        to keep real time are not in it); `export_whole_video` has them all.
+        """
         if not self.pose_history:
             self.show_error("No poses to export yet.")
             return None
-        path = self._output_path("poses", ".json")
+        path = Path(path) if path is not None else self._output_path("poses", ".json")
         estimator = self.models.estimator if self.models else None
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             sink = JsonPosesSink(path, source=self.source or "",
                                  keypoint_names=list(getattr(estimator, "keypoint_names", ()) or ()),
                                  skeleton=list(getattr(estimator, "skeleton", ()) or ()), fps=self._source_fps)
@@ -851,8 +866,45 @@ class MainWindow(QMainWindow):
         except OSError as error:
             self.show_error(f"Could not write {path}: {error}")
             return None
-        self.statusBar().showMessage(f"{len(self.pose_history)} frames of poses exported: {path}", 5000)
+        first, last = self.pose_history[0].frame.index + 1, self.pose_history[-1].frame.index + 1
+        self.statusBar().showMessage(f"poses of {len(self.pose_history)} frames shown ({first}–{last}) exported: "
+                                     f"{path}", 8000)
+        self.last_export = path
         return path
+
+    def export_whole_video(self, path: str | os.PathLike | None = None) -> None:
+        """Play the file from its first frame, every frame (no skipping), and export the poses when it ends.
+
+        Without `path`, asks where. Seeking or opening something else meanwhile cancels it.
+        """
+        if not self._is_file() or self.models is None:
+            self.show_error("Open a video file or a folder of frames first: the whole-video export runs on a file.")
+            return
+        if path is None:
+            chosen, _ = QFileDialog.getSaveFileName(self, "Export the poses of the whole video",
+                                                    str(self._output_path("poses", ".json")), "JSON (*.json)")
+            if not chosen:
+                return
+            path = chosen
+        speed = self.timeline.playback_speed
+        self.timeline.set_speed(None)
+        self.controls.set_paused(False)
+        self._start_source(self.source, 0, seeking=True)
+        self._whole_export = (Path(path), speed)
+        self.statusBar().showMessage(f"exporting the whole video to {path}: every frame from the first…", 8000)
+
+    def _cancel_whole_export(self) -> None:
+        if self._whole_export is not None:
+            _, speed = self._whole_export
+            self._whole_export = None
+            self.timeline.set_speed(speed)
+            self.statusBar().showMessage("whole-video export cancelled", 5000)
+
+    def _finish_whole_export(self) -> None:
+        path, speed = self._whole_export
+        self._whole_export = None
+        self.timeline.set_speed(speed)
+        self.export_poses(path)
 
     # ---- errors, scripted runs, closing ---------------------------------------------
 

@@ -1299,3 +1299,20 @@ def test_gui_takes_the_tracker_options_of_track():
     with pytest.raises(SystemExit):
         parser.parse_args(["--speed", "3"])
     assert gui.window_torch_threads(2) == 1 and gui.window_torch_threads(16) == 15 and gui.window_torch_threads(1) == 1
+
+
+def test_the_whole_video_is_exported_every_frame_from_the_first(qtbot, make_window, models, long_video, tmp_path):
+    window = long_video_window(make_window, models, long_video, paused=True, playback_speed=1.0)
+    qtbot.waitUntil(lambda: window.frames_shown == 1, timeout=WAIT_MS)
+    window.seek(30)
+    qtbot.waitUntil(lambda: window.last_frame.index == 30, timeout=WAIT_MS)
+    # "Export shown" has what was shown since the seek, and says so.
+    assert json.loads(window.export_poses().read_text())["frames"][0]["frame_index"] == 30
+    assert "(31–31)" in window.statusBar().currentMessage()
+    target = tmp_path / "chosen" / "whole.json"
+    window.export_whole_video(target)
+    qtbot.waitUntil(lambda: window.last_export == target, timeout=WAIT_MS)
+    document = json.loads(target.read_text())
+    assert [frame["frame_index"] for frame in document["frames"]] == list(range(40))
+    # The speed chosen before comes back.
+    assert window.timeline.playback_speed == 1.0
