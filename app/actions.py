@@ -64,7 +64,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("labels", "View", "ID &labels", ("I",), checkable=True),
     Command("skeletons", "View", "S&keletons", ("K",), checkable=True),
     Command("panel", "View", "Control &panel", ("P",), checkable=True, separator_before=True),
-    Command("tracks", "View", "Track &list", ("Ctrl+T",), checkable=True),
+    Command("tracks", "View", "Track &list", ("Ctrl+T",)),
     Command("full_screen", "View", "&Full screen", ("F11",), checkable=True),
     Command("focus_video", "View", "Back to the &video", ("Escape",)),
     Command("shortcuts", "Help", "&Keyboard shortcuts", ("F1", "?")),

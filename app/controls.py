@@ -21,15 +21,20 @@ from PyQt6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMenu,
     QProgressBar,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -158,8 +163,14 @@ class ControlPanel(QWidget):
             self.tabs.addTab(self._tracker_group(tracker_options, settings.tracker_options), "Tracker")
         self.track_list = TrackList()
         self.tabs.addTab(self.track_list, "Tracks")
-        self.tabs.addTab(self._model_group(model_choices, current_weights, current_config, current_detector,
-                                               current_backend), "Model")
+        # The tallest page scrolls on its own, so it does not set the height of every tab (and of the panel).
+        model_page = QScrollArea()
+        model_page.setWidget(self._model_group(model_choices, current_weights, current_config, current_detector,
+                                               current_backend))
+        model_page.setWidgetResizable(True)
+        model_page.setFrameShape(QFrame.Shape.NoFrame)
+        model_page.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.tabs.addTab(model_page, "Model")
         layout.addWidget(self.tabs)
         self._tracker_default_min_score = next(
             (option.default for option in tracker_options if option.name == "min_score"), None)
@@ -372,7 +383,7 @@ class ControlPanel(QWidget):
 
     def _output_group(self) -> QGroupBox:
         group = QGroupBox("Output")
-        grid = QGridLayout(group)
+        row = QHBoxLayout(group)
         self.record_button = QPushButton("Record")
         self.record_button.setCheckable(True)
         self.record_button.setToolTip("Record the annotated video (R)")
@@ -380,22 +391,23 @@ class ControlPanel(QWidget):
         snapshot = QPushButton("Snapshot")
         snapshot.setToolTip("Save the annotated frame on screen as PNG (S)")
         snapshot.clicked.connect(self.snapshot_requested)
-        export = QPushButton("Export shown")
-        export.setToolTip(_tooltip("Write the poses of the frames shown since the file was opened or sought as "
-                                   "hrtrack.poses JSON (E)."))
-        export.clicked.connect(self.export_requested)
-        export_video = QPushButton("Export video…")
-        export_video.setToolTip(_tooltip("Play the whole file from its first frame, every frame, and write its "
-                                         "poses to a JSON file you choose (Shift+E)."))
-        export_video.clicked.connect(self.export_video_requested)
-        folder = QPushButton("Folder…")
-        folder.setToolTip("Where recordings, snapshots and exports go")
-        folder.clicked.connect(self.output_dir_requested)
-        grid.addWidget(self.record_button, 0, 0)
-        grid.addWidget(snapshot, 0, 1)
-        grid.addWidget(folder, 0, 2)
-        grid.addWidget(export, 1, 0)
-        grid.addWidget(export_video, 1, 1, 1, 2)
+        # The exports and the folder share one button with a menu.
+        export = QToolButton()
+        export.setText("Export")
+        export.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        export.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        export.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        menu = QMenu(export)
+        menu.addAction("Poses shown (E)", self.export_requested.emit).setToolTip(
+            "The frames shown since the file was opened or sought, as hrtrack.poses JSON")
+        menu.addAction("Poses of the whole video… (Shift+E)", self.export_video_requested.emit)
+        menu.addSeparator()
+        menu.addAction("Output folder…", self.output_dir_requested.emit)
+        export.setMenu(menu)
+        self.export_button = export
+        row.addWidget(self.record_button)
+        row.addWidget(snapshot)
+        row.addWidget(export)
         return group
 
     # ---- state shown by the window --------------------------------------------------

@@ -233,7 +233,9 @@ class MainWindow(QMainWindow):
         self.timeline.set_speed(playback_speed)
         self._focus_return = FocusReturn(self.controls, self.view)
         self._build_actions()
-        self.set_panel_visible(self.preferences.panel_visible())
+        if exit_after_frames is None:
+            # A scripted run (screenshots, checks) looks the same whatever was remembered.
+            self.set_panel_visible(self.preferences.panel_visible())
         self.setAcceptDrops(True)
         self._shutdown_poll = QTimer(self)
         self._shutdown_poll.setInterval(_SHUTDOWN_POLL_MS)

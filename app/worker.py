@@ -429,7 +429,8 @@ class PipelineWorker(QThread):
                 if not self._may_advance(fps_meter):
                     if changed and last is not None:
                         # Paused: show the new display settings on the frame on screen.
-                        last = self._annotate(last.result, settings, annotator, last.fps, redraw=True)
+                        last = self._annotate(last.result, settings, annotator, last.fps, redraw=True,
+                                              latency_ms=last.timings_ms.get("latency"))
                         if not self._wait_for_view():
                             break
                         self.frame_ready.emit(last)
@@ -518,7 +519,7 @@ class PipelineWorker(QThread):
                 reset()
 
     def _annotate(self, result: FrameResult, settings: ViewSettings, annotator: Any, fps: float,
-                  redraw: bool = False) -> VideoFrame:
+                  redraw: bool = False, latency_ms: float | None = None) -> VideoFrame:
         started = time.perf_counter()
         shown = filter_poses(result.poses, settings.detection_threshold)
         skeleton = getattr(self._estimator.target, "skeleton", None)
@@ -528,12 +529,17 @@ class PipelineWorker(QThread):
         timings_ms = {stage: 1000.0 * float(result.timings_s.get(stage, 0.0)) for stage in STAGES}
         timings_ms["drawing"] = 1000.0 * drawing_s
         latency_s = result.timings_s.get("latency")
-        if latency_s is not None:
+        if latency_ms is not None:
+            # A redraw of the frame on screen: its latency is the one it was shown with.
+            timings_ms["latency"] = latency_ms
+        elif latency_s is not None:
             # Capture to now, less the time the frame sat in the pipeline while paused.
             now = time.monotonic()
             with self._lock:
                 paused_s = self._pauses.paused_s(now - latency_s, now)
-            timings_ms["latency"] = 1000.0 * max(0.0, latency_s - paused_s)
+            # Never less than the frame's own stage times (they may have run during the pause).
+            working_s = sum(float(result.timings_s.get(stage, 0.0)) for stage in STAGES)
+            timings_ms["latency"] = 1000.0 * max(working_s, latency_s - paused_s)
         return VideoFrame(image=image, buffer=buffer, result=result, shown=shown, timings_ms=timings_ms,
                           fps=fps, device=self._device, redraw=redraw)
 

@@ -1264,6 +1264,8 @@ def test_the_track_list_shows_the_people_and_a_pick_highlights_one(qtbot, make_w
     window = make_window(video, paused=True)
     qtbot.waitUntil(lambda: window.frames_shown == 1, timeout=WAIT_MS)
     tracks = window.controls.track_list
+    window.actions_by_name["tracks"].trigger()
+    assert window.controls.tabs.currentWidget() is tracks
     ids = sorted(int(track_id) for track_id in window.last_frame.shown.track_ids)
     assert [tracks.table.item(row, 0).text() for row in range(tracks.table.rowCount())] == [f"#{i}" for i in ids]
     tracks.table.selectRow(1)
