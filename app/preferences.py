@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from PyQt6.QtCore import QByteArray, QSettings
+from PyQt6.QtCore import QByteArray, QCoreApplication, QSettings
 
 RECENT_LIMIT = 10
 
@@ -29,6 +29,9 @@ class Preferences:
             self._settings = QSettings("hrtrack", "gui")
         else:
             self._settings = QSettings(str(path), QSettings.Format.IniFormat)
+        # Owned by the application object, so it is destroyed (and written) before the
+        # application, whatever order Python's exit collects its wrappers in.
+        self._settings.setParent(QCoreApplication.instance())
 
     def sync(self) -> None:
         self._settings.sync()
