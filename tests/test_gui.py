@@ -1318,3 +1318,62 @@ def test_the_whole_video_is_exported_every_frame_from_the_first(qtbot, make_wind
     assert [frame["frame_index"] for frame in document["frames"]] == list(range(40))
     # The speed chosen before comes back.
     assert window.timeline.playback_speed == 1.0
+
+
+@pytest.fixture
+def x_server(tmp_path):
+    """A private Xvfb display (":N") for the window, or skip when Xvfb, xdotool or Qt's xcb plugin is missing."""
+    import os
+    import shutil
+    import subprocess
+
+    from app.qt_platform import platform_problem
+
+    if not (shutil.which("Xvfb") and shutil.which("xdotool")):
+        pytest.skip("needs Xvfb and xdotool (apt-get install xvfb xdotool)")
+    display = f":{90 + os.getpid() % 500}"
+    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not Path(f"/tmp/.X11-unix/X{display[1:]}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        environment = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb", XDG_CONFIG_HOME=str(tmp_path / "config"))
+        problem = platform_problem(environment)
+        if problem is not None:
+            pytest.skip(problem)
+        yield environment
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.mark.slow  # a GUI subprocess under Xvfb, about 10 CPU-seconds
+def test_a_window_destroyed_by_the_window_system_ends_the_process(x_server, hrnet_reference_dir, long_video,
+                                                                   tmp_path):
+    """`xdotool windowclose` destroys the X window under Qt (as a desktop logging out does): the
+    process must end cleanly instead of decoding and tracking invisibly."""
+    import subprocess
+    import sys
+
+    source, detections = long_video
+    command = [sys.executable, "main.py", "gui", "--source", source, "--speed", "0.25",
+               "--pose-config", str(hrnet_reference_dir / "dev_tiny.yaml"),
+               "--pose-weights", str(hrnet_reference_dir / "dev_tiny_state_dict.pt"),
+               "--det-file", str(detections), "--device", "cpu", "--no-flip", "--output-dir", str(tmp_path / "out")]
+    root = Path(__file__).resolve().parents[1]
+    gui = subprocess.Popen(command, cwd=root, env=x_server, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        found = subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--pid", str(gui.pid)],
+                               capture_output=True, text=True, timeout=120, env=x_server)
+        window_id = found.stdout.split()[0]
+        time.sleep(2.0)  # playing
+        assert gui.poll() is None
+        subprocess.run(["xdotool", "windowclose", window_id], check=True, timeout=30, env=x_server)
+        _, stderr = gui.communicate(timeout=60)
+    finally:
+        if gui.poll() is None:
+            gui.kill()
+            gui.wait()
+    assert gui.returncode == 0, stderr
+    assert "destroyed by the window system" in stderr
