@@ -49,6 +49,7 @@ from app.focus import FocusReturn, WheelOnlyWhenFocused
 from app.model_loader import ModelLoader, ModelRequest, LoadedModels, describe_detector, with_models
 from app.preferences import Preferences
 from app.process_exit import CloseOnSignals, DestroyedWindowWatch
+from app.recent_frames import RecentFrames
 from app.settings import SharedSettings, ViewSettings
 from app.timeline import Timeline
 from app.video_view import ElidedLabel, MessageLabel, VideoView
@@ -220,6 +221,8 @@ class MainWindow(QMainWindow):
         self._detector_names_known = False
         self.frames_shown = 0
         self.last_frame: VideoFrame | None = None
+        # The frames just shown, for stepping back without reopening the file.
+        self.recent_frames = RecentFrames()
         self.pose_history: list[FrameResult] = []
 
         if tracker_options is None:
@@ -573,6 +576,7 @@ class MainWindow(QMainWindow):
             self.preferences.add_recent_source(source)
         self.frames_shown = 0
         self.pose_history = []
+        self.recent_frames.clear()
         paused = self.controls.pause_button.isChecked()
         worker = PipelineWorker(
             source, self.models, self._settings,
@@ -656,6 +660,9 @@ class MainWindow(QMainWindow):
             self.controls.set_paused(False)
             self.seek(0)
             return
+        if not paused and self.recent_frames.browsing:
+            # Playing goes on from the newest frame, where the pipeline is.
+            self._show(self.recent_frames.to_newest())
         self.controls.set_paused(paused)
         if self.worker is not None:
             self.worker.set_paused(paused)
@@ -683,20 +690,27 @@ class MainWindow(QMainWindow):
                 and self.last_frame.index >= self._frame_count - 1)
 
     def step(self) -> None:
-        """One frame forward (files only): pauses first when playing."""
-        if self.worker is None or not self._is_file():
+        """One frame forward (files only): pauses first when playing; after stepping back, the next kept frame."""
+        if not self._is_file():
             return
-        if not self.controls.pause_button.isChecked():
+        if self.worker is not None and not self.controls.pause_button.isChecked():
             self.set_paused(True)
             return
-        if not self._at_last_frame():
+        newer = self.recent_frames.forward()
+        if newer is not None:
+            self._show(newer)
+        elif self.worker is not None and not self._at_last_frame():
             self.worker.step()
 
     def step_back(self) -> None:
-        """One frame back (files only), paused: the file reopens there."""
+        """One frame back (files only), paused: a recent frame is shown again, an older one reopens the file there."""
         if not self._is_file() or self.last_frame is None:
             return
         self.set_paused(True)
+        older = self.recent_frames.back()
+        if older is not None:
+            self._show(older)
+            return
         self.seek(self.last_frame.index - 1)
 
     def seek(self, index: int) -> None:
@@ -737,15 +751,14 @@ class MainWindow(QMainWindow):
 
     def _on_frame(self, frame: VideoFrame) -> None:
         worker = self.sender()
-        self.view.set_frame(frame.image)
-        self.last_frame = frame
-        self.status_label.setText(self._status_text(frame))
-        self.timeline.set_position(frame.index)
-        self.controls.set_at_end(self._at_last_frame())
-        self.controls.track_list.show_tracks(frame.shown, self.settings.keypoint_threshold)
         if frame.redraw:
+            self.recent_frames.replace_newest(frame)
+            if not self.recent_frames.browsing:
+                self._show(frame)
             worker.frame_shown()
             return
+        self.recent_frames.add(frame)
+        self._show(frame)
         self.frames_shown += 1
         self.pose_history.append(poses_only(frame))
         if self._exit_after_frames is not None and self.frames_shown >= self._exit_after_frames:
@@ -754,6 +767,15 @@ class MainWindow(QMainWindow):
         elif isinstance(worker, PipelineWorker):
             worker.frame_shown()
         self.frame_displayed.emit(frame)
+
+    def _show(self, frame: VideoFrame) -> None:
+        """Put `frame` on screen: picture, status line, timeline, track list."""
+        self.view.set_frame(frame.image)
+        self.last_frame = frame
+        self.status_label.setText(self._status_text(frame))
+        self.timeline.set_position(frame.index)
+        self.controls.set_at_end(self._at_last_frame())
+        self.controls.track_list.show_tracks(frame.shown, self.settings.keypoint_threshold)
 
     def _status_text(self, frame: VideoFrame) -> str:
         """The live profile: fps, milliseconds per stage of this frame, and what is on screen."""

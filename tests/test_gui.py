@@ -1377,3 +1377,50 @@ def test_a_window_destroyed_by_the_window_system_ends_the_process(x_server, hrne
             gui.wait()
     assert gui.returncode == 0, stderr
     assert "destroyed by the window system" in stderr
+
+
+def test_stepping_back_shows_recent_frames_again_without_reopening(qtbot, make_window, models, long_video):
+    window = long_video_window(make_window, models, long_video, paused=True)
+    qtbot.waitUntil(lambda: window.frames_shown == 1, timeout=WAIT_MS)
+    step_frames(qtbot, window, 3)
+    worker, shown = window.worker, window.last_frame
+    ids_on_frame_2 = window.recent_frames._frames[-2].shown.track_ids.tolist()
+    # Back and forward again at once: the same pipeline and tracker, the same IDs, no new frame computed.
+    window.step_back()
+    assert window.last_frame.index == 2 and window.worker is worker
+    assert window.last_frame.shown.track_ids.tolist() == ids_on_frame_2
+    assert window.timeline.label.text().endswith("frame 3 / 40") and window.controls.step_button.isEnabled()
+    window.step_back()
+    window.step()
+    assert window.last_frame.index == 2
+    window.step()
+    assert window.last_frame is shown and window.frames_shown == 4
+    # On the newest frame, Step asks the pipeline for the next one.
+    step_frames(qtbot, window, 1)
+    assert window.last_frame.index == 4 and window.worker is worker
+    # Past the oldest kept frame, the file reopens there.
+    for _ in range(len(window.recent_frames) - 1):
+        window.step_back()
+    oldest = window.last_frame.index
+    assert window.worker is worker and oldest == 0
+    window.seek(3)
+    qtbot.waitUntil(lambda: window.last_frame.index == 3 and window.worker is not worker, timeout=WAIT_MS)
+    reopened = window.worker
+    window.step_back()
+    qtbot.waitUntil(lambda: window.last_frame.index == 2 and window.worker is not reopened, timeout=WAIT_MS)
+
+
+def test_recent_frames_are_kept_within_a_memory_budget():
+    from types import SimpleNamespace
+
+    from app.recent_frames import RecentFrames
+
+    frames = [SimpleNamespace(index=index, buffer=np.zeros((10, 10, 3), np.uint8)) for index in range(10)]
+    recent = RecentFrames(budget_bytes=3 * 300 * 4)  # four 300-byte frames, each held three times
+    for frame in frames:
+        recent.add(frame)
+    assert len(recent) == 4 and recent.newest is frames[-1]
+    assert [recent.back().index for _ in range(3)] == [8, 7, 6] and recent.back() is None
+    assert recent.browsing and recent.forward().index == 7
+    recent.add(frames[0])
+    assert not recent.browsing and recent.forward() is None
