@@ -70,6 +70,7 @@ from pose.weights import REGISTRY
 logger = logging.getLogger(__name__)
 
 DEFAULT_RECORDING_FPS = 30.0
+_TITLE = "hrtrack: pose tracking"
 # How often a closing window looks whether its threads have ended.
 _SHUTDOWN_POLL_MS = 50
 
@@ -189,7 +190,7 @@ class MainWindow(QMainWindow):
         screenshot: str | os.PathLike | None = None,
     ) -> None:
         super().__init__()
-        self.setWindowTitle("hrtrack: pose tracking")
+        self.setWindowTitle(_TITLE)
         self._model_args = model_args
         self._requested_args = model_args
         self.preferences = preferences or Preferences()
@@ -561,6 +562,8 @@ class MainWindow(QMainWindow):
         self._ended = False
         problem = check_source(source)
         if problem:
+            self.source = None
+            self.setWindowTitle(_TITLE)
             self._show_source_failed(problem)
             return
         if self._error_origin != "model":
@@ -573,7 +576,8 @@ class MainWindow(QMainWindow):
             self.timeline.set_source(loaded=True, seekable=seekable, frame_count=self._frame_count,
                                      fps=self._source_fps)
             self._show_source_name(source)
-            self.preferences.add_recent_source(source)
+            # Files by their full path, so the list works from any folder.
+            self.preferences.add_recent_source(str(Path(source).resolve()) if seekable else source)
         self.frames_shown = 0
         self.pose_history = []
         self.recent_frames.clear()
