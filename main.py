@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import logging.config
 import os
 import signal
 import sys
@@ -17,13 +18,26 @@ import threading
 
 logger = logging.getLogger(__name__)
 
+# Our own packages: a missing one of these is a broken checkout, not a missing install.
+_OWN_PACKAGES = ("app", "cli", "core", "detector", "evaluation", "pipeline", "pose", "tracker")
+
+# Native libraries write to the process's stderr past our logging: FFmpeg's demuxer ("moov
+# atom not found" for a cut mp4) and OpenCV's own warnings ("findDecoder imread_", "Failed to
+# write frame"). Each of those failures reaches the user as one message of ours naming the
+# file, so theirs are off unless the user set these variables or asked for --verbose.
+# Read when OpenCV loads and when it first opens a video: set before any command runs.
+_QUIET_NATIVE = {"OPENCV_FFMPEG_LOGLEVEL": "-8", "OPENCV_LOG_LEVEL": "ERROR"}
+# torch's C++-extension helper, loaded by torch.compile, warns "No CUDA runtime is found,
+# using CUDA_HOME=..." on every CPU-only machine that has CUDA_HOME set: nothing to act on.
+_QUIET_LOGGERS = ("torch.utils.cpp_extension",)
+
 # name -> (module, one-line help). Order is the order `--help` lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
     "track": ("cli.track", "Track poses in a video, a folder of videos or a folder of frames; write JSON/CSV/video."),
     "gui": ("cli.gui", "Open the desktop window: live skeletons with track IDs on a camera, file or URL."),
     "pose": ("cli.pose", "Estimate keypoints in one image for given person boxes; draw them and print JSON."),
     "weights": ("cli.weights", "List, download and locate the pretrained HRNet weights."),
-    "posetrack": ("cli.posetrack", "Run on PoseTrack 2017/2018 and score mAP/MOTA exactly as poseval does."),
+    "posetrack": ("cli.posetrack", "Run on PoseTrack 2017/2018/21 and score them exactly as poseval (mAP, MOTA) or the PoseTrack21 kit (HOTA, mAP) does."),
     "coco": ("cli.coco", "COCO keypoint evaluation (official HRNet test protocol, pycocotools AP)."),
     "mpii": ("cli.mpii", "MPII PCKh@0.5 evaluation with the official head-size rule."),
     "train": ("cli.train", "Train or fine-tune HRNet with the paper's recipe (one process or torchrun)."),
@@ -69,6 +83,8 @@ class _CtrlC:
     def __call__(self, signum, frame) -> None:
         self.count += 1
         if self.count == 1:
+            sys.stderr.write("Ctrl-C: stopping after the model call in flight (press Ctrl-C again to quit at once)\n")
+            sys.stderr.flush()
             raise KeyboardInterrupt
         sys.stderr.write("second Ctrl-C: exiting now (partial outputs stay as .part files)\n")
         sys.stderr.flush()
@@ -80,8 +96,35 @@ def _requested_command(argv: list[str]) -> str | None:
     return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
+def _missing_dependency_message(error: ModuleNotFoundError) -> str | None:
+    """What to do when a third-party package is missing (None when the missing module is our own)."""
+    name = (error.name or "").split(".")[0]
+    if not name or name in _OWN_PACKAGES:
+        return None
+    return (f"{_program_name()}: the Python package '{name}' is missing from this Python ({sys.executable}).\n"
+            f"Run `make install` and use .venv/bin/python main.py ... (or .venv/bin/hrtrack), "
+            f"or activate the environment first: source .venv/bin/activate\n")
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except ModuleNotFoundError as error:
+        message = _missing_dependency_message(error)
+        if message is None:
+            raise
+        sys.stderr.write(message)
+        return 2
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if "-v" not in argv and "--verbose" not in argv:
+        for name, value in _QUIET_NATIVE.items():
+            os.environ.setdefault(name, value)
+        # Levels of other packages' loggers (ours are set by basicConfig below).
+        logging.config.dictConfig({"version": 1, "incremental": True,
+                                   "loggers": {name: {"level": "ERROR"} for name in _QUIET_LOGGERS}})
     command = _requested_command(argv)
     parser = build_parser(command if command in COMMANDS else None)
     args, extra = parser.parse_known_args(argv)

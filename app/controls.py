@@ -276,6 +276,8 @@ class ControlPanel(QWidget):
                 widget = QComboBox()
                 for choice in option.choices:
                     widget.addItem(choice.replace("_", " "), choice)
+                if str(value) not in option.choices:  # e.g. a reid network path given on the command line
+                    widget.addItem(str(value), str(value))
                 widget.setCurrentIndex(max(0, widget.findData(str(value))))
                 widget.currentTextChanged.connect(self._tracker_option_changed)
             elif isinstance(option.default, bool):

@@ -140,7 +140,7 @@ def build_models(args: argparse.Namespace, progress: ProgressCallback) -> Loaded
     progress(5, "building the person detector")
     detector = build_detector(args)
     progress(40, "building the pose model and loading its weights")
-    estimator = build_estimator(args)
+    estimator = build_estimator(args, detector)
     progress(85, "warming up the pose model")
     blank = np.zeros((64, 48, 3), np.uint8)
     estimator(blank, np.array([[0.0, 0.0, 48.0, 64.0]], np.float32))

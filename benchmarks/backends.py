@@ -1,7 +1,9 @@
-"""Pose backends side by side: crops/s, share of the machine's convolution ceiling, start times and agreement.
+"""Pose backends side by side: crops/s, share of the machine's convolution ceiling, start times, AP and OKS.
 
     .venv/bin/python benchmarks/backends.py --json backends.json                 # W32 256x192, every backend
     .venv/bin/python benchmarks/backends.py --backends torch torch-compile bf16 --batches 8 --json out.json
+    .venv/bin/python benchmarks/backends.py --accuracy-config CFG --accuracy-weights W.pth \
+        --val-ann person_keypoints_val.json --val-images val/                  # accuracy of your model, your data
 
 In one run:
 
@@ -15,11 +17,17 @@ In one run:
   of the ceiling (crops/s x GFLOP per crop / ceiling GFLOP/s); first start
   (build or export + compile into an empty cache, then load) and second start
   (the same call again, finding its artifact in the cache; same process);
-- agreement, per backend: keypoints of the whole estimator (flip test, image
-  px) on the 14 ground-truth people of the COCO images in tests/data, against
-  eager fp32, with the small HRNet trained on synthetic stick figures
-  (tests/data/trained): mean displacement (px) and share within 2 px. Random
-  weights are no use here: their output is chaotic.
+- accuracy, per backend, measured as the task measures it
+  (evaluation.backend_accuracy), with a network that has learned something on
+  data from its own distribution: by default the small HRNet trained on
+  synthetic stick figures (tests/data/trained) on its own validation set (128
+  figures) and 32 other figures as reference people; or the network and
+  COCO-format set you name (then the reference people are the project's
+  default ones). Per backend: COCO AP (flip test, ground-truth boxes) and the AP
+  lost against eager fp32; mean and min OKS of its keypoints to eager's on the
+  reference people (the `auto` gate's number, `pose.backends.agreement.OKS_MIN`);
+  mean displacement (px) and share within 2 px. int8 is calibrated on person
+  crops: 32 further figures, or the default reference people for your set.
 
 Speed uses random weights whose BatchNorm statistics are set from one batch of
 real crops (the COCO test people), so that activations have a trained
@@ -42,29 +50,15 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.append(str(ROOT / "benchmarks"))  # after ROOT: benchmarks/pipeline.py must not hide the package
 
-from end_to_end import conv_ceiling_gflops  # noqa: E402
+from common import conv_ceiling_gflops, realistic_model  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 TRAINED_CONFIG = ROOT / "tests" / "data" / "trained" / "synthetic_w16_64x48.yaml"
 TRAINED_WEIGHTS = ROOT / "tests" / "data" / "trained" / "synthetic_w16_64x48.pth"
 SPEED_BACKENDS = ("torch", "torch-compile", "torch-compile-bf16", "bf16", "fp16", "onnxruntime", "onnxruntime-int8")
-
-
-def set_batch_norm_statistics(model, batch) -> None:
-    """Running mean/var of every BatchNorm := the statistics of one forward pass of `batch` (N, 3, H, W) tensor."""
-    import torch  # noqa: PLC0415
-
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # cumulative average: after one batch, exactly its statistics
-        norm.train()
-    with torch.no_grad():
-        model(batch)
-    model.eval()
 
 
 def gflop_per_crop(model, input_size: tuple[int, int]) -> float:
@@ -126,42 +120,42 @@ def speed_rows(model, args, crops: np.ndarray, weights_key: str, cache_dir: Path
     return rows
 
 
-def agreement_rows(backends: list[str], cache_dir: Path) -> list[dict]:
-    """Per backend: keypoints (flip test, image px) of the trained small HRNet on the COCO test people vs eager fp32."""
-    from pose.backends import BackendUnavailable  # noqa: PLC0415
-    from pose.backends.agreement import agreement, reference_images  # noqa: PLC0415
+def accuracy_report(args, cache_dir: Path) -> dict:
+    """AP and OKS to eager fp32 per backend (see the module docstring); unavailable backends say why."""
+    import numpy as np  # noqa: PLC0415
+
+    from evaluation.backend_accuracy import ValidationSet, accuracy_rows, people_of, synthetic_sets  # noqa: PLC0415
+    from pose.backends import BackendUnavailable, make_runtime  # noqa: PLC0415
+    from pose.backends.agreement import reference_people  # noqa: PLC0415
+    from pose.backends.identity import weights_id  # noqa: PLC0415
     from pose.estimator import PoseEstimator  # noqa: PLC0415
 
-    images, boxes = zip(*reference_images())
-    people = sum(len(b) for b in boxes)
-    results = {}
-    rows = []
-    for backend in ["torch", *[b for b in backends if b != "torch"]]:
-        try:
-            estimator = PoseEstimator.from_config(TRAINED_CONFIG, weights=TRAINED_WEIGHTS, flip_test=True,
-                                                  batch_size=people, backend=backend, cache_dir=cache_dir)
-        except BackendUnavailable as error:
-            rows.append({"backend": backend, "available": False, "reason": str(error)})
+    estimator = PoseEstimator.from_config(args.accuracy_config, weights=args.accuracy_weights, backend="torch",
+                                          batch_size=32, flip_test=True)
+    size = estimator.input_size
+    if args.val_ann:
+        dataset, people, calibration = ValidationSet(Path(args.val_ann), Path(args.val_images)), reference_people(size), None
+    else:
+        sets = synthetic_sets(cache_dir / "synthetic")
+        dataset, people = sets.validation, people_of(sets.reference, size)
+        crops = people_of(sets.calibration, size).crops
+        calibration = np.concatenate([crops, np.ascontiguousarray(crops[..., ::-1])])
+    network_id = weights_id(args.accuracy_weights, args.accuracy_config)
+    runtimes, unavailable = {}, []
+    for backend in args.backends:
+        if backend == "torch":
             continue
-        estimated = estimator.estimate_many(images, boxes, box_format="xywh")
-        results[backend] = np.concatenate([keypoints for keypoints, _ in estimated])
-        rows.append({"backend": backend, "available": True, **agreement(results["torch"], results[backend])})
-    return rows
-
-
-def realistic_model(config):
-    """(experiment, seeded random HRNet of `config` with BatchNorm statistics from the reference crops, the crops)."""
-    import torch  # noqa: PLC0415
-
-    import pose  # noqa: PLC0415
-    from pose.backends.agreement import reference_crops  # noqa: PLC0415
-
-    experiment = pose.load_config(config)
-    torch.manual_seed(0)
-    model = pose.build_model(experiment).eval()
-    crops = reference_crops(tuple(experiment.model.image_size))
-    set_batch_norm_statistics(model, torch.from_numpy(crops))
-    return experiment, model, crops
+        try:
+            runtimes[backend] = make_runtime(backend, estimator.runtime.model, device="cpu", max_batch=64,
+                                             input_size=size, weights_id=network_id, cache_dir=cache_dir,
+                                             calibration=calibration)
+        except BackendUnavailable as error:
+            unavailable.append({"backend": backend, "available": False, "reason": str(error)})
+    rows = [{**row, "available": True} for row in accuracy_rows(estimator, runtimes, people, dataset)]
+    return {"config": str(args.accuracy_config), "weights": str(args.accuracy_weights),
+            "validation": str(dataset.annotation) if args.val_ann else "synthetic stick figures (128, seed 2)",
+            "reference_people": people.source if args.val_ann else "synthetic stick figures (32, seed 3)",
+            "rows": rows + unavailable}
 
 
 def run(args) -> dict:
@@ -179,7 +173,7 @@ def run(args) -> dict:
         cache_dir = Path(args.cache_dir) if args.cache_dir else Path(scratch)
         speed = speed_rows(model, args, crops, weights_id(model, experiment), cache_dir)
         ceiling_after = conv_ceiling_gflops()
-        agree = agreement_rows(args.backends, cache_dir) if not args.no_agreement else []
+        accuracy = accuracy_report(args, cache_dir) if not args.no_accuracy else {"rows": []}
     ceiling = (ceiling_before + ceiling_after) / 2
     eager = {row["batch"]: row["crops_per_s"] for row in speed if row["backend"] == "torch" and row["available"]}
     for row in speed:
@@ -192,8 +186,7 @@ def run(args) -> dict:
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "ceiling_gflops": {"before": ceiling_before, "after": ceiling_after, "mean": ceiling},
         "speed": speed,
-        "agreement": {"config": str(TRAINED_CONFIG.relative_to(ROOT)), "weights": str(TRAINED_WEIGHTS.relative_to(ROOT)),
-                      "rows": agree},
+        "accuracy": accuracy,
     }
 
 
@@ -202,19 +195,23 @@ def print_report(report: dict) -> None:
     print(f"# {report['config']} {report['input_size']}: {report['gflop_per_crop']:.2f} GFLOP/crop; conv ceiling "
           f"{ceiling['before']:.0f} / {ceiling['after']:.0f} GFLOP/s (before/after), torch {report['torch']}, "
           f"{report['threads']} threads")
-    agreement = {row["backend"]: row for row in report["agreement"]["rows"]}
+    accuracy = {row["backend"]: row for row in report["accuracy"]["rows"] if row["available"]}
+    if accuracy:
+        print(f"# AP: {report['accuracy']['weights']} on {report['accuracy']['validation']}; OKS to eager on "
+              f"{report['accuracy']['reference_people']}")
     print(f"{'backend':<20} {'batch':>5} {'crops/s':>8} {'x eager':>8} {'ceiling':>8} {'1st s':>8} {'2nd s':>7} "
-          f"{'mean px':>8} {'<=2px':>6}")
+          f"{'AP':>6} {'AP lost':>7} {'OKS':>6} {'mean px':>8} {'<=2px':>6}")
     for row in report["speed"]:
         if not row["available"]:
             print(f"{row['backend']:<20} {'':>5} unavailable: {row['reason']}")
             continue
-        agree = agreement.get(row["backend"], {})
-        mean = f"{agree['mean_px']:.3f}" if "mean_px" in agree else "-"
+        agree = accuracy.get(row["backend"], {})
+        columns = [f"{agree[key]:{spec}}" if key in agree else "-" for key, spec in
+                   (("ap", ".2f"), ("ap_loss", "+.2f"), ("oks_mean", ".4f"), ("mean_px", ".3f"))]
         within = f"{100 * agree['within_2px']:.1f}%" if "within_2px" in agree else "-"
         print(f"{row['backend']:<20} {row['batch']:>5} {row['crops_per_s']:>8.2f} {row.get('ratio_to_eager', 0):>8.2f} "
               f"{row['fraction_of_ceiling']:>8.2f} {row['first_start_s']:>8.1f} {row['second_start_s']:>7.2f} "
-              f"{mean:>8} {within:>6}")
+              f"{columns[0]:>6} {columns[1]:>7} {columns[2]:>6} {columns[3]:>8} {within:>6}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -230,7 +227,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     parser.add_argument("--cache-dir", default=None,
                         help="artifact cache (default: a fresh temporary folder, so that first starts are real)")
-    parser.add_argument("--no-agreement", action="store_true", help="skip the agreement rows")
+    parser.add_argument("--no-accuracy", action="store_true", help="skip the AP and OKS columns")
+    parser.add_argument("--accuracy-config", default=str(TRAINED_CONFIG),
+                        help="network for the accuracy columns (default: the trained test network)")
+    parser.add_argument("--accuracy-weights", default=str(TRAINED_WEIGHTS), help="its weights")
+    parser.add_argument("--val-ann", default=None, metavar="JSON",
+                        help="COCO-format keypoint annotations to score AP on (default: the trained test "
+                        "network's synthetic validation set; give --accuracy-config/--accuracy-weights with it)")
+    parser.add_argument("--val-images", default=None, metavar="DIR", help="the images of --val-ann")
     parser.add_argument("--json", metavar="OUT", help="also write the report as JSON")
 
 
@@ -246,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
             check_backend(backend)
     except ValueError as error:
         parser.error(str(error))
+    if bool(args.val_ann) != bool(args.val_images):
+        parser.error("--val-ann and --val-images go together")
     report = run(args)
     print_report(report)
     if args.json:

@@ -51,8 +51,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.append(str(ROOT / "benchmarks"))  # after ROOT: benchmarks/pipeline.py must not hide the package
 
+from common import REFERENCE_GFLOPS, conv_ceiling_gflops, realistic_model  # noqa: E402
 from gpu_check import CountedDetector  # noqa: E402
 
 from core.types import Poses  # noqa: E402
@@ -62,26 +63,6 @@ from pipeline.pipeline import Pipeline  # noqa: E402
 from pipeline.profile import PipelineProfile  # noqa: E402
 from pose.estimator import PoseEstimator  # noqa: E402
 from tracker import PoseTracker  # noqa: E402
-
-REFERENCE_GFLOPS = 510.0  # the conv ceiling of the machine the issue's targets were set on
-
-
-def conv_ceiling_gflops(repeats: int = 5) -> float:
-    """GFLOP/s of a 3x3, 64->64 channel convolution on a (8, 64, 64, 48) channels_last batch (HRNet's staple)."""
-    import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
-
-    conv = torch.nn.Conv2d(64, 64, 3, padding=1, bias=False).eval().to(memory_format=torch.channels_last)
-    batch = torch.randn(8, 64, 64, 48).contiguous(memory_format=torch.channels_last)
-    flops = 2 * 8 * 64 * 48 * 64 * 64 * 9
-    times = []
-    with torch.inference_mode():
-        conv(batch)
-        for _ in range(repeats):
-            started = time.perf_counter()
-            conv(batch)
-            times.append(time.perf_counter() - started)
-    return flops / min(times) / 1e9
-
 
 class ConfidentEstimator:
     """The estimator, with its keypoint scores set to 0.8 (random weights score ~0: the tracker would drop everyone)."""
@@ -110,8 +91,6 @@ def realistic_weights(config, path: Path) -> Path:
     """Seeded random weights for `config` with BatchNorm statistics from the reference crops, saved to `path`."""
     import torch  # noqa: PLC0415 - torch takes seconds to import: only when this runs
 
-    from backends import realistic_model  # noqa: PLC0415 - loads torch
-
     _, model, _ = realistic_model(config)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), path)
@@ -124,6 +103,10 @@ def build(args, weights: Path, backend: str = "torch"):
     estimator = PoseEstimator.from_config(args.pose_config, weights=weights, device="cpu", flip_test=args.flip,
                                           batch_size=args.batch_size or default_batch_size("cpu"), backend=backend,
                                           cache_dir=args.cache_dir)
+    settled = getattr(estimator.runtime, "settled", None)
+    if settled is not None:  # auto: time the backend it settles on, not eager while it builds
+        settled()
+        print(f"  auto settled on {estimator.describe_backend()['backend']}", flush=True)
     name = resolve_detector_name(args.detector, "cpu")
     return ConfidentEstimator(estimator), build_detector(name, weights="random", device="cpu"), name
 
@@ -182,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flip", action="store_true", help="with the flip test (track's default is without)")
     parser.add_argument("--ratio-people", type=int, default=3, help="people for the pipeline/slowest-stage check")
     parser.add_argument("--backends", nargs="+", default=["torch"], metavar="NAME",
-                        help="pose backends, one curve each (default torch; see pose.backends.BACKENDS)")
+                        help="pose backends, one curve each (default torch; see pose.backends.BACKENDS; auto is "
+                        "timed once it has settled on a backend)")
     parser.add_argument("--cache-dir", default=None, help="compiled/exported network cache (default $HRTRACK_CACHE)")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)

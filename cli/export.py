@@ -26,7 +26,7 @@ import numpy as np
 import pose
 from cli.options import add_detector_arguments, add_pose_model_arguments
 from core.io import atomic_output
-from pipeline.models import build_detector
+from pipeline.models import person_calibration_crops
 from pose.backends.calibration import calibration_crops, check_calibration_paths
 from pose.backends.onnx import OnnxRuntimeSession, export_onnx, quantize_int8
 from pose.estimator import weights_name_for_config
@@ -65,12 +65,10 @@ def _check_arguments(args: argparse.Namespace) -> str | None:
 
 
 def _calibration_crops(args, input_hw: tuple[int, int], color_rgb: bool):
-    check_calibration_paths(args.calibration)  # before building a detector: a typo fails at once
-    boxes_for = None
     if args.calibration_boxes == "detector":
-        detector = build_detector(args, device="cpu")
-        boxes_for = lambda frame: detector([frame])[0].boxes  # noqa: E731
-    return calibration_crops(args.calibration, input_hw, color_rgb=color_rgb, boxes_for=boxes_for)
+        return person_calibration_crops(args, args.calibration)
+    check_calibration_paths(args.calibration)
+    return calibration_crops(args.calibration, input_hw, color_rgb=color_rgb)
 
 
 def _check_fp32(model, path: Path, input_hw: tuple[int, int]) -> float:

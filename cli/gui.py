@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --exit-after-frames: save a PNG of the whole window before exiting")
     parser.add_argument("--exit-after-frames", type=positive_int, metavar="N",
                         help="quit (status 0) after N frames were shown; for docs and automated checks")
-    add_pose_arguments(parser, flip_test=False)
+    add_pose_arguments(parser, flip_test=False, live=True)
     add_detector_arguments(parser)
     add_tracker_arguments(parser)
     add_profile_argument(parser)

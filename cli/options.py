@@ -13,16 +13,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 
 from pipeline.engines import LocalEngine, RayEngine
 from tracker.options import OPTION_INFO, TrackerOptions
 
 DEFAULT_POSE_CONFIG = "coco/w32_256x192"
-# `--backend`'s default; the environment variable overrides it (the test suite pins "torch").
+# `--backend`'s defaults: live commands (`track`, `gui`) run the fastest backend that keeps the keypoints;
+# commands that score accuracy run eager fp32, the paper's numbers, and never build anything for a short job.
+# The environment variable overrides both (the test suite pins "torch").
 BACKEND_ENV = "HRTRACK_BACKEND"
-DEFAULT_BACKEND = "auto"
-# The names of pose.backends.BACKENDS, spelled here so that --help needs no import of the pose layer
-# (tests/test_backends.py checks that the two lists are the same).
+LIVE_BACKEND = "auto"
+EXACT_BACKEND = "torch"
 BACKEND_CHOICES = ("auto", "torch", "torch-compile", "torch-compile-bf16", "fp16", "bf16", "onnxruntime",
                    "onnxruntime-int8")
 
@@ -71,11 +73,12 @@ def add_pose_model_arguments(group) -> None:
     group.add_argument("--offline", action="store_true", help="never download weights (same as HRTRACK_OFFLINE=1)")
 
 
-def add_pose_arguments(parser: argparse.ArgumentParser, flip_test: bool = True) -> None:
-    """The pose model's flags; `flip_test` is the command's default for the flip test (`--flip` / `--no-flip`).
+def add_pose_arguments(parser: argparse.ArgumentParser, flip_test: bool = True, live: bool = False) -> None:
+    """The pose model's flags, with the command's defaults.
 
-    Commands that score accuracy keep the paper's flip test on; the live commands
-    (`track`, `gui`) default to off, since it doubles the network's cost per person.
+    Commands that score accuracy keep the paper's flip test on and run eager fp32;
+    the live commands (`track`, `gui`, `live=True`, `flip_test=False`) turn the flip
+    test off, since it doubles the network's cost per person, and run `--backend auto`.
     """
     group = parser.add_argument_group("pose model")
     add_pose_model_arguments(group)
@@ -96,27 +99,27 @@ def add_pose_arguments(parser: argparse.ArgumentParser, flip_test: bool = True) 
         default="official",
         help="heatmap decoding: official quarter-pixel offset, or DARK sub-pixel refinement (default official)",
     )
-    default_backend = os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND
+    default_backend = os.environ.get(BACKEND_ENV) or (LIVE_BACKEND if live else EXACT_BACKEND)
     group.add_argument(
         "--backend",
         choices=BACKEND_CHOICES,
         default=default_backend,
-        help="how the pose network runs: torch (eager fp32, the reference), torch-compile (AOTInductor, "
-        "channels_last), torch-compile-bf16 and bf16 (CPUs with AVX512-BF16/AMX, or CUDA), fp16 (CUDA), "
-        "onnxruntime (fp32), onnxruntime-int8 (static int8: fastest on the CPU, but int8 trades accuracy), or auto: "
-        "the fastest backend whose keypoints agree with eager fp32 on the reference images (measured on the "
-        "first start, which compiles every candidate and can take minutes, then cached). Compiled models are "
-        f"cached under $HRTRACK_CACHE/backends (default ~/.cache/hrtrack/backends). Default {default_backend} "
-        f"(${BACKEND_ENV} overrides)",
+        help="how the pose network runs: torch (eager fp32, the reference), auto (starts eagerly at once; the "
+        "fastest backend this hardware has whose keypoints agree with eager fp32 by OKS on reference people "
+        "takes over once it is built in the background, on the first start only, then cached), onnxruntime "
+        "(fp32), onnxruntime-int8 (static int8: fastest on CPUs with int8 dot products), bf16 and "
+        "torch-compile-bf16 (CPUs with AVX512-BF16/AMX, or CUDA), fp16 (CUDA), torch-compile (AOTInductor; "
+        "compiling takes minutes). Built models are cached under $HRTRACK_CACHE/backends (default "
+        f"~/.cache/hrtrack/backends). Default here: {default_backend} (${BACKEND_ENV} overrides)",
     )
     group.add_argument(
         "--calibration",
         nargs="+",
         default=None,
         metavar="PATH",
-        help="onnxruntime-int8: images and videos of your scenes to calibrate the int8 ranges on (each whole "
-        "frame is one crop, videos give 8 frames; default: the reference people of backend agreement). "
-        "`main.py export --int8` calibrates on the detector's person boxes instead, which keeps keypoints closer",
+        help="int8 (onnxruntime-int8, and auto where it tries int8): images and videos of your scenes to "
+        "calibrate the int8 ranges on, cropped at the person boxes of the detector (or --det-file/--gt-boxes); "
+        "videos give 8 frames each (default: the reference people of backend agreement)",
     )
     group.add_argument(
         "--batch-size",
@@ -169,11 +172,11 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="how --det-file/--gt-boxes find a frame's image id: by file path, by frame index, or auto (path if the frame has one)",
     )
-    group.add_argument("--det-threshold", type=float, default=0.5, metavar="SCORE", help="keep boxes scoring at least this (default 0.5)")
-    group.add_argument("--det-min-size", type=float, default=0.0, metavar="PX", help="drop boxes narrower or lower than this many pixels")
+    group.add_argument("--det-threshold", type=probability, default=0.5, metavar="SCORE", help="keep boxes scoring at least this (default 0.5)")
+    group.add_argument("--det-min-size", type=non_negative_float, default=0.0, metavar="PX", help="drop boxes narrower or lower than this many pixels")
     group.add_argument(
         "--det-nms",
-        type=float,
+        type=probability,
         default=0.5,
         metavar="IOU",
         help="NMS IoU threshold applied to the person boxes of a network detector (default 0.5; detection files are used as given)",
@@ -192,7 +195,27 @@ _TRACKER_FLAGS = {
     "min_hits": ("--track-min-hits", "N"),
     "min_score": ("--track-min-score", "SCORE"),
     "smoothing": ("--track-smoothing", None),
+    "reid": ("--track-reid", "{off,appearance,MODEL.onnx}"),
 }
+
+
+def check_model_files(args: argparse.Namespace) -> None:
+    """FileNotFoundError naming the flag when a file the models need is absent: checked before any model loads."""
+    from pose.config import config_path  # noqa: PLC0415 - YAML only; keeps --help free of the pose layer
+    from pose.weights import REGISTRY  # noqa: PLC0415 - as above
+
+    try:
+        config_path(args.pose_config)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"--pose-config: {error}") from None
+    weights = args.pose_weights
+    if weights is not None and weights not in REGISTRY and not os.path.isfile(os.path.expanduser(weights)):
+        raise FileNotFoundError(f"--pose-weights {weights}: no such file, and not a weights name "
+                                f"(`main.py weights list` shows the names)")
+    for flag in ("--det-file", "--det-annotations", "--gt-boxes", "--det-weights"):
+        value = getattr(args, _flag_attribute(flag), None)
+        if value is not None and not os.path.isfile(value):
+            raise FileNotFoundError(f"{flag} {value}: no such file")
 
 
 def _flag_attribute(flag: str) -> str:
@@ -205,7 +228,8 @@ def add_tracker_arguments(parser: argparse.ArgumentParser):
     track = parser.add_argument_group("tracker (tracker.PoseTracker options; defaults are the tracker's)")
     for name, (flag, metavar) in _TRACKER_FLAGS.items():
         info = OPTION_INFO[name]
-        track.add_argument(flag, dest=_flag_attribute(flag), choices=info.choices, default=None, metavar=metavar,
+        choices = None if info.path_allowed else info.choices  # a path is checked by TrackerOptions
+        track.add_argument(flag, dest=_flag_attribute(flag), choices=choices, default=None, metavar=metavar,
                            type=None if info.choices else type(defaults[name]),
                            help=f"{info.help} Default: {defaults[name]}.")
     track.add_argument("--track-flow", action="store_true", help=OPTION_INFO["flow"].help)
@@ -250,7 +274,30 @@ def tracker_options(args: argparse.Namespace) -> dict:
             options[key] = value
     if args.track_flow:
         options["flow"] = True
+    try:  # checked now, before any model loads, in the words the user typed
+        TrackerOptions(**options)
+    except ValueError as error:
+        raise ValueError(_as_flags(str(error), args)) from None
     return options
+
+
+def _as_flags(message: str, args: argparse.Namespace) -> str:
+    """A `TrackerOptions` error with each field named by the flag that set it."""
+    def flag(match: re.Match) -> str:
+        name = match.group(1)
+        own = _TRACKER_FLAGS.get(name)
+        if own is not None and getattr(args, _flag_attribute(own[0]), None) is not None:
+            return own[0]
+        return "--track-flow" if name == "flow" else f"--tracker-option {name}"
+
+    named, count = re.subn(r"TrackerOptions\.(\w+)", flag, message)
+    if count:
+        return named
+    # A check of several fields at once: name everything the user set.
+    typed = [f"--tracker-option {item}" for item in args.tracker_option]
+    typed += [f"{own} {getattr(args, _flag_attribute(own))}" for own, _ in _TRACKER_FLAGS.values()
+              if getattr(args, _flag_attribute(own), None) is not None]
+    return f"{', '.join(typed) or 'tracker options'}: {message.removeprefix('TrackerOptions: ')}"
 
 
 def add_profile_argument(parser: argparse.ArgumentParser) -> None:

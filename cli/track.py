@@ -16,8 +16,10 @@ frames than its container announced; retried by a rerun unless
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import logging
+from pathlib import Path
 
 from cli.options import (
     add_detector_arguments,
@@ -26,6 +28,7 @@ from cli.options import (
     add_pose_arguments,
     add_profile_argument,
     add_tracker_arguments,
+    check_model_files,
     engine_from_args,
     positive_int,
     tracker_options,
@@ -78,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_keypoint_threshold_argument(run, "in the video")
 
     add_profile_argument(run)
-    add_pose_arguments(parser, flip_test=False)
+    add_pose_arguments(parser, flip_test=False, live=True)
     add_detector_arguments(parser)
 
     track = add_tracker_arguments(parser)
@@ -92,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
         inputs = discover_inputs(args.input, args.input_type, exclude=[args.out])
         check_outputs_spare_inputs(inputs, args.out, formats)
         tracking = None if args.no_tracking else tracker_options(args)
+        check_model_files(args)
         engine = engine_from_args(args)
+        made_out = not Path(args.out).exists()
         prepare_output_folder(args.out)
     except (ValueError, OSError) as error:
         logger.error("%s", error)
@@ -110,6 +115,9 @@ def run(args: argparse.Namespace) -> int:
                                        options, overwrite=args.overwrite, engine=engine)
     except (EngineSetupError, ValueError) as error:  # ValueError: a camera given to the Ray engine
         logger.error("%s", error)
+        if made_out:  # nothing ran: leave no empty output folder behind
+            with contextlib.suppress(OSError):
+                Path(args.out).rmdir()
         return 2
     for line in summary.lines():
         print(line)

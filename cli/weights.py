@@ -1,7 +1,7 @@
 """`main.py weights`: list, download and locate the pretrained HRNet weights.
 
     python main.py weights list
-    python main.py weights download hrnet_w32_coco_256x192 [--mirror URL] [--cache-dir DIR]
+    python main.py weights download hrnet_w32_coco_256x192 [--mirror URL] [--cache-dir DIR] [--force]
     python main.py weights path hrnet_w32_coco_256x192
 
 Exit status: 0 done, 1 the weights are not cached or could not be downloaded
@@ -14,7 +14,8 @@ import argparse
 import logging
 
 from pose.config import load_config
-from pose.weights import REGISTRY, WeightsHashError, cached_path, get_entry, resolve_weights
+from pose import weights as named_weights  # REGISTRY read at call time (tests replace it)
+from pose.weights import WeightsHashError, cached_path, check_cached, get_entry, resolve_weights
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="weights cache folder (default: $HRTRACK_CACHE or ~/.cache/hrtrack)")
         return p
 
-    common(sub.add_parser("list", help="table of the named weights: input size, COCO AP, cached or not"))
+    common(sub.add_parser("list", help="table of the named weights: input size, COCO AP, cached or not "
+                          "(a cached file that changed since its last check is hashed again)"))
     download = common(sub.add_parser("download", help="download a named checkpoint into the cache (hash-checked)"))
     download.add_argument("name", help="registry name, e.g. hrnet_w32_coco_256x192 (see `weights list`)")
     download.add_argument("--mirror", default=None, metavar="URL",
@@ -35,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     download.add_argument("--offline", action="store_true", default=None,
                           help="never download (also $HRTRACK_OFFLINE=1)")
     download.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    download.add_argument("--force", action="store_true",
+                          help="download even when cached (replaces a damaged file once the new one is checked)")
     path = common(sub.add_parser("path", help="print the local path of a cached checkpoint"))
     path.add_argument("name", help="registry name")
 
@@ -46,13 +50,13 @@ def _input_size(config_name: str) -> str:
 
 def _list(args: argparse.Namespace) -> int:
     rows = [("name", "input (HxW)", "COCO AP", "cached", "path")]
-    for entry in REGISTRY.values():
+    for entry in named_weights.REGISTRY.values():
         target = cached_path(entry, args.cache_dir)
         rows.append((
             entry.name,
             _input_size(entry.config),
             f"{entry.coco_ap:.3f}" if entry.coco_ap is not None else "-",
-            "yes" if target.is_file() else ("no" if entry.url else "no (manual)"),
+            _cached_state(entry, target),
             str(target),
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -61,10 +65,20 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cached_state(entry, target) -> str:
+    if not target.is_file():
+        return "no" if entry.url else "no (manual)"
+    try:
+        check_cached(entry, target)
+    except WeightsHashError:
+        return f"DAMAGED (weights download {entry.name} --force)"
+    return "yes"
+
+
 def _download(args: argparse.Namespace) -> int:
     get_entry(args.name)  # unknown names fail with the list of known ones
     path = resolve_weights(args.name, offline=args.offline, cache_dir=args.cache_dir,
-                           mirror=args.mirror, progress=args.progress)
+                           mirror=args.mirror, progress=args.progress, force=args.force)
     print(path)
     return 0
 

@@ -39,19 +39,43 @@ _NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 _LOW_SPACE_BYTES = 1 << 20
 
 
+def is_cut_short_jpeg(data: bytes) -> bool:
+    """A JPEG whose last scan has no end-of-image marker after it: the file was cut short.
+
+    libjpeg decodes such a file anyway, filling the missing rows with grey, and
+    only prints "Premature end of JPEG file". Inside entropy-coded data 0xFF is
+    always followed by 0x00 or a restart marker, so 0xFFD9 after the last
+    start-of-scan (0xFFDA) is the real end (an EXIF thumbnail's own markers lie
+    before the main image's scan).
+    """
+    return data[:2] == b"\xff\xd8" and data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda")
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """(H, W, 3) uint8 BGR pixels of an image file, EXIF orientation ignored.
 
     Raises, naming the file: FileNotFoundError when it does not exist,
-    IsADirectoryError for a folder, ValueError when OpenCV cannot decode it.
+    IsADirectoryError for a folder, PermissionError when it may not be read,
+    ValueError when it is empty, a JPEG cut short (`is_cut_short_jpeg`), or
+    not decodable by OpenCV. The bytes are decoded from memory, so OpenCV and
+    libjpeg print nothing of their own.
     """
+    name = os.fspath(path)
     if os.path.isdir(path):
-        raise IsADirectoryError(f"image {os.fspath(path)} is a folder, not an image file")
+        raise IsADirectoryError(f"image {name} is a folder, not an image file")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"image {os.fspath(path)} does not exist")
-    image = cv2.imread(os.fspath(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+        raise FileNotFoundError(f"image {name} does not exist")
+    try:
+        data = Path(path).read_bytes()
+    except PermissionError as error:
+        raise PermissionError(error.errno, f"image {name}: permission denied") from None
+    if not data:
+        raise ValueError(f"image {name} is an empty file")
+    if is_cut_short_jpeg(data):
+        raise ValueError(f"image {name} is cut short (a JPEG without its end: a partial copy or download)")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
-        raise ValueError(f"image {os.fspath(path)} could not be read (not an image format OpenCV can decode)")
+        raise ValueError(f"image {name} could not be read (not an image format OpenCV can decode)")
     return image
 
 
@@ -127,6 +151,15 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     commit_part(part, path)
 
 
+def _same_file(status: os.stat_result, path: Path) -> bool:
+    """Whether `path` is still the file whose open descriptor gave `status`."""
+    try:
+        current = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (current.st_ino, current.st_dev) == (status.st_ino, status.st_dev)
+
+
 class AtomicTextFile:
     """A text (or, with `binary=True`, bytes) file written under `part_path(path)`, renamed to `path` by `commit()`.
 
@@ -160,16 +193,26 @@ class AtomicTextFile:
             raise write_error(error, self.part) from error
 
     def commit(self) -> Path:
-        """Flush, sync, close, rename; on any failure the `.part` file is removed and an OSError names the file."""
+        """Flush, sync, close, rename; on any failure the `.part` file is removed and an OSError names the file.
+
+        Renames only the file this writer wrote whole: a `.part` name that another
+        process replaced, renamed away or wrote beyond this writer's end is left
+        alone (and reported), never given the final name.
+        """
         try:
             try:
                 self._file.flush()
                 os.fsync(self._file.fileno())
+                written = os.fstat(self._file.fileno())
+                ours = self._file.tell() == written.st_size and _same_file(written, self.part)
             finally:
                 self._file.close()
         except OSError as error:
             self.part.unlink(missing_ok=True)
             raise write_error(error, self.part) from error
+        if not ours:
+            raise OSError(errno.EBUSY, f"{self.part} was changed by another process while this one wrote it "
+                                       f"(two runs writing the same output?); not renamed to {self.path.name}")
         return commit_part(self.part, self.path)
 
     def abandon(self, keep: bool = True) -> None:

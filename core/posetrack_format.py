@@ -514,8 +514,13 @@ def posetrack18_prediction_document(
     *,
     keypoint_layout: str = "posetrack18",
     score_threshold: float | None = None,
+    person_ids: bool = False,
 ) -> dict:
-    """Build a PoseTrack18 prediction document (see `write_posetrack18_predictions`)."""
+    """Build a PoseTrack18 prediction document (see `write_posetrack18_predictions`).
+
+    `person_ids`: also write `person_id` = `track_id` on every person (the field
+    PoseTrack21's re-identification protocol reads; its kit's other metrics ignore it).
+    """
     if keypoint_layout == "posetrack18":
         source_names = POSETRACK18_KEYPOINT_NAMES
     elif keypoint_layout == "coco":
@@ -554,6 +559,7 @@ def posetrack18_prediction_document(
                 "image_id": image_info["id"],
                 "category_id": 1,
                 "track_id": int(track_ids[person]),
+                **({"person_id": int(track_ids[person])} if person_ids else {}),
                 "keypoints": [float(v) for v in triples.ravel()],
                 "scores": [float(s) if k else 0.0 for s, k in zip(out_score, keep)],
             }

@@ -78,6 +78,16 @@ class ImageIdLookup:
             base_name = PurePath(file_name).name
             self._by_base_name[base_name] = image_id if base_name not in self._by_base_name else None
 
+    def describe(self, frame: Frame) -> str:
+        """How `frame`'s image id is found, in words, for messages about ids that match nothing."""
+        use_path = self.key == "path" or (self.key == "auto" and frame.path is not None)
+        if not use_path:
+            offset = f" + {self.index_offset}" if self.index_offset else ""
+            return f"the frame index{offset} (--det-image-key index)"
+        if self._by_file_name:
+            return f"the image's file name in {self.annotation_path} (--det-image-key path)"
+        return "the number in the image's file name (--det-image-key path)"
+
     def __call__(self, frame: Frame) -> int:
         use_path = self.key == "path" or (self.key == "auto" and frame.path is not None)
         if not use_path:
@@ -153,6 +163,9 @@ class FileDetector:
         self._boxes_xywh: dict[int, np.ndarray] = {}
         self._scores: dict[int, np.ndarray] = {}
         self._warned_unknown_id = False
+        self.frames_seen = 0
+        self.frames_matched = 0
+        self._how = ""
         self._load(_parse_detection_entries(read_json(self.path), self.path))
 
     def __repr__(self) -> str:
@@ -204,15 +217,42 @@ class FileDetector:
         boxes, scores = self.boxes_xywh(image_id)
         return Detections(xywh_to_xyxy(boxes), scores.astype(np.float32), boxes_xywh=boxes)
 
+    def reset(self) -> None:
+        """Start counting matched frames afresh (`track` calls it before each input)."""
+        self._warned_unknown_id = False
+        self.frames_seen = 0
+        self.frames_matched = 0
+
+    def _id_range(self) -> str:
+        ids = self.image_ids
+        return f"{ids[0]}..{ids[-1]}" if ids else "none"
+
+    def unmatched_reason(self) -> str:
+        """Why no frame since `reset()` found an entry in the file ("" when one did, or when none was seen).
+
+        Nearly always a wrong frame -> image id mapping, so the message says
+        which mapping was used and which ids the file has.
+        """
+        if self.frames_seen == 0 or self.frames_matched:
+            return ""
+        return (f"none of its {self.frames_seen} frames matched an image id of {self.path} (the file's ids: "
+                f"{self._id_range()}; a frame's id was {self._how}); choose how ids map with --det-image-key "
+                f"path|index, or give the annotation file that lists the images (--det-annotations)")
+
     def __call__(self, frames: Sequence[Frame]) -> list[Detections]:
         results = []
         for frame in frames:
             image_id = self.lookup(frame)
-            if image_id not in self._boxes_xywh and not self._warned_unknown_id:
+            self.frames_seen += 1
+            self._how = self.lookup.describe(frame)
+            if image_id in self._boxes_xywh:
+                self.frames_matched += 1
+            elif not self._warned_unknown_id:
                 # Usually a wrong frame -> id mapping (e.g. PoseTrack frames without --det-annotations).
                 logger.warning(
-                    "%s has no entry for image id %d (frame %d, %s); such frames get no boxes",
-                    self.path, image_id, frame.index, frame.path or "no path",
+                    "%s has no entry for image id %d (frame %d, %s; the id is %s; the file's ids: %s); "
+                    "such frames get no boxes", self.path, image_id, frame.index, frame.path or "no path",
+                    self._how, self._id_range(),
                 )
                 self._warned_unknown_id = True
             results.append(self.detections_for_image_id(image_id))

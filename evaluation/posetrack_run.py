@@ -1,7 +1,8 @@
 """Predict and track every video of a PoseTrack split (`main.py posetrack run`, see `cli.posetrack`).
 
 For each per-video annotation file of `DATA/annotations/SPLIT/` (PoseTrack
-2018 COCO-style, or 2017 annolist), the frames listed in it are read from
+2018 COCO-style, or 2017 annolist; PoseTrack21: `DATA/posetrack_data/SPLIT/`,
+written with `person_id` = `track_id` as its kit reads it), the frames listed in it are read from
 `DATA/<file_name>` (the dataset's own layout), in the annotation's order:
 people are found by a detector network, a COCO-results detection file
 (`--det-file`, looked up by the PoseTrack image id) or the GT boxes
@@ -94,10 +95,12 @@ def video_detector(boxes, annotation_path: Path, video_format: str, images: list
 
 
 def predict_video(annotation_path: Path, root: Path, boxes, estimator, tracker,
-                  keypoint_threshold: float | None, output: Path, progress: bool = True, profile=None) -> int:
+                  keypoint_threshold: float | None, output: Path, progress: bool = True, profile=None,
+                  benchmark: str = "posetrack18") -> int:
     """Predict, track and write one video through the pipeline; returns the number of frames.
 
     `profile`: a `pipeline.profile.PipelineProfile` that adds this video's stage times (`--profile`).
+    `benchmark`: "posetrack21" writes `person_id` = `track_id` too (needs a PoseTrack21 / 2018 file).
 
     `boxes`: see `video_detector`. People the tracker leaves untracked, or
     recovers by optical flow, are not written (detected and tracked people
@@ -106,6 +109,10 @@ def predict_video(annotation_path: Path, root: Path, boxes, estimator, tracker,
     video_format, images = video_images(annotation_path)
     detector = video_detector(boxes, annotation_path, video_format, images)
     tracker.reset()
+    if benchmark == "posetrack21":
+        if video_format != "2018":
+            raise ValueError(f"{annotation_path}: PoseTrack21 sequences are COCO-style files with 'images'")
+        video_format = "posetrack21"
     sink = PoseTrackSink(output, keypoint_names=estimator.keypoint_names, image_infos=images, version=video_format,
                          score_threshold=keypoint_threshold, include_recovered=False)
     paths = [root / image["file_name"] for image in images]
@@ -167,7 +174,8 @@ def plan_videos(files: Sequence[Path], out: Path, *, overwrite: bool = False,
 
 
 def predict_task(annotation_path: Path, out_dir: Path, models: Models, *, root: Path,
-                 keypoint_threshold: float | None, progress: bool = True, profile: bool = False) -> VideoResult:
+                 keypoint_threshold: float | None, progress: bool = True, profile: bool = False,
+                 benchmark: str = "posetrack18") -> VideoResult:
     """`BatchWork.work` of `posetrack run`: one video's prediction file `out_dir/<annotation file name>`.
 
     A missing or unreadable frame or a malformed annotation file fails the
@@ -179,7 +187,8 @@ def predict_task(annotation_path: Path, out_dir: Path, models: Models, *, root: 
     video_profile = PipelineProfile() if profile else None
     try:
         frames = predict_video(annotation_path, root, models.detector, models.estimator, models.tracker,
-                               keypoint_threshold, output, progress=progress, profile=video_profile)
+                               keypoint_threshold, output, progress=progress, profile=video_profile,
+                               benchmark=benchmark)
     except (OSError, ValueError, PoseTrackFormatError) as error:
         remove_partial_files([output])
         logger.error("video skipped: %s", error)

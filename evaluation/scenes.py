@@ -104,7 +104,7 @@ class Scene:
 
 
 @dataclass
-class _Walker:
+class Walker:
     person_id: int
     height_px: float
     path: np.ndarray  # (T, 2) float32 mid-hip positions in world px; NaN when absent
@@ -123,7 +123,7 @@ class _Walker:
         self.poses = (self.path[:, None, :] + offsets * self.height_px).astype(np.float32)
 
 
-def _bouncing_path(start, velocity, num_frames, low=(30.0, 0.0), high=(610.0, 360.0)) -> np.ndarray:
+def bouncing_path(start, velocity, num_frames, low=(30.0, 0.0), high=(610.0, 360.0)) -> np.ndarray:
     """Straight motion at `velocity` px/frame, reflected at the x limits."""
     position = np.array(start, np.float64)
     velocity = np.array(velocity, np.float64)
@@ -162,10 +162,10 @@ def _script(name: str, rng: np.random.Generator, num_frames: int):
     pillars: list[tuple[float, float, float, float]] = []
     shake_px = 0.0
     if name == "walking":
-        walkers = [(95, _bouncing_path((100, 80), (3.0, 0), num_frames)),
-                   (95, _bouncing_path((450, 80), (3.0, 0), num_frames)),
-                   (100, _bouncing_path((500, 190), (-4.0, 0), num_frames)),
-                   (105, _bouncing_path((200, 300), (2.0, 0), num_frames))]
+        walkers = [(95, bouncing_path((100, 80), (3.0, 0), num_frames)),
+                   (95, bouncing_path((450, 80), (3.0, 0), num_frames)),
+                   (100, bouncing_path((500, 190), (-4.0, 0), num_frames)),
+                   (105, bouncing_path((200, 300), (2.0, 0), num_frames))]
     elif name in ("crossing", "jitter"):
         # Pairs walk towards each other in one lane (the lower one in front)
         # and a third pair crosses diagonally: each crossing hides the back one.
@@ -181,11 +181,11 @@ def _script(name: str, rng: np.random.Generator, num_frames: int):
         shake_px = 6.0 if name == "jitter" else 0.0
     elif name == "occlusion":
         pillars = [(250, 0, 285, 360), (470, 0, 500, 360)]
-        walkers = [(120, _bouncing_path((60, 100), (5.0, 0), num_frames)),
-                   (125, _bouncing_path((600, 260), (-4.0, 0), num_frames)),
+        walkers = [(120, bouncing_path((60, 100), (5.0, 0), num_frames)),
+                   (125, bouncing_path((600, 260), (-4.0, 0), num_frames)),
                    # Overtaking in one lane: the slower one is in front and hides the other.
-                   (130, _bouncing_path((80, 180), (2.0, 0), num_frames, low=(30, 0), high=(380, 360))),
-                   (130, _bouncing_path((30, 174), (4.5, 0), num_frames, low=(30, 0), high=(380, 360)))]
+                   (130, bouncing_path((80, 180), (2.0, 0), num_frames, low=(30, 0), high=(380, 360))),
+                   (130, bouncing_path((30, 174), (4.5, 0), num_frames, low=(30, 0), high=(380, 360)))]
     elif name == "enter_leave":
         walkers = [(110, _line((-40, 100), (4.0, 0), num_frames, 0)),
                    (120, _line((690, 250), (-5.0, 0), num_frames, 15)),
@@ -199,7 +199,7 @@ def _script(name: str, rng: np.random.Generator, num_frames: int):
             height = rng.uniform(90, 150)
             start = (rng.uniform(40, 600), rng.uniform(80, 300))
             speed = rng.uniform(2.0, 5.0) * rng.choice([-1, 1])
-            walkers.append((height, _bouncing_path(start, (speed, rng.uniform(-0.5, 0.5)), num_frames,
+            walkers.append((height, bouncing_path(start, (speed, rng.uniform(-0.5, 0.5)), num_frames,
                                                    low=(30, 80), high=(610, 300))))
     elif name == "still_reversing":
         # Issue 14's clip: a short video looped forward then backward, three people
@@ -302,7 +302,7 @@ def make_scene(
     noise = noise or _SCENARIO_NOISE.get(name, DetectorNoise())
     rng = np.random.default_rng(seed)
     scripted, pillars, shake_std = _script(name, rng, num_frames)
-    walkers = [_Walker(person_id, float(height), path, float(rng.uniform(0, 2 * np.pi)), int(rng.integers(1 << 30)))
+    walkers = [Walker(person_id, float(height), path, float(rng.uniform(0, 2 * np.pi)), int(rng.integers(1 << 30)))
                for person_id, (height, path) in enumerate(scripted, start=1)]
     size_px = IMAGE_SIZE_PX
     # Painting draws from its own generator, so a rendered scene has exactly the
@@ -315,6 +315,22 @@ def make_scene(
             texture_rng = np.random.default_rng(walker.texture_seed)
             textures[walker.person_id] = random_texture(texture_rng, side, side, tint=texture_rng.integers(90, 230, 3))
 
+    paint = None
+    if render:
+        def paint(poses, depth, present, shake, _frame_index):
+            return painter.paint(walkers, poses, depth, present, pillars, shake, textures)
+    return simulate_scene(name, walkers, pillars, shake_std, noise, rng, num_frames, paint)
+
+
+def simulate_scene(name: str, walkers: list, pillars, shake_std: float, noise: DetectorNoise,
+                   rng: np.random.Generator, num_frames: int, paint=None) -> Scene:
+    """The frames of scripted walkers (`Walker`s, their poses in world px) seen
+    through the camera shake, the occlusion model and the detector noise.
+
+    paint: None (no images) or `paint(poses (P, 17, 2) px, depth (P,), present
+    (P,) bool, shake (2,) px, frame_index) -> (H, W, 3) uint8 BGR image`.
+    """
+    size_px = IMAGE_SIZE_PX
     shake = np.zeros(2, np.float32)
     miss_left = np.zeros(len(walkers), np.int64)
     frames = []
@@ -360,7 +376,7 @@ def make_scene(
         keypoints = np.asarray(det_keypoints, np.float32).reshape(-1, 17, 3)[order]
         truth = np.nonzero(in_truth)[0]
         gt_keypoints = np.concatenate([poses[truth], visibility[truth, :, None]], axis=2).astype(np.float32)
-        image = painter.paint(walkers, poses, depth, present, pillars, shake, textures) if render else None
+        image = paint(poses, depth, present, shake, t) if paint is not None else None
         frames.append(SceneFrame(
             keypoints=keypoints,
             boxes=_boxes(keypoints),
@@ -384,8 +400,8 @@ def make_crowd_detections(num_people: int, num_frames: int, seed: int = 0,
     rng = np.random.default_rng(seed)
     width, height = size_px
     walkers = [
-        _Walker(index, float(rng.uniform(80, 160)),
-                _bouncing_path((rng.uniform(40, width - 40), rng.uniform(80, height - 80)),
+        Walker(index, float(rng.uniform(80, 160)),
+                bouncing_path((rng.uniform(40, width - 40), rng.uniform(80, height - 80)),
                                (rng.uniform(-5, 5), rng.uniform(-1, 1)), num_frames,
                                low=(40, 80), high=(width - 40, height - 80)),
                 float(rng.uniform(0, 2 * np.pi)))

@@ -56,10 +56,11 @@ def pose_distance(gt_keypoints: np.ndarray, gt_boxes: np.ndarray, hyp_keypoints:
 
 
 def evaluate_scene(scene: Scene, make_tracker: Callable[[], PoseTracker], option_set: str = "",
-                   use_images: bool = False) -> SceneMetrics:
+                   use_images: bool = False, ids_per_frame: list | None = None) -> SceneMetrics:
     """Run a fresh tracker over `scene` and score it.
 
-    use_images: pass the rendered frames to the tracker (needed for flow).
+    use_images: pass the rendered frames to the tracker (needed for flow and reid).
+    ids_per_frame: a list that gets each frame's (N,) track IDs of the detections (`TrackingResult.ids`).
     """
     import motmetrics as mm  # noqa: PLC0415  (pandas-heavy; only evaluation needs it)
 
@@ -67,10 +68,12 @@ def evaluate_scene(scene: Scene, make_tracker: Callable[[], PoseTracker], option
     accumulator = mm.MOTAccumulator(auto_id=True)
     for frame in scene.frames:
         if use_images and frame.image is None:
-            raise ValueError(f"scene {scene.name!r} was not rendered; build it with render=True for flow")
+            raise ValueError(f"scene {scene.name!r} was not rendered; build it with render=True for flow or reid")
         result = tracker.update(frame.keypoints, frame.boxes, frame.scores, frame.image if use_images else None)
         distance = pose_distance(frame.gt_keypoints, frame.gt_boxes, result.keypoints, result.boxes)
         accumulator.update(frame.gt_ids.tolist(), result.track_ids.tolist(), distance)
+        if ids_per_frame is not None:
+            ids_per_frame.append(result.ids)
     host = mm.metrics.create()
     summary = host.compute(accumulator, metrics=list(METRIC_NAMES), name=scene.name)
     row = summary.iloc[0]
@@ -81,7 +84,7 @@ def evaluate_scene(scene: Scene, make_tracker: Callable[[], PoseTracker], option
 
 def evaluate(scenes: Iterable[Scene], option_sets: Mapping[str, TrackerOptions],
              progress: bool = False) -> list[SceneMetrics]:
-    """Score every option set on every scene; option sets with flow get the rendered images."""
+    """Score every option set on every scene; option sets with flow or reid get the rendered images."""
     scenes = list(scenes)
     jobs = [(scene, name, options) for scene in scenes for name, options in option_sets.items()]
     if progress:
@@ -89,7 +92,7 @@ def evaluate(scenes: Iterable[Scene], option_sets: Mapping[str, TrackerOptions],
     results = []
     for scene, name, options in jobs:
         results.append(evaluate_scene(scene, lambda options=options: PoseTracker(options), name,
-                                      use_images=options.flow))
+                                      use_images=options.flow or options.reid != "off"))
         logger.debug("%s / %s: %s", scene.name, name, results[-1])
     return results
 

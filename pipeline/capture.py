@@ -72,11 +72,25 @@ def _as_bgr(image: np.ndarray, where: str) -> np.ndarray:
     return image
 
 
+def _check_readable_file(path: Path) -> None:
+    """SourceError for the causes OpenCV reports only as "cannot open": no permission, or an empty file."""
+    try:
+        with open(path, "rb") as stream:
+            first = stream.read(1)
+    except PermissionError:
+        raise SourceError(f"{path}: permission denied (this user may not read the file)") from None
+    except OSError as error:
+        raise SourceError(f"{path}: cannot be read ({error.strerror or error})") from None
+    if not first:
+        raise SourceError(f"{path}: empty file (0 bytes)")
+
+
 class VideoFileSource:
     """Every frame of a video file, in order, from frame `start_index` (0 by default).
 
     The first frame is decoded on opening, so an empty, corrupt or unreadable
-    file fails here with a `SourceError` naming it, before any model runs.
+    file fails here with a `SourceError` naming it and the cause (permission
+    denied, empty file, unknown or corrupt format), before any model runs.
 
     Attributes:
         fps: frames per second from the container (0 when unknown).
@@ -96,6 +110,7 @@ class VideoFileSource:
         self.name = str(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"video file not found: {self.path}")
+        _check_readable_file(self.path)
         self._capture = cv2.VideoCapture(str(self.path))
         if not self._capture.isOpened():
             self._capture.release()

@@ -35,6 +35,7 @@ were never written), so a rerun redoes them and skips the finished ones.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -50,6 +51,8 @@ from typing import Callable, Sequence
 from tqdm import tqdm
 
 from core.io import write_text_atomic
+from core.output_lock import OutputBusyError, hold_output_lock
+from pipeline.progress import on_terminal
 from pipeline.work import Models, VideoResult, remove_partial_files
 
 logger = logging.getLogger(__name__)
@@ -69,6 +72,9 @@ class Task:
             its outputs cover only part of the input (`pipeline.batch.marker_paths`).
         frames: announced length in frames (0 when unknown): the Ray engine starts the largest first.
         resumable: a rerun redoes the task when it was interrupted (False for a live recording).
+        lock: the file held while the outputs are written (`core.output_lock`), relative to
+            the output folder; the work function holds it, and the driver while it writes
+            gathered outputs ("" for none).
     """
 
     name: str
@@ -77,6 +83,7 @@ class Task:
     markers: tuple[str, ...] = ()
     frames: int = 0
     resumable: bool = True
+    lock: str = ""
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,7 @@ class EngineReport:
         setup_s: seconds from the start until the first worker's models were ready.
         wall_s: seconds of the whole run.
         retried: task name -> times it was retried because its worker died.
+        not_started: names of the tasks that Ctrl-C left unstarted, in task order.
     """
 
     engine: str
@@ -140,6 +148,7 @@ class EngineReport:
     setup_s: float = 0.0
     wall_s: float = 0.0
     retried: dict[str, int] = field(default_factory=dict)
+    not_started: list[str] = field(default_factory=list)
 
     @property
     def frames(self) -> int:
@@ -169,9 +178,9 @@ class EngineReport:
         return lines
 
 
-def _interrupted(task: Task, seconds: float, left: str) -> VideoResult:
+def _interrupted(task: Task, seconds: float, left: str, frames: int = 0) -> VideoResult:
     rerun = ", a rerun redoes it" if task.resumable else ""
-    return VideoResult(task.name, "interrupted", seconds=seconds, reason=f"Ctrl-C; {left}{rerun}")
+    return VideoResult(task.name, "interrupted", frames, seconds=seconds, reason=f"Ctrl-C; {left}{rerun}")
 
 
 def _build_models(work: BatchWork) -> Models:
@@ -182,8 +191,10 @@ def _build_models(work: BatchWork) -> Models:
 
 
 def _videos_bar(tasks: Sequence[Task], already_done: int, progress: bool) -> tqdm:
+    # Off the terminal (a pipe, a CI log) a bar's redraws would run into the log lines, which
+    # already name each video as it ends.
     return tqdm(total=len(tasks) + already_done, initial=already_done, unit="video", desc="videos",
-                position=0, disable=not progress)
+                position=0, disable=not progress or not on_terminal())
 
 
 class LocalEngine:
@@ -207,13 +218,15 @@ class LocalEngine:
         report.workers.append(worker)
         bar = _videos_bar(tasks, already_done, progress)
         try:
-            for task in tasks:
+            for position, task in enumerate(tasks):
                 task_started = time.perf_counter()
                 try:
                     result = work.work(task.payload, Path(out_dir), models)
-                except KeyboardInterrupt:
+                except KeyboardInterrupt as interrupt:  # pipeline.work.InputInterrupted says how far it got
                     report.results.append(_interrupted(task, time.perf_counter() - task_started,
-                                                       "outputs left as .part files"))
+                                                       "outputs left as .part files",
+                                                       getattr(interrupt, "frames", 0)))
+                    report.not_started = [later.name for later in tasks[position + 1:]]
                     break
                 report.results.append(result)
                 worker.add(result)
@@ -270,9 +283,16 @@ class _VideoWorker:
 def write_gathered(out_dir: Path, task: Task, files: dict[str, bytes]) -> None:
     """Write a task's outputs returned by a worker (`--gather`) under `out_dir`, each through the atomic writer.
 
-    The markers go first (written or removed as the worker left them), so that
-    a driver stopped between two files leaves outputs that a rerun redoes.
+    Holds the task's lock meanwhile (OutputBusyError, writing nothing, when
+    another run holds it). The markers go first (written or removed as the
+    worker left them), so that a driver stopped between two files leaves
+    outputs that a rerun redoes.
     """
+    with hold_output_lock(out_dir / task.lock) if task.lock else contextlib.nullcontext():
+        _write_gathered_files(out_dir, task, files)
+
+
+def _write_gathered_files(out_dir: Path, task: Task, files: dict[str, bytes]) -> None:
     for name in task.markers:
         if name in files:
             write_text_atomic(out_dir / name, files[name])
@@ -463,6 +483,10 @@ class _RayRun:
         if files is not None and result.status != "failed":
             try:
                 write_gathered(self.out_dir, task, files)
+            except OutputBusyError as busy:
+                reason = f"another hrtrack ({busy.holder}) is writing its outputs in {self.out_dir}; left to it"
+                logger.warning("%s: %s", task.name, reason)
+                result = VideoResult(task.name, "busy", reason=reason)
             except OSError as error:
                 logger.error("%s: %s", task.name, error)
                 result = dataclasses.replace(result, status="failed", reason=str(error))
@@ -534,6 +558,8 @@ class _RayRun:
             self.report.setup_s = (self.setup_done or time.perf_counter()) - self.started
             self.report.wall_s = time.perf_counter() - self.started
         self.report.results = [self.results[task.name] for task in self.tasks if task.name in self.results]
+        if any(result.status == "interrupted" for result in self.report.results):
+            self.report.not_started = [task.name for task in self.tasks if task.name not in self.results]
         return self.report
 
     def running_tasks(self) -> int:

@@ -99,13 +99,21 @@ class JsonPosesSink(_TextSink):
             [paths]} for unreadable images; {} when the whole input was read.
         profile: a `pipeline.profile.PipelineProfile` filled by the pipeline
             (`--profile`); its summary goes into the file's "profile" field.
+        run_info: called at the close; {field: value} to record after the frames (e.g. "pose_backend":
+            which backend ran the network, and its agreement with eager fp32).
+        max_frames: the `--max-frames` of a trial on a file: when the run
+            reached it, the file says `"max_frames": N, "complete": false` (a
+            partial trial, not the whole input).
     """
 
     def __init__(self, path, *, source: str = "", keypoint_names: Sequence[str] = (),
                  skeleton: Sequence[tuple[int, int]] = (), fps: float = 0.0,
-                 coverage: Callable[[], dict] | None = None, profile=None) -> None:
+                 coverage: Callable[[], dict] | None = None, profile=None,
+                 run_info: Callable[[], dict] | None = None, max_frames: int | None = None) -> None:
         super().__init__(path)
         self._coverage = coverage
+        self._run_info = run_info
+        self._max_frames = max_frames
         self._profile = profile
         self._header = {"format": POSES_FORMAT, "version": POSES_FORMAT_VERSION, "source": str(source),
                         "fps": float(fps), "keypoint_names": list(keypoint_names),
@@ -148,7 +156,11 @@ class JsonPosesSink(_TextSink):
         coverage = self._coverage() if self._coverage is not None else {}
         if self._profile is not None:
             coverage = dict(coverage, profile=self._profile.as_dict())
-        whole = complete and "frames_announced" not in coverage
+        if self._run_info is not None:
+            coverage = dict(coverage, **self._run_info())
+        if self._max_frames is not None and self.frames_written >= self._max_frames:
+            coverage = dict(coverage, max_frames=self._max_frames)
+        whole = complete and "frames_announced" not in coverage and "max_frames" not in coverage
         extra = "".join(f", {json.dumps(key)}: {json.dumps(value)}" for key, value in coverage.items())
         self._file.write(f'\n], "num_frames": {self.frames_written}, "dropped_frames": {self._dropped_frames}'
                          f'{extra}, "complete": {json.dumps(bool(whole))}}}\n')
@@ -228,7 +240,8 @@ class PoseTrackSink:
         keypoint_names: the model's keypoints (COCO or PoseTrack18 order).
         video_name: used in generated file names.
         image_infos: GT image entries, one per frame index.
-        version: "2018" (COCO-style) or "2017" (annolist) document.
+        version: "2018" (COCO-style), "posetrack21" (the 2018 document with
+            `person_id` = `track_id`, as PoseTrack21's kit reads it) or "2017" (annolist).
         score_threshold: keypoints scoring below it are written missing.
         include_recovered: also write the poses the tracker recovered by
             optical flow (`detection_index` -1); `posetrack run` writes
@@ -242,8 +255,8 @@ class PoseTrackSink:
             self.layout = keypoint_layout_of(keypoint_names)
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from error
-        if version not in ("2018", "2017"):
-            raise ValueError(f"{path}: PoseTrack version must be '2018' or '2017', got {version!r}")
+        if version not in ("2018", "2017", "posetrack21"):
+            raise ValueError(f"{path}: PoseTrack version must be '2018', '2017' or 'posetrack21', got {version!r}")
         self.path = Path(path)
         self._video_name = video_name
         self._image_infos = None if image_infos is None else list(image_infos)
@@ -272,8 +285,13 @@ class PoseTrackSink:
         if self._frames is None:
             return
         frames, self._frames = self._frames, None
-        build = posetrack18_prediction_document if self._version == "2018" else posetrack17_prediction_document
-        document = build(frames, keypoint_layout=self.layout, score_threshold=self._score_threshold)
+        if self._version == "2017":
+            document = posetrack17_prediction_document(frames, keypoint_layout=self.layout,
+                                                       score_threshold=self._score_threshold)
+        else:
+            document = posetrack18_prediction_document(frames, keypoint_layout=self.layout,
+                                                       score_threshold=self._score_threshold,
+                                                       person_ids=self._version == "posetrack21")
         out = AtomicTextFile(self.path)
         try:
             json.dump(document, out)

@@ -32,7 +32,7 @@ class Models:
     tracker: object | None = None
 
 
-VIDEO_STATUSES = ("done", "truncated", "failed", "interrupted")
+VIDEO_STATUSES = ("done", "truncated", "failed", "interrupted", "busy", "skipped")
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,19 @@ class VideoResult:
             outputs written and marked, retried by a rerun unless accepted),
             "failed" (`reason` says why; its `.part` files are removed, and a
             format that finished before another failed may exist, but a
-            rerun redoes the input) or "interrupted" (Ctrl-C).
+            rerun redoes the input), "interrupted" (Ctrl-C), "busy" (another
+            process holds its outputs' lock, `core.output_lock`: left to it) or
+            "skipped" (another run completed it while this one waited in the queue).
         frames: frames tracked and written.
         seconds: wall time of the input, from opening it to its outputs' close.
         reason: why it failed or is truncated ("" when done).
         frames_announced: frames the container announced (None when unknown).
         skipped_frames: unreadable images of a frame folder that were skipped.
         profile: `PipelineProfile.as_dict()` of the run (`TrackOptions.profile`), else None.
+        pose_backend: which backend ran the pose network and how close it is to eager fp32
+            (`PoseEstimator.describe_backend()`), None when the estimator does not say.
+        trial: a `--max-frames` trial that stopped at its limit: the outputs
+            cover only the input's first frames (marked `<name>.trial`).
     """
 
     name: str
@@ -62,6 +68,8 @@ class VideoResult:
     frames_announced: int | None = None
     skipped_frames: int = 0
     profile: dict | None = None
+    pose_backend: dict | None = None
+    trial: bool = False
 
     def __post_init__(self) -> None:
         if self.status not in VIDEO_STATUSES:
@@ -71,6 +79,14 @@ class VideoResult:
     def fps(self) -> float:
         """Frames per second over the whole input (0 when nothing ran)."""
         return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+class InputInterrupted(KeyboardInterrupt):
+    """Ctrl-C while one input was tracked; `frames`: how many were tracked and written before it (for the summary)."""
+
+    def __init__(self, frames: int) -> None:
+        super().__init__(f"interrupted after {frames} frames")
+        self.frames = frames
 
 
 def remove_partial_files(paths: Iterable[Path]) -> list[Path]:

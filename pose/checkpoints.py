@@ -60,11 +60,29 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {detail}" if detail else type(error).__name__
 
 
+def _looks_like_torch_file(head: bytes) -> bool:
+    """Whether the first bytes of a file are those of something `torch.save` writes.
+
+    A zip archive (torch >= 1.6), a pickle (legacy files start with the
+    protocol opcode 0x80) or a tar archive (the oldest format, "ustar" at 257).
+    """
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80" or head[257:262] == b"ustar"
+
+
 def _read_torch_file(path: Path) -> object:
     if path.is_dir():
         raise IsADirectoryError(f"weights file {str(path)!r} is a folder, not a weights file")
     if not path.is_file():
         raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
+    with path.open("rb") as stream:
+        head = stream.read(512)
+    if not head:
+        raise CheckpointError(f"{path}: not a weights file (empty file)")
+    if not _looks_like_torch_file(head):
+        # torch's unpickler would take the bytes for a pickle with unknown objects: the
+        # "would run code" refusal below, which sends the user looking for code that is not there.
+        raise CheckpointError(f"{path}: not a weights file (neither a PyTorch zip archive nor a pickle; "
+                              f"first bytes {head[:8].hex(' ')})")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except OSError:

@@ -51,6 +51,13 @@ def _check_boxes(boxes, index: int) -> np.ndarray:
     return array
 
 
+def _runtime_name(runtime) -> str:
+    """A runtime's backend name where it does not say it: eager torch by its dtype, else its class."""
+    if isinstance(runtime, TorchRuntime):
+        return {"float32": "torch", "float16": "fp16", "bfloat16": "bf16"}[str(runtime.dtype).removeprefix("torch.")]
+    return type(runtime).__name__
+
+
 class PoseEstimator:
     """Keypoints of the people in given boxes.
 
@@ -83,6 +90,9 @@ class PoseEstimator:
         self.color_rgb = color_rgb
         self.flip_test = flip_test
         self.last_timings_s: dict[str, float] = {}  # seconds of the last estimate_many: crop, network, decode
+        # Crops through the network so far, counted per network call: progress displays read it
+        # from another thread to show movement inside a frame with many people.
+        self.crops_done = 0
         self.batch_size = int(batch_size)
 
     @classmethod
@@ -139,7 +149,7 @@ class PoseEstimator:
             runtime = make_runtime(backend, model, device=device, max_batch=batch_size * (2 if flip else 1),
                                    input_size=tuple(experiment.model.image_size),
                                    weights_id=weights_id(model if path is None else path, experiment),
-                                   cache_dir=cache_dir, calibration=calibration)
+                                   cache_dir=cache_dir, calibration=calibration, config=experiment)
         return cls(
             runtime,
             codec,
@@ -178,6 +188,24 @@ class PoseEstimator:
     def device(self) -> str:
         """Where the network runs ("cpu", "cuda:0", ...), as the runtime reports it."""
         return str(getattr(self.runtime, "device", "cpu"))
+
+    def describe_backend(self) -> dict:
+        """Which backend runs the network and how close it is to eager fp32, for logs and output metadata.
+
+        {"backend": name, ...}; `--backend auto` adds "requested", "history" (backend from which call on),
+        "reason", and "agreement" (OKS and px against eager fp32 on the reference people).
+        """
+        describe = getattr(self.runtime, "describe", None)
+        if describe is not None:
+            return describe()
+        name = getattr(self.runtime, "name", None)
+        return {"backend": name.removesuffix("-fp32") if name else _runtime_name(self.runtime)}
+
+    def close(self) -> None:
+        """Release what the runtime holds beyond memory (`--backend auto`: its background build)."""
+        close = getattr(self.runtime, "close", None)
+        if close is not None:
+            close()
 
     @property
     def aspect_ratio(self) -> float:
@@ -218,6 +246,7 @@ class PoseEstimator:
                 outputs.append(self.codec.merge_flip(both[: len(chunk)], both[len(chunk):]))
             else:
                 outputs.append(np.asarray(self.runtime(chunk), dtype=np.float32))
+            self.crops_done += len(chunk)
         return np.concatenate(outputs, axis=0)
 
     # Public calls ---------------------------------------------------------------

@@ -7,7 +7,12 @@ local file:
 - a registry name returns ``<cache>/<file_name>`` if present, else downloads it
   into ``<cache>/<file_name>.part``, checks the SHA-256 prefix from the
   OpenMMLab file name, and renames it into place (a partial download never
-  looks complete).
+  looks complete);
+- a cached file is hashed again on its first use after the download and
+  whenever its size or modification time changed (``<file_name>.checked``
+  records the last check), so a file cut short or overwritten in the cache is
+  reported with what to do (`weights download NAME --force`) instead of
+  failing deep inside the checkpoint loader; an unchanged file is not re-read.
 
 Environment: ``HRTRACK_CACHE`` (cache folder, default ``~/.cache/hrtrack``),
 ``HRTRACK_OFFLINE=1`` (never download), ``HRTRACK_MIRROR`` (a base URL that
@@ -146,7 +151,7 @@ class WeightsUnavailableError(FileNotFoundError):
 
 
 class WeightsHashError(ValueError):
-    """A downloaded file does not match its registered SHA-256 prefix."""
+    """A downloaded or cached file does not match its registered SHA-256 prefix."""
 
 
 def get_cache_dir(override: str | os.PathLike | None = None) -> Path:
@@ -194,6 +199,55 @@ def _unavailable_message(entry: WeightsEntry, url: str | None, target: Path, rea
     )
 
 
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_record(path: Path) -> Path:
+    return path.with_name(path.name + ".checked")
+
+
+def _stat_key(path: Path, sha256_prefix: str) -> str:
+    """What a check of `path` is valid for: its size, modification time and the prefix checked."""
+    status = path.stat()
+    return f"{status.st_size} {status.st_mtime_ns} {sha256_prefix}"
+
+
+def _record_check(path: Path, sha256_prefix: str) -> None:
+    try:
+        _check_record(path).write_text(_stat_key(path, sha256_prefix) + "\n", encoding="utf-8")
+    except OSError as error:  # a read-only cache: the file is hashed again next time, nothing worse
+        logger.debug("cannot record the hash check of %s: %s", path, error)
+
+
+def check_cached(entry: WeightsEntry, path: Path) -> None:
+    """WeightsHashError, saying what to do, when the cached `path` of `entry` is not the published file.
+
+    Hashes the file only when it changed (size or modification time) since its
+    last good check; entries without a known hash are not checked.
+    """
+    prefix = entry.sha256_prefix
+    if not prefix:
+        return
+    try:
+        if _check_record(path).read_text(encoding="utf-8").strip() == _stat_key(path, prefix):
+            return
+    except OSError:
+        pass
+    actual = _file_sha256(path)
+    if not actual.startswith(prefix.lower()):
+        raise WeightsHashError(
+            f"the cached weights {path} are damaged (cut short or changed: SHA-256 starts with {actual[:8]}, "
+            f"expected {prefix}); download them again with `main.py weights download {entry.name} --force` "
+            f"(or delete the file)"
+        )
+    _record_check(path, prefix)
+
+
 def _download(url: str, target: Path, sha256_prefix: str | None, progress: bool) -> None:
     """Stream `url` into `target`.part through the atomic writer, check the hash, then rename into place."""
     sink = AtomicTextFile(target, binary=True)
@@ -221,6 +275,8 @@ def _download(url: str, target: Path, sha256_prefix: str | None, progress: bool)
             )
         sink.commit()
         completed = True
+        if sha256_prefix:
+            _record_check(target, sha256_prefix)
     finally:
         if not completed:
             sink.abandon(keep=False)
@@ -233,16 +289,19 @@ def resolve_weights(
     mirror: str | None = None,
     progress: bool = True,
     registry: Mapping[str, WeightsEntry] | None = None,
+    force: bool = False,
 ) -> Path:
     """Local file for a checkpoint path or a registry name (see module docstring).
 
     offline: None reads $HRTRACK_OFFLINE; True forbids downloads.
     mirror: None reads $HRTRACK_MIRROR.
     registry: defaults to `REGISTRY` (tests pass their own).
+    force: download a named file even when it is cached (the cached file is
+        replaced only once the new one is whole and checked).
 
     Raises FileNotFoundError for a missing path or unknown name,
     WeightsUnavailableError (a FileNotFoundError) when a named file is not cached
-    and cannot be downloaded, WeightsHashError when a download is corrupt.
+    and cannot be downloaded, WeightsHashError when a download or the cached file is corrupt.
     """
     registry = REGISTRY if registry is None else registry
     text = os.fspath(name_or_path)
@@ -258,7 +317,8 @@ def resolve_weights(
         )
     entry = registry[text]
     target = get_cache_dir(cache_dir) / entry.file_name
-    if target.is_file():
+    if target.is_file() and not force:
+        check_cached(entry, target)
         return target
     mirror = mirror if mirror is not None else os.environ.get(MIRROR_ENV) or None
     url = apply_mirror(entry.url, mirror) if entry.url else None

@@ -74,7 +74,7 @@ def main() -> int:
 
     entered = threading.Event()
     real_build = model_loader.build_estimator  # replaced where the window's loader looks it up
-    model_loader.build_estimator = lambda settings: BlockingEstimator(real_build(settings), entered)
+    model_loader.build_estimator = lambda *args: BlockingEstimator(real_build(*args), entered)
 
     app = QApplication(sys.argv[:1])
 

@@ -15,6 +15,7 @@ import pytest
 
 from pipeline.batch import (
     FORMAT_SUFFIXES,
+    BatchSummary,
     InputVideo,
     check_outputs_spare_inputs,
     discover_inputs,
@@ -22,6 +23,8 @@ from pipeline.batch import (
     parse_formats,
     run_batch,
 )
+from pipeline.engines import BatchWork, LocalEngine, Task
+from pipeline.work import InputInterrupted, Models, VideoResult
 from tests.pipeline_fakes import FakeDetector, FakeEstimator
 
 DATA = Path(__file__).parent / "data"
@@ -93,6 +96,17 @@ def test_discover_videos_recursively_and_frame_folders(tmp_path):
     paths = output_paths(tmp_path / "out", found[2], ("json", "video", "posetrack"))
     assert paths == {"json": tmp_path / "out/day1/cam2/c.json", "video": tmp_path / "out/day1/cam2/c.mp4",
                      "posetrack": tmp_path / "out/day1/cam2/c.posetrack.json"}
+
+
+def test_discover_names_the_files_it_leaves_out_and_why(tmp_path, caplog):
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    (tmp_path / "clip").write_bytes(b"x")  # a video without its extension
+    (tmp_path / "notes.txt").write_text("not a video")
+    (tmp_path / ".DS_Store").write_bytes(b"x")  # hidden: not worth a word
+    with caplog.at_level("WARNING"):
+        assert [item.name for item in discover_inputs(tmp_path)] == ["a"]
+    assert "2 file(s) left out: clip (no extension), notes.txt (.txt is not a video or image extension)" in caplog.text
+    assert ".DS_Store" not in caplog.text
 
 
 def test_discover_refuses_empty_folders_and_clashing_names(tmp_path):
@@ -253,9 +267,12 @@ def test_frames_without_people_are_written_in_every_format(tmp_path, estimator, 
     from detector import FileDetector
 
     path = tmp_path / "no_detections.json"
-    path.write_text(json.dumps([{"image_id": 99, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9}]))
+    # Frame 0's only box scores below the threshold; the other frames have no entry (a file for
+    # other images altogether is an error: tests/test_cli_track.py).
+    path.write_text(json.dumps([{"image_id": 0, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.1}]))
     out = tmp_path / "out"
-    summary = track(discover_inputs(VIDEO), out, FileDetector(path, key="index"), estimator, tracker,
+    detector = FileDetector(path, key="index", score_threshold=0.5)
+    summary = track(discover_inputs(VIDEO), out, detector, estimator, tracker,
                     formats=ALL_FORMATS, max_frames=3)
     assert summary.done == ["000001_mpiinew_test"] and summary.exit_status == 0
     frames = json.loads((out / "000001_mpiinew_test.json").read_text())["frames"]
@@ -269,6 +286,10 @@ def test_a_trial_run_does_not_make_a_full_run_skip_the_video(tmp_path, detector,
     inputs = discover_inputs(VIDEO)
     trial = track(inputs, tmp_path, detector, estimator, tracker, max_frames=2)
     assert trial.done == ["000001_mpiinew_test"] and (tmp_path / "000001_mpiinew_test.trial").exists()
+    # The summary and the JSON both say that the outputs are a partial trial.
+    assert trial.trials == ["000001_mpiinew_test"] and "partial (--max-frames trial)" in "\n".join(trial.lines())
+    document = json.loads((tmp_path / "000001_mpiinew_test.json").read_text())
+    assert document["complete"] is False and document["max_frames"] == 2
     again = track(inputs, tmp_path, detector, estimator, tracker, max_frames=2)
     assert again.skipped == ["000001_mpiinew_test"]  # another trial: nothing to redo
     full = track(inputs, tmp_path, detector, estimator, tracker)
@@ -276,3 +297,18 @@ def test_a_trial_run_does_not_make_a_full_run_skip_the_video(tmp_path, detector,
     assert not (tmp_path / "000001_mpiinew_test.trial").exists()
     assert len(json.loads((tmp_path / "000001_mpiinew_test.json").read_text())["frames"]) == 5
     assert track(inputs, tmp_path, detector, estimator, tracker).skipped == ["000001_mpiinew_test"]
+
+
+def test_ctrl_c_summary_counts_the_frames_done_and_lists_the_inputs_not_started(tmp_path):
+    def work(name, out_dir, models):
+        if name == "b":
+            raise InputInterrupted(7)  # what track_video raises after 7 frames
+        return VideoResult(name, "done", 3, 1.0)
+
+    tasks = [Task(name, name) for name in "abcd"]
+    report = LocalEngine(Models(None, None)).run(tasks, BatchWork(lambda: None, work), tmp_path, progress=False)
+    summary = BatchSummary(report.results, [], report.not_started)
+    lines = "\n".join(summary.lines())
+    assert summary.exit_status == 130 and summary.not_started == ["c", "d"]
+    assert "STOPPED  b: 7 frames" in lines and "not started c" in lines and "not started d" in lines
+    assert "(interrupted; not started: 2)" in lines

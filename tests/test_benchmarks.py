@@ -45,7 +45,7 @@ def test_gpu_check_without_cuda_says_to_dry_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_backends_benchmark_reports_speed_ceiling_and_agreement(tmp_path):
+def test_backends_benchmark_reports_speed_ceiling_ap_and_oks(tmp_path):
     out = tmp_path / "backends.json"
     completed = _run("backends.py", "--config", "tests/data/hrnet_reference/dev_tiny.yaml", "--backends", "torch", "fp16",
                      "--batches", "1", "2", "--repeats", "1", "--warmup", "0", "--json", str(out))
@@ -60,11 +60,13 @@ def test_backends_benchmark_reports_speed_ceiling_and_agreement(tmp_path):
         assert 0 < row["fraction_of_ceiling"] and row["first_start_s"] >= 0 and row["second_start_s"] >= 0
     refused = [row for row in report["speed"] if row["backend"] == "fp16"]
     assert len(refused) == 1 and not refused[0]["available"] and "CUDA" in refused[0]["reason"]
-    rows = {row["backend"]: row for row in report["agreement"]["rows"]}
-    assert report["agreement"]["weights"] == "tests/data/trained/synthetic_w16_64x48.pth"
-    # eager against itself: the reference; 14 people x 17 keypoints of the COCO test images
-    assert rows["torch"]["mean_px"] == 0.0 and rows["torch"]["within_2px"] == 1.0 and rows["torch"]["keypoints"] == 14 * 17
+    rows = {row["backend"]: row for row in report["accuracy"]["rows"]}
+    assert report["accuracy"]["weights"].endswith("tests/data/trained/synthetic_w16_64x48.pth")
+    # eager against itself: the reference; AP of the trained network on its own validation set (43.5 when made)
+    assert rows["torch"]["oks_mean"] == 1.0 and rows["torch"]["ap_loss"] == 0.0 and rows["torch"]["ap"] > 40
+    assert rows["torch"]["people"] == 32  # the synthetic reference figures
     assert not rows["fp16"]["available"]
+    assert "AP lost" in completed.stdout and "OKS" in completed.stdout
 
 
 @pytest.mark.slow
@@ -109,3 +111,23 @@ def test_end_to_end_gives_one_curve_per_backend(tmp_path):
     assert [(row["backend"], row["people"]) for row in report["rows"]] == [
         ("torch", 1), ("onnxruntime", 1), ("torch", 2), ("onnxruntime", 2)]
     assert all(row["fps"] > 0 for row in report["rows"])
+
+
+@pytest.mark.slow
+def test_backend_gate_benchmark_checks_the_gate_against_ap_and_draws_it(tmp_path):
+    out, picture = tmp_path / "gate.json", tmp_path / "gate.png"
+    completed = _run("backend_gate.py", "--quick", "--json", str(out), "--plot", str(picture))
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(out.read_text())
+    rows = {row["backend"]: row for row in report["rows"]}
+    assert rows["torch"]["ap_loss"] == 0.0 and rows["onnxruntime"]["oks_mean"] > 0.999
+    assert report["gate_holds"] and report["min_oks_losing_at_most_half_ap"] >= report["oks_min"]
+    assert picture.stat().st_size > 10_000
+
+
+@pytest.mark.slow  # three child processes that import scipy
+def test_posetrack21_benchmark_scores_a_generated_set_without_the_kit(tmp_path):
+    result = _run("posetrack21_eval.py", "--sequences", "2", "--frames", "6", "--people", "2", "--keep", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| ours |" in result.stdout and "| ours, first 1 sequences |" in result.stdout
+    assert sorted(p.name for p in (tmp_path / "gt").glob("*.json")) == ["000000_mpii_test.json", "000001_mpii_test.json"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+import pipeline.capture
 from pipeline.capture import (
     ImageFolderSource,
     LiveSource,
@@ -70,6 +72,23 @@ def test_corrupt_or_empty_video_is_an_error_naming_the_file(tmp_path, content):
     bad.write_bytes(content)
     with pytest.raises(SourceError, match="bad.mp4"):
         VideoFileSource(bad)
+
+
+def test_an_empty_or_forbidden_video_says_so(tmp_path, monkeypatch):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(SourceError, match=r"empty.mp4: empty file \(0 bytes\)"):
+        VideoFileSource(empty)
+    forbidden = tmp_path / "forbidden.mp4"
+    forbidden.write_bytes(VIDEO.read_bytes())
+    forbidden.chmod(0)
+    if os.access(forbidden, os.R_OK):  # root reads it anyway: the refusal the OS would give, in its place
+        def refuse(path, *args, **kwargs):
+            raise PermissionError(13, "Permission denied", str(path))
+
+        monkeypatch.setattr(pipeline.capture, "open", refuse, raising=False)
+    with pytest.raises(SourceError, match="forbidden.mp4: permission denied"):
+        VideoFileSource(forbidden)
 
 
 def test_missing_inputs_and_empty_folders_are_errors_naming_them(tmp_path):

@@ -49,7 +49,9 @@ def test_track_writes_outputs_then_skips_them_on_a_rerun(tmp_path, detections, c
         "000001_mpiinew_test.trial"]  # --max-frames: a trial, which a full run would redo
     document = json.loads((out / "000001_mpiinew_test.json").read_text())
     assert document["num_frames"] == 3 and [len(f["people"]) for f in document["frames"]] == [1, 1, 1]
-    assert "done: 1" in capsys.readouterr().out
+    assert document["pose_backend"] == {"backend": "torch"}  # what ran the network, for whoever reads the file
+    printed = capsys.readouterr().out
+    assert "done: 1" in printed and "pose network: torch (eager fp32, the reference)" in printed
     assert main.main(argv) == 0
     assert "skipped (already complete): 1" in capsys.readouterr().out
 
@@ -86,6 +88,50 @@ def test_bad_arguments_give_exit_status_2(tmp_path, detections, extra):
     argv = ["track", str(VIDEO), "--out", str(tmp_path), "--det-file", str(detections), *MODEL_ARGS, *extra]
     assert main.main(argv) == 2
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--track-threshold", "3"], "--track-threshold must be in [0, 1], got 3.0"),
+    (["--tracker-option", "max_age=-1"], "--tracker-option max_age must be >= 0, got -1"),
+    (["--track-smoothing", "one_euro", "--tracker-option", "one_euro_beta=-1"], "one_euro_beta"),
+    (["--pose-weights", "nowhere/x.pth"], "--pose-weights nowhere/x.pth: no such file"),
+    (["--pose-config", "coco/w99_1x1"], "--pose-config: 'coco/w99_1x1' is neither a YAML file nor a config name"),
+    (["--det-annotations", "nowhere.json"], "--det-annotations nowhere.json: no such file"),
+])
+def test_bad_options_are_refused_before_any_model_loads_naming_the_flag(tmp_path, detections, monkeypatch, caplog,
+                                                                         extra, message):
+    def no_models(*args, **kwargs):
+        raise AssertionError("models built before the options were checked")
+
+    monkeypatch.setattr("cli.track.build_track_models", no_models)
+    argv = ["track", str(VIDEO), "--out", str(tmp_path / "out"), "--det-file", str(detections), *MODEL_ARGS, *extra]
+    assert main.main(argv) == 2
+    assert message in caplog.text and "TrackerOptions" not in caplog.text and "cannot set up" not in caplog.text
+    assert not (tmp_path / "out").exists()
+
+
+def test_offline_without_weights_lists_every_missing_file_at_once_and_leaves_no_folder(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("HRTRACK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    out = tmp_path / "demo_out"
+    assert main.main(["track", str(VIDEO), "--out", str(out), "--offline", "--device", "cpu", "--no-progress"]) == 2
+    assert "2 weights file(s) this run needs are missing" in caplog.text
+    assert "td-hm_hrnet-w32_8xb64-210e_coco-256x192" in caplog.text and "ssdlite320_mobilenet_v3_large" in caplog.text
+    assert not out.exists()
+
+
+def test_a_detection_file_for_other_images_fails_the_input_and_says_how_ids_map(tmp_path, caplog, capsys):
+    boxes = tmp_path / "other_images.json"
+    boxes.write_text(json.dumps([{"image_id": 100 + i, "category_id": 1, "bbox": [300, 150, 200, 450], "score": 0.9}
+                                 for i in range(5)]))
+    out = tmp_path / "out"
+    argv = ["track", str(VIDEO), "--out", str(out), "--det-file", str(boxes), *MODEL_ARGS]
+    assert main.main(argv) == 1
+    printed = capsys.readouterr().out
+    assert "FAILED   000001_mpiinew_test" in printed and "none of its 5 frames matched an image id" in printed
+    assert "the file's ids: 100..104" in caplog.text and "frame index (--det-image-key index)" in caplog.text
+    assert "--det-image-key path|index" in printed
+    assert list(out.iterdir()) == []  # no empty result passing for a done one
 
 
 def test_an_output_folder_that_cannot_be_created_gives_exit_status_2(tmp_path, detections, caplog):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -82,13 +83,14 @@ def _calls(tmp_path: Path) -> list[str]:
     return _call_log(tmp_path).read_text().split()
 
 
-def _finish(process: subprocess.Popen, timeout_s: float = 60) -> tuple[int, str]:
+def _finish(process: subprocess.Popen, timeout_s: float = 60) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr)."""
     try:
-        _, stderr = process.communicate(timeout=timeout_s)
+        stdout, stderr = process.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         process.kill()
         pytest.fail("track did not exit after Ctrl-C")
-    return process.returncode, stderr
+    return process.returncode, stdout, stderr
 
 
 def _assert_clean(returncode: int, stderr: str, out: Path) -> None:
@@ -102,9 +104,13 @@ def test_one_ctrl_c_stops_after_the_call_in_flight(tmp_path, video_and_boxes):
     call_s = 0.5
     process, out = _start(tmp_path, video_and_boxes, call_s)
     process.send_signal(signal.SIGINT)
-    returncode, stderr = _finish(process)
+    returncode, stdout, stderr = _finish(process)
     _assert_clean(returncode, stderr, out)
-    assert "interrupted" in stderr
+    assert "press Ctrl-C again to quit at once" in stderr
+    # The summary counts the frames the log counts.
+    logged = re.search(r"walk: interrupted after (\d+) frames", stderr)
+    assert logged and int(logged.group(1)) > 0, stderr
+    assert re.search(rf"STOPPED\s+walk: {logged.group(1)} frames", stdout), stdout
     calls = _calls(tmp_path)
     # The call in flight at the signal returned before the process ended: it was not cut off.
     assert calls.count("start") == calls.count("end") >= 1 and calls[-1] == "end", calls
@@ -116,7 +122,7 @@ def test_a_second_ctrl_c_exits_at_once_without_waiting_for_the_call(tmp_path, vi
     process.send_signal(signal.SIGINT)
     time.sleep(0.3)
     process.send_signal(signal.SIGINT)
-    returncode, stderr = _finish(process)
+    returncode, _, stderr = _finish(process)
     _assert_clean(returncode, stderr, out)
     assert "second Ctrl-C" in stderr
     calls = _calls(tmp_path)

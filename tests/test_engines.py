@@ -278,10 +278,13 @@ def test_posetrack_run_on_ray_writes_the_local_engines_prediction_files(tmp_path
 
 
 @pytest.mark.slow
-def test_models_that_cannot_be_built_on_the_workers_give_exit_status_2(tmp_path, ray_instance, caplog):
+def test_models_that_cannot_be_built_on_the_workers_give_exit_status_2(tmp_path, ray_instance, detections, caplog):
+    # A file that exists (a missing one is refused before any worker starts) but holds no weights.
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
     command = ["track", str(SAMPLE_VIDEO), "--out", str(tmp_path / "out"), "--engine", "ray", "--workers", "1",
-               *TINY_MODEL_ARGS, "--pose-weights", str(tmp_path / "missing.pt")]
+               "--det-file", str(detections), "--det-image-key", "index", *TINY_MODEL_ARGS,
+               "--pose-weights", str(tmp_path / "broken.pt")]
     with caplog.at_level(logging.ERROR):
         assert main.main(command) == 2
-    assert "cannot set up the models" in caplog.text and "missing.pt" in caplog.text
+    assert "cannot set up the models" in caplog.text and "broken.pt: not a weights file" in caplog.text
     assert not (tmp_path / "out" / "000001_mpiinew_test.json").exists()

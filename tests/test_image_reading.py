@@ -69,3 +69,16 @@ def test_read_errors_name_the_file(tmp_path, kind, error, message):
     with pytest.raises(error, match=message) as info:
         read_image(path)
     assert "x.jpg" in str(info.value)
+
+
+def test_a_jpeg_cut_in_half_in_a_frame_folder_is_skipped_and_counted(tmp_path):
+    image = np.random.default_rng(0).integers(0, 255, (48, 64, 3), np.uint8)
+    data = cv2.imencode(".jpg", image)[1].tobytes()
+    for index in range(3):
+        (tmp_path / f"{index:06d}.jpg").write_bytes(data)
+    (tmp_path / "000001.jpg").write_bytes(data[: len(data) // 2])  # libjpeg would decode it, grey below the cut
+    with pytest.raises(ValueError, match="000001.jpg is cut short"):
+        read_image(tmp_path / "000001.jpg")
+    with ImageFolderSource(tmp_path) as source:
+        indices = [frame.index for frame in iter(source.read, None)]
+        assert indices == [0, 2] and [path.name for path in source.skipped_paths] == ["000001.jpg"]

@@ -37,7 +37,7 @@ def test_choices_are_what_the_tracker_accepts(name):
 def test_live_options_are_the_ones_worth_changing_while_watching():
     live = {name for name, info in OPTION_INFO.items() if info.live}
     assert live == {"similarity", "matching", "similarity_threshold", "max_age", "min_hits", "min_score",
-                    "motion", "flow", "smoothing"}
+                    "motion", "flow", "smoothing", "reid", "reid_threshold", "reid_memory_s"}
 
 
 def test_the_command_line_flags_are_derived_from_the_table():

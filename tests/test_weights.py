@@ -138,9 +138,34 @@ def test_unknown_name_lists_the_known_ones():
 
 
 def test_cached_file_is_used_offline(tmp_path):
-    entry = REGISTRY["hrnet_w32_coco_256x192"]
-    (tmp_path / entry.file_name).write_bytes(b"cached")
-    assert resolve_weights(entry.name, offline=True, cache_dir=tmp_path) == tmp_path / entry.file_name
+    registry = _registry(_entry("http://unreachable.invalid" + FILE_PATH))
+    (tmp_path / "hrnet_fake.pth").write_bytes(PAYLOAD)
+    assert resolve_weights("fake_model", offline=True, cache_dir=tmp_path, registry=registry) == \
+        tmp_path / "hrnet_fake.pth"
+
+
+def test_a_cached_file_cut_short_is_reported_with_what_to_do(tmp_path, server, monkeypatch, caplog, capsys):
+    registry = _registry(_entry(server.base + FILE_PATH))
+    path = resolve_weights("fake_model", offline=False, cache_dir=tmp_path, registry=registry, progress=False)
+    hashed = []
+    monkeypatch.setattr(weights, "_file_sha256", lambda file: hashed.append(file) or PAYLOAD_SHA)
+    assert resolve_weights("fake_model", offline=True, cache_dir=tmp_path, registry=registry) == path
+    assert hashed == []  # checked at the download; unchanged since: not read again
+    monkeypatch.undo()
+    path.write_bytes(PAYLOAD[: len(PAYLOAD) // 2])  # cut in half (its size and time change)
+    with pytest.raises(WeightsHashError, match=r"damaged.*weights download fake_model --force"):
+        resolve_weights("fake_model", offline=True, cache_dir=tmp_path, registry=registry)
+    monkeypatch.setattr(weights, "REGISTRY", registry)
+    monkeypatch.delenv("HRTRACK_OFFLINE", raising=False)
+    argv = ["--cache-dir", str(tmp_path)]
+    assert main.main(["weights", "list", *argv]) == 0
+    assert "DAMAGED (weights download fake_model --force)" in capsys.readouterr().out
+    with caplog.at_level(logging.ERROR):
+        assert main.main(["weights", "download", "fake_model", *argv, "--no-progress"]) == 1
+    assert "damaged" in caplog.text  # without --force the damaged file is named, not used
+    assert main.main(["weights", "download", "fake_model", *argv, "--no-progress", "--force"]) == 0
+    assert path.read_bytes() == PAYLOAD
+    assert resolve_weights("fake_model", offline=True, cache_dir=tmp_path, registry=registry) == path
 
 
 def test_cache_dir_from_environment(tmp_path, monkeypatch):
@@ -250,7 +275,9 @@ def test_cli_list_shows_names_sizes_and_cache_state(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     rows = {line.split()[0]: line for line in lines[1:]}
     assert set(rows) == set(REGISTRY)
-    assert re.search(r"384x288\s+0\.767\s+yes\s+" + re.escape(str(tmp_path / entry.file_name)), rows[entry.name])
+    # Not the published file (its SHA-256 prefix differs): listed as damaged, with the command that mends it.
+    assert re.search(r"384x288\s+0\.767\s+DAMAGED \(weights download hrnet_w48_coco_384x288 --force\)\s+"
+                     + re.escape(str(tmp_path / entry.file_name)), rows[entry.name])
     assert re.search(r"256x192\s+0\.749\s+no\s", rows["hrnet_w32_coco_256x192"])
     assert "no (manual)" in rows["hrnet_w32_mpii_256x256_official"]
 

@@ -14,6 +14,8 @@ certain. Three matching stages (greedy best-pair-first or Hungarian,
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from tracker.matching import match_pairs
@@ -89,12 +91,17 @@ class MatchedPairs:
 
 def associate(predicted: PoseSet, predicted_boxes: np.ndarray, predicted_areas: np.ndarray, missed: np.ndarray,
               detections: DetectionSet, recent: np.ndarray, num_recent: int, options: TrackerOptions,
-              exponent_factors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+              exponent_factors: np.ndarray,
+              appearance: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
     """Similarity and the three matching stages.
 
     predicted, predicted_boxes (T, 4), predicted_areas (T,): the tracks'
     predicted poses in this frame. missed: (T,) frames since each track was
     seen. recent: (T,) bool, tracks seen in the previous frame (num_recent of them).
+    appearance: None (keypoint-only tracking), or `appearance(rows, columns)`
+    -> (R, C) float32 appearance similarity in [0, 1] (NaN: not comparable) of
+    those tracks and detections; see `blend_appearance`.
     Returns matched (M,) track rows and (M,) detection columns.
     """
     num_tracks, num_detections = len(missed), len(detections)
@@ -108,6 +115,8 @@ def associate(predicted: PoseSet, predicted_boxes: np.ndarray, predicted_areas: 
         predicted, predicted_boxes, areas, detections.poses, detections.boxes, detections.areas,
         kind=options.similarity, oks_weight=options.oks_weight, exponent_factors=exponent_factors,
         min_shared_keypoints=options.min_keypoints, min_similarity=options.similarity_threshold)
+    if appearance is not None:
+        similarity = blend_appearance(similarity, appearance, options.reid_weight, options.similarity_threshold)
     all_rows = np.arange(num_tracks)
     recent_rows = all_rows if num_recent == num_tracks else recent.nonzero()[0]
     stages = [(recent_rows, detections.high_columns)]
@@ -142,3 +151,25 @@ def associate(predicted: PoseSet, predicted_boxes: np.ndarray, predicted_areas: 
     if not matched_rows:
         return NO_ROWS, NO_ROWS
     return np.concatenate(matched_rows), np.concatenate(matched_columns)
+
+
+def blend_appearance(similarity: np.ndarray, appearance: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                     weight: float, threshold: float) -> np.ndarray:
+    """(T, N) float32: where a track or a detection has several pairs the pose
+    `similarity` allows (>= threshold), those pairs score (1 - weight) * pose +
+    weight * appearance, never below the threshold: appearance re-ranks the
+    pose's candidates (two people crossing) but neither makes nor breaks a
+    match on its own. Uncontested pairs would match the same either way, so
+    appearance is only computed for the contested block (usually none)."""
+    allowed = similarity >= threshold
+    contested = allowed & ((allowed.sum(axis=1) > 1)[:, None] | (allowed.sum(axis=0) > 1)[None, :])
+    if not contested.any():
+        return similarity
+    rows, columns = contested.any(axis=1).nonzero()[0], contested.any(axis=0).nonzero()[0]
+    block = similarity[np.ix_(rows, columns)]
+    looks = appearance(rows, columns)
+    use = (block >= threshold) & ~np.isnan(looks)
+    similarity = similarity.copy()
+    similarity[np.ix_(rows, columns)] = np.where(use, np.maximum((1.0 - weight) * block + weight * looks, threshold),
+                                                 block)
+    return similarity

@@ -9,6 +9,7 @@ changing while watching are written once, next to the field.
     OptionInfo.help: str                 # one or two sentences, plain text (CLI --help, GUI tooltip)
     OptionInfo.choices: tuple[str, ...] | None   # the allowed values of a text option, else None
     OptionInfo.live: bool                # worth offering in the GUI's live panel
+    OptionInfo.path_allowed: bool        # besides the choices, a file path is allowed (`reid`: an ONNX model)
 
 User interfaces derive their widgets and flags from it: the default and type
 from `dataclasses.fields(TrackerOptions)`, the rest from `OPTION_INFO[name]`.
@@ -29,6 +30,9 @@ from tracker.similarity import SIMILARITY_KINDS
 from tracker.smoothing import OneEuroParameters
 
 SMOOTHING_KINDS = ("none", "one_euro")
+REID_KINDS = ("off", "appearance")
+# The file ending of the network form of `reid`.
+REID_NETWORK_SUFFIX = ".onnx"
 
 
 @dataclass(frozen=True)
@@ -39,23 +43,30 @@ class OptionInfo:
     choices: the allowed values of a text option; None for numbers, switches and `sigmas`.
     live: True when the option is worth changing while watching a video (the
         GUI's panel offers these; the others stay on the command line and in files).
+    path_allowed: besides `choices`, the value may be a file path (a command
+        line takes any text; a panel offers the choices).
     """
 
     help: str
     choices: tuple[str, ...] | None = None
     live: bool = False
+    path_allowed: bool = False
 
 
-def _option(default, help: str, *, choices: tuple[str, ...] | None = None, live: bool = False):
+def _option(default, help: str, *, choices: tuple[str, ...] | None = None, live: bool = False,
+            path_allowed: bool = False):
     """A dataclass field with its `OptionInfo` in the metadata."""
-    return dataclasses.field(default=default, metadata={"info": OptionInfo(help, choices, live)})
+    return dataclasses.field(default=default, metadata={"info": OptionInfo(help, choices, live, path_allowed)})
 
 
 # Options whose value must lie in [0, 1].
 _UNIT_INTERVAL = ("oks_weight", "similarity_threshold", "min_score", "low_score_floor", "keypoint_threshold",
-                  "velocity_gain", "coast_velocity_decay", "flow_nms_threshold")
+                  "velocity_gain", "coast_velocity_decay", "flow_nms_threshold", "reid_weight")
 # Options that count frames or keypoints: integers >= 0.
-_COUNTS = ("max_age", "min_hits", "min_keypoints", "velocity_bound_frames", "flow_max_frames", "flow_levels")
+_COUNTS = ("max_age", "min_hits", "min_keypoints", "velocity_bound_frames", "flow_max_frames", "flow_levels",
+           "reid_min_parts", "reid_window_frames", "reid_max_galleries")
+# Re-identification numbers that must be > 0.
+_POSITIVE = ("reid_threshold", "reid_memory_s", "reid_max_speed", "reid_prototypes")
 
 
 @dataclass(frozen=True)
@@ -129,12 +140,47 @@ class TrackerOptions:
     one_euro_beta: float = _option(0.05, "One-Euro cutoff increase per px/s of joint speed (higher: less lag).")
     one_euro_derivative_cutoff_hz: float = _option(1.0, "One-Euro cutoff of the speed estimate, Hz.")
     fps: float = _option(30.0, "Frame rate assumed by the One-Euro filter (> 0).")
+    reid: str = _option(
+        "off", "Re-identification by appearance (needs the frame): 'off'; 'appearance', colour and texture of "
+        "the body parts sampled along the skeleton; or the path of an ONNX ReID network (e.g. an OSNet export, "
+        "see docs/REID.md). Appearance joins the pose similarity in matching, and a track lost for up to "
+        "reid_memory_s gets its ID back when the person returns.", choices=REID_KINDS, live=True,
+        path_allowed=True)
+    reid_weight: float = _option(
+        0.3, "Weight of appearance similarity against pose similarity in matching active tracks, in [0, 1]; "
+        "appearance only re-ranks pairs the pose similarity allows.")
+    reid_threshold: float = _option(
+        0.35, "Largest appearance distance (0 same look, about 1 clearly different) at which a returning "
+        "person gets a lost track's ID.", live=True)
+    reid_margin: float = _option(
+        0.15, "A returning person gets a lost track's ID only when every other gallery (lost tracks and the "
+        "people in view) is at least this much further in appearance distance (>= 0).")
+    reid_memory_s: float = _option(
+        30.0, "Seconds (at fps) a lost track's appearance gallery is kept for re-identification.", live=True)
+    reid_max_galleries: int = _option(100, "Most galleries of lost tracks kept (the oldest go first).")
+    reid_prototypes: int = _option(4, "Appearance prototypes per track (distinct views, e.g. front and back).")
+    reid_min_parts: int = _option(
+        3, "Body parts (torso, upper arms, forearms, thighs, shins) a view must show to update a gallery or "
+        "to be re-identified.")
+    reid_max_speed: float = _option(
+        2.0, "A returning person is at most this many body heights per second (plus one height) from where "
+        "the lost track was last seen.")
+    reid_window_frames: int = _option(
+        15, "A new track may still get a lost track's ID during its first this many frames that show enough "
+        "body parts; and while someone is lost, a detection showing too few parts waits (ID -1) up to this "
+        "many frames before it starts a track: a person coming back half-visible is judged on a fuller view.")
     sigmas: tuple[float, ...] | None = _option(
         None, "Per-keypoint OKS sigmas (comma-separated on the command line); unset: the 17 COCO sigmas.")
 
     def __post_init__(self) -> None:
         for name, info in OPTION_INFO.items():
-            if info.choices is not None and getattr(self, name) not in info.choices:
+            value = getattr(self, name)
+            if info.path_allowed and isinstance(value, str) and value.lower().endswith(REID_NETWORK_SUFFIX):
+                continue
+            if info.choices is not None and value not in info.choices:
+                if info.path_allowed:
+                    raise ValueError(f"TrackerOptions.{name} must be one of {info.choices} or the path of a "
+                                     f"{REID_NETWORK_SUFFIX} file, got {value!r}")
                 raise ValueError(f"TrackerOptions.{name} must be one of {info.choices}, got {getattr(self, name)!r}")
         for name in _UNIT_INTERVAL:
             value = getattr(self, name)
@@ -143,6 +189,11 @@ class TrackerOptions:
         for name in _COUNTS:
             if getattr(self, name) < 0:
                 raise ValueError(f"TrackerOptions.{name} must be >= 0, got {getattr(self, name)}")
+        for name in _POSITIVE:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"TrackerOptions.{name} must be > 0, got {getattr(self, name)}")
+        if self.reid_margin < 0:
+            raise ValueError(f"TrackerOptions.reid_margin must be >= 0, got {self.reid_margin}")
         if self.velocity_bound_margin_px < 0:
             raise ValueError(f"TrackerOptions.velocity_bound_margin_px must be >= 0, got {self.velocity_bound_margin_px}")
         if self.lost_scale_growth < 0 or self.fps <= 0 or self.flow_window_px < 3 or self.camera_search_scale < 1:

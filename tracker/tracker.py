@@ -21,6 +21,12 @@ Per frame (all steps vectorised over tracks and detections), each step in its mo
    confident keypoints start tracks.
 7. Smooth the output keypoints (`smoothing`, One-Euro) when on.
 
+With `reid` on and a frame given (`tracker.reid`), each detection also gets an
+appearance descriptor: it joins the similarity in step 2, detections about to
+start tracks (and young tracks) may get the ID of a lost track back before
+step 6, and tracks removed in step 6 leave their appearance gallery in a
+memory for `reid_memory_s`. Without a frame, tracking is keypoint-only.
+
 IDs come from a counter owned by each tracker's table, start at 1, and are
 never reused within a video. `reset()` starts a new video: the tracks are
 dropped and numbering restarts at 1, so a video's IDs do not depend on what
@@ -32,16 +38,19 @@ gets ID -1.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Mapping
 
 import numpy as np
 
 from tracker.association import DetectionSet, MatchedPairs, associate
+from tracker.appearance import Appearance, make_encoder
 from tracker.camera import CAMERA_ROUNDS, estimate_camera_shift
 from tracker.flow_recovery import propagate_tracks, recover_with_flow, with_flow
 from tracker.motion import box_shift, bounded_velocity, coast_steps, predict_poses, smooth_velocity
 from tracker.options import TrackerOptions
+from tracker.reid import Reidentifier
 from tracker.result import TrackingResult
 from tracker.similarity import COCO_SIGMAS, PoseSet, box_areas, boxes_from_keypoints, oks_exponent_factors
 from tracker.smoothing import OneEuroParameters, smooth_tracks
@@ -88,6 +97,8 @@ class PoseTracker:
             from tracker.flow import FlowParameters  # noqa: PLC0415  (cv2 only when flow is on)
 
             self._flow_parameters = FlowParameters(options.flow_window_px, options.flow_levels)
+        self._reid = None if options.reid == "off" else Reidentifier(make_encoder(options.reid, self._num_keypoints),
+                                                                    options)
         self.reset()
 
     @classmethod
@@ -97,7 +108,10 @@ class PoseTracker:
 
     def reset(self) -> None:
         """Start a new video: drop all tracks; IDs restart at 1."""
-        self._table = TrackTable.empty(self._num_keypoints)
+        self._table = TrackTable.empty(self._num_keypoints, (0, 0, 0) if self._reid is None else
+                                       self._reid.gallery_shape)
+        if self._reid is not None:
+            self._reid.reset()
         self._previous_gray: np.ndarray | None = None
         self._frame_count = 0
         # Cumulative estimated image shift of the scene since the reset (px).
@@ -120,18 +134,22 @@ class PoseTracker:
             keypoints: (N, K, 3) [x, y, confidence] in frame pixels (K = 17 for COCO).
             boxes: (N, 4) xyxy px, or None to use the extent of the confident keypoints.
             scores: (N,) detection scores in [0, 1], or None for the mean keypoint confidence.
-            frame: (H, W, 3) uint8 BGR image (or (H, W) gray); only used when flow is on.
+            frame: (H, W, 3) uint8 BGR image (or (H, W) gray); used when flow or reid is on.
 
         Returns:
             the `TrackingResult`: `ids`, the (N,) track ID of each input pose
             (-1: untracked), and the output poses (tracked inputs, then
             flow-recovered poses with detection_index -1).
         """
-        keypoints, boxes, scores, gray = self._validate(keypoints, boxes, scores, frame)
+        keypoints, boxes, scores, frame, gray = self._validate(keypoints, boxes, scores, frame)
         options = self.options
         table = self._table
         self._frame_count += 1
         detections = DetectionSet(keypoints, boxes, scores, options)
+        appearance, appearance_similarity = None, None
+        if self._reid is not None and frame is not None:
+            appearance = self._reid.encode(frame, keypoints, boxes)
+            appearance_similarity = functools.partial(self._reid.association_similarity, table, appearance)
         recent = table.missed == 0  # tracks seen in the previous frame
         num_recent = int(np.count_nonzero(recent))
         last = PoseSet.from_keypoints(table.keypoints, options.keypoint_threshold)
@@ -142,7 +160,8 @@ class PoseTracker:
         predicted, predicted_boxes, predicted_areas = self._with_flow(
             motion_predicted, motion_boxes, motion_areas, flow_rows, flow_poses)
         matched = MatchedPairs(*associate(predicted, predicted_boxes, predicted_areas, table.missed, detections,
-                                          recent, num_recent, options, self._exponent_factors), last, detections)
+                                          recent, num_recent, options, self._exponent_factors,
+                                          appearance_similarity), last, detections)
         # Camera compensation: a shake makes the first pairing partly wrong, so
         # the shift is refined from the corrected pairing (at most twice).
         for _ in range(CAMERA_ROUNDS if options.camera_compensation else 0):
@@ -158,19 +177,25 @@ class PoseTracker:
             predicted, predicted_boxes, predicted_areas = self._with_flow(
                 motion_predicted, motion_boxes, motion_areas, flow_rows, flow_poses)
             matched = MatchedPairs(*associate(predicted, predicted_boxes, predicted_areas, table.missed,
-                                              detections, recent, num_recent, options, self._exponent_factors),
-                                   last, detections)
+                                              detections, recent, num_recent, options, self._exponent_factors,
+                                              appearance_similarity), last, detections)
 
         track_rows, detection_columns = matched.rows, matched.columns
         all_recent = num_recent == len(table)
         # Frames since each track's last observation (all 1 when every track was seen last frame).
         gap = table.missed + 1 if options.smoothing == "one_euro" or not all_recent else None
-        self._apply_matches(matched, last, detections, gap)
         # The common frame matches every track and every detection: skip the bookkeeping of the rest.
         starts = np.zeros(len(detections), bool)
         if len(detection_columns) < len(detections):
             starts = detections.can_start()
             starts[detection_columns] = False
+        reidentified = None
+        if appearance is not None:
+            reidentified = self._reid.reidentify(table, appearance, detections.boxes, detections.scores, track_rows,
+                                                 detection_columns, starts, self._frame_count, self._camera_offset)
+            if reidentified is not None:
+                starts[reidentified.born_columns] = False
+        self._apply_matches(matched, last, detections, gap)
         recovered_rows = NO_ROWS
         removed_rows = NO_ROWS
         if len(track_rows) < len(table):
@@ -188,6 +213,10 @@ class PoseTracker:
         born_columns = starts.nonzero()[0].astype(np.int64)
         born_rows = table.start(detections.keypoints[born_columns], detections.boxes[born_columns],
                                 detections.scores[born_columns], self._camera_offset, options.min_hits <= 1)
+        if appearance is not None:
+            born_rows, born_columns, removed_rows = self._reidentify_rows(
+                reidentified, appearance, detections, track_rows, detection_columns, born_rows, born_columns,
+                removed_rows)
         if options.smoothing == "one_euro":
             updated_rows = np.concatenate([track_rows, recovered_rows, born_rows]).astype(np.int64)
             smooth_tracks(table, updated_rows, np.concatenate([gap[track_rows], gap[recovered_rows],
@@ -195,6 +224,8 @@ class PoseTracker:
                           self._camera_offset, self._one_euro, options.fps)
 
         result = self._result(track_rows, detection_columns, born_rows, born_columns, recovered_rows, detections)
+        if self._reid is not None and len(removed_rows):
+            self._reid.remember(table, removed_rows, self._frame_count)
         table.remove(removed_rows)
         self._previous_gray = gray
         return result
@@ -244,9 +275,34 @@ class PoseTracker:
                 from tracker.flow import to_gray  # noqa: PLC0415  (cv2 only when flow is on)
 
                 gray = to_gray(frame)
-        elif self.options.flow and self._frame_count == 0:
-            logger.warning("PoseTracker: flow is on but update() got no frame; flow is skipped")
-        return keypoints, boxes, scores.astype(np.float32, copy=False), gray
+        elif self._frame_count == 0 and (self.options.flow or self._reid is not None):
+            name = "flow" if self.options.flow else "reid"
+            logger.warning("PoseTracker: %s is on but update() got no frame; %s is skipped", name, name)
+        return keypoints, boxes, scores.astype(np.float32, copy=False), frame, gray
+
+    def _reidentify_rows(self, reidentified, appearance: Appearance, detections: DetectionSet, track_rows,
+                         detection_columns, born_rows, born_columns, removed_rows):
+        """Re-identified detections start tracks with their old IDs (and young
+        tracks take theirs); then every matched or born track's gallery learns
+        from its view. Returns the born rows and columns (re-identified ones
+        appended) and the rows to remove (LOST rows whose ID lives on added)."""
+        table = self._table
+        if reidentified is not None:
+            columns = reidentified.born_columns
+            rows = table.start(detections.keypoints[columns], detections.boxes[columns], detections.scores[columns],
+                               self._camera_offset, False)
+            self._reid.apply(table, reidentified, rows)
+            born_rows = np.concatenate([born_rows, rows]).astype(np.int64)
+            born_columns = np.concatenate([born_columns, columns]).astype(np.int64)
+            retired = reidentified.retired_rows
+            if len(retired):
+                # Not remembered: removed here, before step 6 would remember them.
+                table.ids[retired] = -1
+                removed_rows = np.union1d(removed_rows, retired).astype(np.int64)
+        self._reid.update_galleries(table, np.concatenate([track_rows, born_rows]).astype(np.int64),
+                                    np.concatenate([detection_columns, born_columns]).astype(np.int64), appearance,
+                                    detections.keypoints, detections.boxes, detections.scores)
+        return born_rows, born_columns, removed_rows
 
     def _predict_motion(self, last: PoseSet) -> tuple[PoseSet, np.ndarray]:
         """Motion-model predictions of every track in this frame (see `motion.predict_poses`)."""

@@ -86,6 +86,11 @@ class TrackTable:
     smooth_value: (T, K, 2) float32 px, One-Euro state (camera-compensated);
         smooth_derivative: (T, K, 2) float32 px/s.
     camera_at_update: (T, 2) float32 px, the camera offset when the track was last observed.
+    gallery_features: (T, G, P, F) float32 appearance prototypes, gallery_weights: (T, G, P)
+        float32 views merged into each prototype's parts (0: empty), `tracker.reid`;
+        G = P = F = 0 when re-identification is off.
+    full_views: (T,) int32 frames the track was seen with enough body parts to be
+        re-identified (`tracker.reid`: a young track may still be a returning person).
     next_id: the ID the next confirmed track gets (not a column).
     """
 
@@ -104,16 +109,21 @@ class TrackTable:
     smooth_value: np.ndarray
     smooth_derivative: np.ndarray
     camera_at_update: np.ndarray
+    gallery_features: np.ndarray
+    gallery_weights: np.ndarray
+    full_views: np.ndarray
     next_id: int = 1
 
     @classmethod
-    def empty(cls, num_keypoints: int) -> "TrackTable":
+    def empty(cls, num_keypoints: int, gallery_shape: tuple[int, int, int] = (0, 0, 0)) -> "TrackTable":
+        """No rows; gallery_shape: (G, P, F) of the appearance galleries (`tracker.reid`)."""
         return cls.new(np.zeros((0, num_keypoints, 3), np.float32), np.zeros((0, 4), np.float32),
-                       np.zeros((0,), np.float32))
+                       np.zeros((0,), np.float32), gallery_shape)
 
     @classmethod
-    def new(cls, keypoints: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> "TrackTable":
-        """Rows for new TENTATIVE tracks (age 0, one hit) of (N, K, 3) poses."""
+    def new(cls, keypoints: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
+            gallery_shape: tuple[int, int, int] = (0, 0, 0)) -> "TrackTable":
+        """Rows for new TENTATIVE tracks (age 0, one hit) of (N, K, 3) poses, with empty galleries."""
         n, k = keypoints.shape[:2]
         return cls(
             ids=np.full(n, -1, np.int64),
@@ -131,6 +141,9 @@ class TrackTable:
             smooth_value=keypoints[..., :2].astype(np.float32, copy=True),
             smooth_derivative=np.zeros((n, k, 2), np.float32),
             camera_at_update=np.zeros((n, 2), np.float32),
+            gallery_features=np.zeros((n, *gallery_shape), np.float32),
+            gallery_weights=np.zeros((n, *gallery_shape[:2]), np.float32),
+            full_views=np.zeros(n, np.int32),
         )
 
     def __len__(self) -> int:
@@ -152,7 +165,7 @@ class TrackTable:
         if len(keypoints) == 0:
             return NO_ROWS
         first_row = len(self)
-        born = TrackTable.new(keypoints, boxes, scores)
+        born = TrackTable.new(keypoints, boxes, scores, self.gallery_features.shape[1:])
         born.age[:] = 1
         born.camera_at_update[:] = camera_offset
         for name in _COLUMNS:

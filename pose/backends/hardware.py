@@ -46,10 +46,10 @@ INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 
 
 def int8_skip_reason(device: str, flags: frozenset[str] | None = None) -> str | None:
-    """Why `auto` need not try static int8 on this CPU (None: it has int8 dot products, or `device` is not a CPU).
+    """Why static int8 may not be faster than fp32 on this CPU (None: it has int8 dot products, or `device` is not a CPU).
 
-    Without them int8 ran no faster than fp32 ONNX Runtime (0.98x, benchmarks/end_to_end.py on an AVX2-only
-    CPU), so quantising it (1-2 minutes for W32) would only lengthen the first start.
+    Without them int8 ran 0.98x fp32 ONNX Runtime on one AVX2-only CPU (benchmarks/end_to_end.py) and 2.05x
+    on another (benchmarks/backends.py), so `auto` tries it last there (`auto_candidates`).
     """
     if not str(device).startswith("cpu"):
         return None
@@ -57,6 +57,31 @@ def int8_skip_reason(device: str, flags: frozenset[str] | None = None) -> str | 
     if any(flag in flags for flag in INT8_FLAGS):
         return None
     return f"no int8 dot products on this CPU ({' or '.join(INT8_FLAGS)}): int8 is no faster than fp32 here"
+
+
+def auto_candidates(device: str, flags: frozenset[str] | None = None) -> tuple[str, ...]:
+    """The backends `auto` builds and tries for `device`, most promising first, chosen from what the hardware has.
+
+    Measured on 2-core CPUs (benchmarks/backends.py, HRNet-W32 256x192, x eager fp32 at 8 crops): with int8
+    dot products (AVX512-VNNI) static int8 ran 5.3x, eager bf16 2.6x, ONNX Runtime fp32 1.7x and
+    torch-compile 1.7x after 50 s of compiling. Without them int8 is a gamble: 0.98x ONNX Runtime fp32 on
+    one AVX2-only EPYC, 2.05x on another. So every CPU tries ONNX Runtime fp32 (it exports in seconds and
+    ties torch-compile) and int8 (`auto` keeps it only where it measures faster): int8 first where the
+    CPU has int8 dot products, after fp32 elsewhere, so that fp32 takes over early; bf16 where the CPU
+    has bf16 units (elsewhere it is emulated); fp16 on CUDA. torch-compile is not tried: it ties ONNX
+    Runtime fp32 for minutes of compiling.
+    """
+    if str(device).startswith("cuda"):
+        return ("fp16",)
+    flags = cpu_flags() if flags is None else flags
+    int8_first = int8_skip_reason(device, flags) is None
+    candidates = ["onnxruntime-int8"] if int8_first else []
+    if bf16_refusal(device, flags) is None:
+        candidates.append("bf16")
+    candidates.append("onnxruntime")
+    if not int8_first:
+        candidates.append("onnxruntime-int8")
+    return tuple(candidates)
 
 
 def fp16_refusal(device: str) -> str | None:

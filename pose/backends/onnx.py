@@ -38,6 +38,7 @@ import numpy as np
 from core.io import atomic_output
 from pose.backends.agreement import reference_crops
 from pose.backends.calibration import calibration_crops, calibration_fingerprint
+from pose.backends.progress import elapsed
 from pose.weights import get_cache_dir
 
 logger = logging.getLogger(__name__)
@@ -111,7 +112,8 @@ def export_onnx(model, path: str | os.PathLike, input_size: tuple[int, int]) -> 
     # The exporter prints its progress to stdout and logs every optimiser pass at INFO: kept
     # out of commands whose stdout is their JSON result, and in the debug log.
     printed = io.StringIO()
-    with atomic_output(path) as part, contextlib.redirect_stdout(printed), _no_info_logs():
+    with elapsed("exporting the pose network to ONNX", "tens of seconds for HRNet-W32 on 2 cores"), \
+            atomic_output(path) as part, contextlib.redirect_stdout(printed), _no_info_logs():
         program = torch.onnx.export(
             model, (example,), dynamo=True, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
             dynamic_shapes=({0: batch},), opset_version=OPSET, verbose=False,
@@ -160,14 +162,20 @@ def quantize_int8(fp32_path: str | os.PathLike, path: str | os.PathLike, crops: 
 
     crops: (N, 3, H, W) float32 normalised calibration inputs.
     """
+    path = Path(path)
+    prepared = path.with_name(path.name + ".prep.onnx")
+    with elapsed(f"quantising to static int8 on {len(crops)} calibration crops", "a minute or two for HRNet-W32"):
+        _quantize(fp32_path, path, prepared, crops, options)
+    return path
+
+
+def _quantize(fp32_path, path: Path, prepared: Path, crops: np.ndarray, options: dict) -> None:
     import onnx  # noqa: PLC0415  (heavy)
     from onnxruntime.quantization import (  # noqa: PLC0415  (heavy)
         CalibrationMethod, QuantFormat, QuantType, quantize_static,
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process  # noqa: PLC0415 (heavy)
 
-    path = Path(path)
-    prepared = path.with_name(path.name + ".prep.onnx")
     try:
         # ONNX shape inference + graph clean-up first, as onnxruntime advises before static quantisation
         # (its symbolic shape inference gives up on the dynamic batch of the resize ops).
@@ -182,7 +190,6 @@ def quantize_int8(fp32_path: str | os.PathLike, path: str | os.PathLike, crops: 
             )
     finally:
         prepared.unlink(missing_ok=True)
-    return path
 
 
 def session_options(threads: int | None = None, spinning: bool = False):
@@ -284,10 +291,8 @@ def build_onnx_model(model, *, input_size: tuple[int, int], weights_id: str, cac
                  else calibration_crops(calibration, input_size, color_rgb=color_rgb))
     fp32_path = model_path(cache_dir, weights_id, input_size, "fp32")
     if not fp32_path.is_file():
-        logger.info("exporting the pose network to ONNX: %s", fp32_path)
         export_onnx(model, fp32_path, input_size)
     if crops is not None:
-        logger.info("quantising to static int8 on %d calibration crops: %s", len(crops), path)
         quantize_int8(fp32_path, path, crops)
     built_s = time.perf_counter() - started
     logger.info("ONNX %s model built in %.1f s (cached for the next start)", precision, built_s)
