@@ -418,7 +418,7 @@ def test_closing_during_a_model_call_exits_cleanly(how, hrnet_reference_dir, det
                "--pose-config", str(hrnet_reference_dir / "dev_tiny.yaml"),
                "--pose-weights", str(hrnet_reference_dir / "dev_tiny_state_dict.pt"),
                "--det-file", str(det_file), "--device", "cpu", "--no-flip", "--output-dir", str(output_dir)]
-    environment = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    environment = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"))
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment)
     output = done.stdout + done.stderr
     assert "Destroyed while thread" not in output and "terminate called" not in output
@@ -514,7 +514,18 @@ def test_video_keeps_its_aspect_ratio_when_the_window_is_resized(qtbot, make_win
     assert fit_rect(QSize(1280, 720), QRect(0, 0, 400, 400)) == QRect(0, 87, 400, 225)
 
 
-def test_cli_renders_frames_and_saves_a_screenshot(hrnet_reference_dir, det_file, video, tmp_path, qapp):
+@pytest.fixture
+def gui_environment(monkeypatch, tmp_path):
+    """What `main.py gui` run in this process may set or read, restored afterwards: its thread
+    count (OMP_NUM_THREADS) and its remembered settings (a private config folder)."""
+    import os
+
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1)))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+
+
+def test_cli_renders_frames_and_saves_a_screenshot(hrnet_reference_dir, det_file, video, tmp_path, qapp,
+                                                   gui_environment):
     import main
 
     screenshot = tmp_path / "gui.png"
@@ -533,7 +544,8 @@ def test_cli_renders_frames_and_saves_a_screenshot(hrnet_reference_dir, det_file
     assert image.std() > 20
 
 
-def test_cli_exits_nonzero_when_the_source_is_missing(hrnet_reference_dir, det_file, tmp_path, qapp):
+def test_cli_exits_nonzero_when_the_source_is_missing(hrnet_reference_dir, det_file, tmp_path, qapp,
+                                                       gui_environment):
     import main
 
     status = main.main([
