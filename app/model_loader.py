@@ -74,6 +74,7 @@ class ModelRequest:
         detector: "auto" or a torchvision builder name (a network detector).
         det_file: a COCO-results detection file to read boxes from instead.
         backend: how the pose network runs (a `pose.backends.BACKENDS` name).
+        det_weights: a local state dict for the network detector (`--det-weights`).
     """
 
     pose_config: str = ""
@@ -81,6 +82,7 @@ class ModelRequest:
     backend: str = ""
     detector: str = ""
     det_file: str = ""
+    det_weights: str = ""
 
 
 def with_models(args: argparse.Namespace, request: ModelRequest) -> argparse.Namespace:
@@ -108,6 +110,8 @@ def with_models(args: argparse.Namespace, request: ModelRequest) -> argparse.Nam
         if name != getattr(args, "detector", None) or getattr(args, "det_file", None) or getattr(args, "gt_boxes", None):
             new_args.det_weights = None
         new_args.detector, new_args.det_file, new_args.gt_boxes = name, None, None
+    if request.det_weights and not request.det_file:
+        new_args.det_weights = request.det_weights
     return new_args
 
 

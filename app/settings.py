@@ -23,6 +23,11 @@ class ViewSettings:
         keypoint_threshold: keypoints scoring below this are not drawn.
         show_boxes: draw each person's box.
         show_trails: draw the recent positions of each track.
+        show_labels: write each person's track ID.
+        show_skeletons: draw the skeleton's edges.
+        show_keypoints: draw a dot on each keypoint.
+        highlight_track_id: the track drawn thicker (the one picked in the
+            track list or clicked on), or None.
         trail_length: how many recent positions a trail keeps.
         tracker_options: keyword arguments of `tracker.PoseTracker`; a change
             rebuilds the tracker (IDs restart).
@@ -30,8 +35,12 @@ class ViewSettings:
 
     detection_threshold: float = 0.5
     keypoint_threshold: float = 0.3
-    show_boxes: bool = False
-    show_trails: bool = False
+    show_boxes: bool = True
+    show_trails: bool = True
+    show_labels: bool = True
+    show_skeletons: bool = True
+    show_keypoints: bool = True
+    highlight_track_id: int | None = None
     trail_length: int = 30
     tracker_options: dict[str, Any] = field(default_factory=dict)
 

@@ -3,8 +3,9 @@
 `pipeline.capture.open_source` waits up to 10 s for a stream's first frame
 while its reader retries a dead URL. A window closed (or given another source)
 during that wait would have to wait too. The worker therefore opens streams
-through `open_source_stoppable`: the stream's connection attempts watch the
-worker's stop event, and a stop request ends the opening at once with
+through `open_source_stoppable`: a stream that cannot be reached at all fails
+at once (`StreamUnavailable`), reconnection attempts after a drop watch the
+worker's stop event, and a stop request ends them at once with
 `OpeningCancelled`. Cameras, files and folders open quickly and go straight to
 `open_source`.
 """
@@ -23,13 +24,22 @@ class OpeningCancelled(Exception):
     """The source was still being opened when its worker was asked to stop."""
 
 
-class StoppableStreamOpener:
-    """`LiveSource`'s `open_capture` for a URL: retries a refused connection until it opens or `stop` is set.
+class StreamUnavailable(ConnectionError):
+    """The stream could not be opened at all on the first try (refused, wrong address, nothing streaming)."""
 
-    Each call retries for at most `budget_s` and then returns the closed
-    capture, so `LiveSource` reports "cannot be opened" and goes on with its own
-    reconnect policy; `stop` ends every wait at once by raising `OpeningCancelled`
-    (the reader thread then ends, and `LiveSource`'s constructor with it).
+
+class StoppableStreamOpener:
+    """`LiveSource`'s `open_capture` for a URL: fails fast on the first connection, retries after a drop.
+
+    The first call makes one attempt: a refused connection or a wrong address
+    fails at once with `StreamUnavailable` (not a `SourceError`, so
+    `LiveSource` gives up instead of retrying, and the window says so within
+    a second instead of showing "Opening…" for many). Once the stream has
+    opened, a later call (a reconnect after a drop) retries for at most
+    `budget_s` and then returns the closed capture, so `LiveSource` goes on
+    with its own reconnect policy. `stop` ends every wait at once by raising
+    `OpeningCancelled` (the reader thread then ends, and `LiveSource`'s
+    constructor with it).
     """
 
     def __init__(self, url: str, stop: threading.Event, *, retry_s: float = 0.25, max_retry_s: float = 2.0,
@@ -39,8 +49,19 @@ class StoppableStreamOpener:
         self._retry_s = retry_s
         self._max_retry_s = max_retry_s
         self._budget_s = budget_s
+        self._opened_once = False
 
     def __call__(self) -> cv2.VideoCapture:
+        if not self._opened_once:
+            if self._stop.is_set():
+                raise OpeningCancelled(f"{self.url}: opening cancelled")
+            capture = cv2.VideoCapture(self.url)
+            if not capture.isOpened():
+                capture.release()
+                raise StreamUnavailable("cannot connect (connection refused, wrong address, or nothing streaming "
+                                        "there); check the URL and that the camera or server is on")
+            self._opened_once = True
+            return capture
         deadline = time.monotonic() + self._budget_s
         delay_s = self._retry_s
         while True:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from PyQt6.QtCore import QRect, QSize, Qt
-from PyQt6.QtGui import QColor, QImage, QPainter, QPaintEvent
+from PyQt6.QtCore import QRect, QSize, Qt, pyqtSignal
+from PyQt6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent
 from PyQt6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 
@@ -41,7 +41,12 @@ class VideoView(QWidget):
 
     Painting scales the QImage straight onto the widget (no QPixmap round
     trip).
+
+    Signals:
+        frame_clicked(float, float): a left click on the frame, in frame pixels (x, y).
     """
+
+    frame_clicked = pyqtSignal(float, float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -50,6 +55,8 @@ class VideoView(QWidget):
         self.frames_painted = 0
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(160, 90)
+        # Takes the focus (click, Escape), so the window's keys are shortcuts again.
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt naming)
@@ -78,6 +85,21 @@ class VideoView(QWidget):
         if self._image is None:
             return QRect()
         return fit_rect(self._image.size(), self.rect())
+
+    def frame_point(self, x: float, y: float) -> tuple[float, float] | None:
+        """Widget point (x, y) in frame pixels; None outside the frame."""
+        rect = self.video_rect()
+        if rect.isEmpty() or not rect.contains(int(x), int(y)):
+            return None
+        return ((x - rect.left()) * self._image.width() / rect.width(),
+                (y - rect.top()) * self._image.height() / rect.height())
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt naming)
+        super().mousePressEvent(event)
+        if event.button() == Qt.MouseButton.LeftButton:
+            point = self.frame_point(event.position().x(), event.position().y())
+            if point is not None:
+                self.frame_clicked.emit(*point)
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt naming)
         painter = QPainter(self)

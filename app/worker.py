@@ -36,6 +36,7 @@ from PyQt6.QtGui import QImage
 
 from app.errors import explain_run_error
 from app.model_loader import LoadedModels
+from app.playback import PacedSource
 from app.recording import VideoRecorder
 from app.settings import SharedSettings, ViewSettings
 from app.sources import open_source_stoppable
@@ -138,7 +139,8 @@ class VideoFrame:
             (the worker never writes to it again; recording and tests read it).
         result: the pipeline's result for the frame (poses in frame pixels).
         shown: the poses that passed the live thresholds (what was drawn).
-        timings_ms: milliseconds per stage, `STAGES` order, for this frame.
+        timings_ms: milliseconds per stage, `STAGES` order, for this frame,
+            and "latency": capture to display, without time spent paused.
         fps: end-to-end frames per second, smoothed over recent frames.
         device: where the models run.
         redraw: True when this is the frame on screen drawn again with new
@@ -193,11 +195,14 @@ class FrameAnnotator:
             image,
             poses.keypoints,
             poses.scores,
-            skeleton or (),
+            (skeleton or ()) if settings.show_skeletons else (),
             track_ids=poses.track_ids,
             boxes=poses.boxes,
             keypoint_threshold=settings.keypoint_threshold,
             show_boxes=settings.show_boxes,
+            show_labels=settings.show_labels,
+            show_keypoints=settings.show_keypoints,
+            highlight_id=settings.highlight_track_id,
             trails=self._trails if settings.show_trails else None,
         )
 
@@ -224,6 +229,28 @@ class _FpsMeter:
         self._last = None
 
 
+class _PauseLog:
+    """When the video was paused (monotonic seconds), so latency can leave the paused time out."""
+
+    def __init__(self, paused: bool, keep: int = 32) -> None:
+        self._intervals: list[tuple[float, float]] = []
+        self._since: float | None = time.monotonic() if paused else None
+        self._keep = keep
+
+    def set_paused(self, paused: bool) -> None:
+        now = time.monotonic()
+        if paused and self._since is None:
+            self._since = now
+        elif not paused and self._since is not None:
+            self._intervals = [*self._intervals[-self._keep + 1:], (self._since, now)]
+            self._since = None
+
+    def paused_s(self, start: float, end: float) -> float:
+        """Seconds of [start, end] spent paused."""
+        intervals = self._intervals if self._since is None else [*self._intervals, (self._since, end)]
+        return sum(max(0.0, min(end, stop) - max(start, begin)) for begin, stop in intervals)
+
+
 class PipelineWorker(QThread):
     """Runs one source through the pipeline on its own thread.
 
@@ -241,6 +268,8 @@ class PipelineWorker(QThread):
             worker there; the tracker starts over, so IDs restart).
         start_paused: pause after the first frame, which is shown anyway, so
             the source on screen is always the one just opened.
+        speed: files play at their frame rate times this (`app.playback`);
+            None: as fast as the models allow. Live sources ignore it.
     """
 
     frame_ready = pyqtSignal(object)
@@ -259,6 +288,7 @@ class PipelineWorker(QThread):
         annotator: Callable[[np.ndarray, TrackedPoses, Any, ViewSettings], np.ndarray] | None = None,
         start_index: int = 0,
         start_paused: bool = False,
+        speed: float | None = 1.0,
         parent: Any = None,
     ) -> None:
         super().__init__(parent)
@@ -284,6 +314,9 @@ class PipelineWorker(QThread):
         self._pending_models: LoadedModels | None = None
         self._recording_request: tuple[str, Any] | None = None
         self._pipeline: RunningPipeline | None = None
+        self._speed = speed
+        self._paced: PacedSource | None = None
+        self._pauses = _PauseLog(start_paused)
         self.frames_emitted = 0
 
     # ---- called from the GUI thread -------------------------------------------------
@@ -309,8 +342,25 @@ class PipelineWorker(QThread):
         with self._lock:
             if paused != self._paused:
                 self._steps = 0
+                self._pauses.set_paused(paused)
             self._paused = paused
+            paced = self._paced
             self._lock.notify_all()
+        if paced is not None:
+            paced.set_paused(paused)
+
+    @property
+    def speed(self) -> float | None:
+        with self._lock:
+            return self._speed
+
+    def set_speed(self, speed: float | None) -> None:
+        """Play a file at its frame rate times `speed` from now on (None: as fast as possible)."""
+        with self._lock:
+            self._speed = speed
+            paced = self._paced
+        if paced is not None:
+            paced.set_speed(speed)
 
     @property
     def paused(self) -> bool:
@@ -351,12 +401,16 @@ class PipelineWorker(QThread):
         results: Iterator[FrameResult] | None = None
         opened: Any = None
         try:
+            # The source first: one that cannot be opened fails before anything else is built.
+            opened = open_source_stoppable(self.source, self._stop, start_index=self.start_index)
+            if not getattr(opened, "live", False):
+                with self._lock:
+                    opened = self._paced = PacedSource(opened, self._speed, paused=self._paused)
             annotator = self._annotator or FrameAnnotator()
             settings, version = self._settings.snapshot()
             self._tracker = Swappable(self._tracker_factory(**settings.tracker_options))
             self._tracker_options = dict(settings.tracker_options)
             self._detector.set_score_threshold(settings.detection_threshold)
-            opened = open_source_stoppable(self.source, self._stop, start_index=self.start_index)
             pipeline = self._pipeline_factory(opened, self._detector, self._estimator, self._tracker)
             with self._lock:
                 self._pipeline = pipeline
@@ -375,7 +429,8 @@ class PipelineWorker(QThread):
                 if not self._may_advance(fps_meter):
                     if changed and last is not None:
                         # Paused: show the new display settings on the frame on screen.
-                        last = self._annotate(last.result, settings, annotator, last.fps, redraw=True)
+                        last = self._annotate(last.result, settings, annotator, last.fps, redraw=True,
+                                              latency_ms=last.timings_ms.get("latency"))
                         if not self._wait_for_view():
                             break
                         self.frame_ready.emit(last)
@@ -387,6 +442,8 @@ class PipelineWorker(QThread):
                         self.source_ended.emit()
                     break
                 last = self._annotate(result, settings, annotator, fps_meter.tick())
+                # Again here: a request made while this frame was being computed records it.
+                recorder = self._handle_recording_request(recorder)
                 if recorder is not None:
                     recorder = self._record(recorder, last.buffer)
                 if not self._wait_for_view():
@@ -462,7 +519,7 @@ class PipelineWorker(QThread):
                 reset()
 
     def _annotate(self, result: FrameResult, settings: ViewSettings, annotator: Any, fps: float,
-                  redraw: bool = False) -> VideoFrame:
+                  redraw: bool = False, latency_ms: float | None = None) -> VideoFrame:
         started = time.perf_counter()
         shown = filter_poses(result.poses, settings.detection_threshold)
         skeleton = getattr(self._estimator.target, "skeleton", None)
@@ -471,6 +528,18 @@ class PipelineWorker(QThread):
         drawing_s = time.perf_counter() - started
         timings_ms = {stage: 1000.0 * float(result.timings_s.get(stage, 0.0)) for stage in STAGES}
         timings_ms["drawing"] = 1000.0 * drawing_s
+        latency_s = result.timings_s.get("latency")
+        if latency_ms is not None:
+            # A redraw of the frame on screen: its latency is the one it was shown with.
+            timings_ms["latency"] = latency_ms
+        elif latency_s is not None:
+            # Capture to now, less the time the frame sat in the pipeline while paused.
+            now = time.monotonic()
+            with self._lock:
+                paused_s = self._pauses.paused_s(now - latency_s, now)
+            # Never less than the frame's own stage times (they may have run during the pause).
+            working_s = sum(float(result.timings_s.get(stage, 0.0)) for stage in STAGES)
+            timings_ms["latency"] = 1000.0 * max(working_s, latency_s - paused_s)
         return VideoFrame(image=image, buffer=buffer, result=result, shown=shown, timings_ms=timings_ms,
                           fps=fps, device=self._device, redraw=redraw)
 

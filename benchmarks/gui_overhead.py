@@ -3,7 +3,8 @@
 Run: .venv/bin/python benchmarks/gui_overhead.py [--loops 12] [--repeats 3] [--json out.json]
      [pose/detector options of `main.py gui`, e.g. --pose-config coco/w32_256x192 --device cuda]
      .venv/bin/python benchmarks/gui_overhead.py --docs-screenshot docs/gui.png
-       (only the README picture: `main.py gui --screenshot` on the sample clip, same models and boxes)
+       (only the README pictures, docs/gui.png and docs/gui_menu.png: the window on the sample clip,
+       same models and boxes, Tracks tab, track #2 highlighted, the View menu open in the second)
 
 On the same file and the same models, four runs:
 
@@ -119,12 +120,16 @@ def run_app(source: str, args: argparse.Namespace, models, expected_frames: int,
 
     from app.main_window import MainWindow  # noqa: PLC0415 - Qt
     from app.model_loader import ModelLoader  # noqa: PLC0415 - Qt
+    from app.preferences import Preferences  # noqa: PLC0415 - Qt
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     loader = ModelLoader(builder=lambda _args, progress: models)
     with tempfile.TemporaryDirectory() as output_dir:
+        # Every frame as fast as the models allow (files otherwise play at their frame rate),
+        # and none of the person's remembered settings.
         window = MainWindow(args, source, output_dir=output_dir, loader=loader, model_choices=[],
-                            settings=ViewSettings(show_trails=True))
+                            settings=ViewSettings(show_trails=True), playback_speed=None,
+                            preferences=Preferences(Path(output_dir) / "gui.conf"))
         window.resize(1280, 720)
         window.show()
         times: list[float] = []
@@ -158,16 +163,70 @@ def run_app(source: str, args: argparse.Namespace, models, expected_frames: int,
 
 
 def docs_screenshot(path: str, args: argparse.Namespace, folder: Path) -> int:
-    """`main.py gui --screenshot PATH --exit-after-frames 5` on the sample clip (boxes, trails on)."""
-    detections = write_detections(folder / "detections.json", 5)
+    """The README pictures of the window on the sample clip: PATH, and PATH's stem + "_menu" with the View menu open.
+
+    The window (offscreen) steps to the clip's last frame, shows the Tracks
+    tab with track #2 highlighted, and is grabbed; the second picture adds
+    the open View menu (a popup is a window of its own, so it is grabbed and
+    painted on).
+    """
+    from PyQt6.QtGui import QPainter  # noqa: PLC0415 - Qt
+    from PyQt6.QtWidgets import QApplication  # noqa: PLC0415 - Qt
+
+    from app.main_window import MainWindow  # noqa: PLC0415 - Qt
+    from app.preferences import Preferences  # noqa: PLC0415 - Qt
+
     argv = ["gui", "--source", str(VIDEO), "--pose-config", str(args.pose_config),
-            "--det-file", str(args.det_file or detections), "--show-boxes", "--show-trails",
-            "--output-dir", str(folder / "out"), "--screenshot", path, "--exit-after-frames", "5"]
+            "--det-file", str(args.det_file or write_detections(folder / "detections.json", 5))]
     if args.pose_weights:
         argv += ["--pose-weights", str(args.pose_weights)]
     if args.device:
         argv += ["--device", args.device]
-    return cli.main(argv)
+    gui_args = cli.build_parser("gui").parse_args(argv)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    window = MainWindow(gui_args, str(VIDEO), output_dir=folder / "out", preferences=Preferences(folder / "gui.conf"),
+                        settings=ViewSettings(keypoint_threshold=gui_args.keypoint_threshold))
+    window.set_paused(True)
+    window.resize(1280, 720)
+    window.show()
+
+    def wait_for(condition, what: str) -> None:
+        deadline = time.monotonic() + 300
+        while not condition():
+            if time.monotonic() > deadline or window.error_text:
+                raise RuntimeError(f"docs screenshot: no {what} ({window.error_text or 'timed out'})")
+            app.processEvents()
+            time.sleep(0.005)
+
+    wait_for(lambda: window.frames_shown == 1, "first frame")
+    for shown in range(2, 6):
+        window.step()
+        wait_for(lambda shown=shown: window.frames_shown == shown, f"frame {shown}")
+    window.controls.tabs.setCurrentWidget(window.controls.track_list)
+    window.controls.track_list.toggle(2)
+    wait_for(lambda: window.last_frame.redraw, "redrawn frame")
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.01)
+    picture = window.grab()
+    ok = picture.save(path)
+    bar = window.menuBar()
+    view = next(action for action in bar.actions() if action.text().replace("&", "") == "View")
+    corner = bar.mapTo(window, bar.actionGeometry(view).bottomLeft())
+    view.menu().popup(window.mapToGlobal(corner))
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.01)
+    painter = QPainter(picture)
+    painter.drawPixmap(corner, view.menu().grab())
+    painter.end()
+    view.menu().close()
+    menu_path = Path(path).with_name(Path(path).stem + "_menu.png")
+    ok = picture.save(str(menu_path)) and ok
+    window.close()
+    wait_for(lambda: window.is_shut_down, "shutdown")
+    logger.warning("saved %s and %s", path, menu_path)
+    return 0 if ok else 1
 
 
 def main() -> int:
@@ -176,7 +235,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs of each kind; the median is reported")
     parser.add_argument("--visible", action="store_true", help="show the window (default: offscreen)")
     parser.add_argument("--json", default=None, help="also write the numbers to this file")
-    parser.add_argument("--docs-screenshot", metavar="PATH", help="only save the README screenshot of the window")
+    parser.add_argument("--docs-screenshot", metavar="PATH",
+                        help="only save the README screenshots of the window (PATH and PATH's stem + _menu.png)")
     add_pose_arguments(parser)
     add_detector_arguments(parser)
     parser.set_defaults(pose_config=str(TINY_CONFIG))

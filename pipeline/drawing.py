@@ -130,6 +130,8 @@ def draw_poses(
     trails: Trails | None = None,
     thickness: int = 2,
     radius: int = 3,
+    show_keypoints: bool = True,
+    highlight_id: int | None = None,
 ) -> np.ndarray:
     """Draw skeletons (and optionally IDs, boxes, trails) on a copy of `image_bgr`.
 
@@ -142,6 +144,8 @@ def draw_poses(
         keypoint_threshold: keypoints scoring below it are not drawn, nor their edges.
         show_labels: write "#<id>" above each person (only with track_ids).
         trails: a `Trails` history to draw (the caller updates it).
+        show_keypoints: draw a dot on each keypoint (an empty `skeleton` draws no edges).
+        highlight_id: the track drawn twice as thick (skeleton, dots and trail), or None.
 
     Returns:
         a new (H, W, 3) uint8 BGR image.
@@ -169,7 +173,8 @@ def draw_poses(
         for track_id in trails.track_ids:
             points = trails.points(track_id)
             if len(points) >= 2:
-                cv2.polylines(scene, [np.round(points).astype(np.int32)], False, color_for_id(track_id), thickness, cv2.LINE_AA)
+                width = 2 * thickness if track_id == highlight_id else thickness
+                cv2.polylines(scene, [np.round(points).astype(np.int32)], False, color_for_id(track_id), width, cv2.LINE_AA)
     if n == 0:
         return scene
 
@@ -184,9 +189,11 @@ def draw_poses(
     for i in range(n):
         color = palette.by_idx(int(lookup[i]))
         person = sv.KeyPoints(xy=keypoints[i:i + 1], keypoint_confidence=scores[i:i + 1], visible=visible[i:i + 1])
+        scale = 2 if highlight_id is not None and track_ids is not None and track_ids[i] == highlight_id else 1
         if edges:
-            scene = sv.EdgeAnnotator(color=color, thickness=thickness, edges=edges).annotate(scene, person)
-        scene = sv.VertexAnnotator(color=color, radius=radius).annotate(scene, person)
+            scene = sv.EdgeAnnotator(color=color, thickness=scale * thickness, edges=edges).annotate(scene, person)
+        if show_keypoints:
+            scene = sv.VertexAnnotator(color=color, radius=scale * radius).annotate(scene, person)
 
     label_boxes = boxes if boxes is not None else _keypoint_boxes(keypoints, visible)
     detections = sv.Detections(xyxy=label_boxes)

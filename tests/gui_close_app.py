@@ -6,9 +6,14 @@ HOW is how the window is closed:
   q        the Q shortcut, while the pose model is inside a 3 s call;
   button   the window's close button (a close request to its QWindow), same moment;
   paused   pause, then the close button, same moment;
-  url      the close button while SOURCE (a stream URL) is still being opened and retried;
   sigint   Ctrl-C (SIGINT) in the terminal, same moment as q;
   sigint2  Ctrl-C twice: the second exits at once (status 130) without waiting for the call.
+  sigterm, sighup
+           `kill <pid>` / the terminal closing, with a recording running: start recording once the
+           first frame is shown, then send the signal while a later pose call is held;
+  sigterm2 SIGTERM twice: the second exits at once (status 143).
+  destroy  the native window destroyed under Qt (the X11 DestroyNotify that `xdotool windowclose`
+           causes), delivered to the application's native event filters, same moment as q.
 
 The pose estimator is the real one from the options, with every pose batch
 held for `BLOCK_S` seconds, as a big HRNet on a CPU takes. The script prints
@@ -57,7 +62,8 @@ def main() -> int:
     how, source = sys.argv[1], sys.argv[2]
     gui_args = sys.argv[sys.argv.index("--") + 1:]
 
-    from PyQt6.QtCore import Qt, QTimer
+    from PyQt6 import sip
+    from PyQt6.QtCore import QAbstractEventDispatcher, QByteArray, Qt, QTimer
     from PyQt6.QtGui import QCloseEvent
     from PyQt6.QtTest import QTest
     from PyQt6.QtWidgets import QApplication
@@ -71,17 +77,25 @@ def main() -> int:
     model_loader.build_estimator = lambda *args: BlockingEstimator(real_build(*args), entered)
 
     app = QApplication(sys.argv[:1])
-    started = time.monotonic()
 
     def window() -> MainWindow | None:
         return next((w for w in app.topLevelWidgets() if isinstance(w, MainWindow)), None)
+
+    recording_from: list[int] = []
 
     def close_when_ready() -> None:
         target = window()
         if target is None:
             return
-        if how == "url":
-            ready = target.worker is not None and target.worker.isRunning() and time.monotonic() - started > 1.5
+        if how in ("sigterm", "sighup"):
+            if not recording_from:
+                if target.frames_shown < 1:
+                    return
+                target.set_recording(True)
+                recording_from.append(target.frames_shown)
+                entered.clear()
+            # A frame was recorded, and the next pose call is held.
+            ready = target.frames_shown > recording_from[0] and entered.is_set()
         else:
             ready = entered.is_set()
         if not ready:
@@ -89,11 +103,20 @@ def main() -> int:
         poll.stop()
         if how == "q":
             QTest.keyClick(target, Qt.Key.Key_Q)
-        elif how.startswith("sigint"):
-            os.kill(os.getpid(), signal.SIGINT)
-            if how == "sigint2":
+        elif how == "destroy":
+            destroy = bytearray(32)
+            destroy[0] = 17  # XCB_DESTROY_NOTIFY
+            destroy[4:8] = destroy[8:12] = int(target.winId()).to_bytes(4, sys.byteorder)
+            event = bytes(destroy)  # alive while the pointer to it is read
+            # As the xcb plugin hands it over: to every native event filter of the application.
+            QAbstractEventDispatcher.instance().filterNativeEvent(QByteArray(b"xcb_generic_event_t"),
+                                                                  sip.voidptr(event))
+        elif how.startswith(("sigint", "sigterm", "sighup")):
+            signum = {"sigint": signal.SIGINT, "sigterm": signal.SIGTERM, "sighup": signal.SIGHUP}[how.rstrip("2")]
+            os.kill(os.getpid(), signum)
+            if how.endswith("2"):
                 # The second comes once the first was handled (the window is hidden then).
-                QTimer.singleShot(300, lambda: os.kill(os.getpid(), signal.SIGINT))
+                QTimer.singleShot(300, lambda: os.kill(os.getpid(), signum))
         else:
             if how == "paused":
                 target.set_paused(True)
