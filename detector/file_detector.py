@@ -233,8 +233,8 @@ class FileDetector:
         Nearly always a wrong frame -> image id mapping, so the message says
         which mapping was used and which ids the file has.
         """
-        if self.frames_seen == 0 or self.frames_matched:
-            return ""
+        if self.frames_seen == 0 or self.frames_matched or not self._boxes_xywh:
+            return ""  # an empty file is a valid answer: nobody in any frame
         return (f"none of its {self.frames_seen} frames matched an image id of {self.path} (the file's ids: "
                 f"{self._id_range()}; a frame's id was {self._how}); choose how ids map with --det-image-key "
                 f"path|index, or give the annotation file that lists the images (--det-annotations)")
@@ -247,7 +247,7 @@ class FileDetector:
             self._how = self.lookup.describe(frame)
             if image_id in self._boxes_xywh:
                 self.frames_matched += 1
-            elif not self._warned_unknown_id:
+            elif not self._warned_unknown_id and self._boxes_xywh:
                 # Usually a wrong frame -> id mapping (e.g. PoseTrack frames without --det-annotations).
                 logger.warning(
                     "%s has no entry for image id %d (frame %d, %s; the id is %s; the file's ids: %s); "

@@ -134,6 +134,16 @@ def test_a_detection_file_for_other_images_fails_the_input_and_says_how_ids_map(
     assert list(out.iterdir()) == []  # no empty result passing for a done one
 
 
+def test_an_empty_detection_file_means_nobody_in_any_frame(tmp_path):
+    boxes = tmp_path / "nobody.json"
+    boxes.write_text("[]")  # COCO results list no image without detections: none at all is a valid file
+    out = tmp_path / "out"
+    assert main.main(["track", str(VIDEO), "--out", str(out), "--det-file", str(boxes), "--max-frames", "2",
+                      *MODEL_ARGS]) == 0
+    document = json.loads((out / "000001_mpiinew_test.json").read_text())
+    assert [frame["people"] for frame in document["frames"]] == [[], []]
+
+
 def test_an_output_folder_that_cannot_be_created_gives_exit_status_2(tmp_path, detections, caplog):
     (tmp_path / "taken").write_text("a file, not a folder")
     for out in (tmp_path / "taken", tmp_path / "taken" / "sub"):
