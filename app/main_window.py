@@ -2,7 +2,8 @@
 
 The window owns at most one running `PipelineWorker` (the source on screen)
 and one `ModelLoader`. It only paints and routes requests: opening a source
-(or seeking in a file) stops the old worker and starts a new one; a newly
+stops the old worker and starts a new one (seeking in a file is the running
+worker's, `PipelineWorker.seek`, unless it has ended); a newly
 loaded model is handed to the running worker (same keypoints) or restarts it
 (different keypoints).
 
@@ -558,6 +559,13 @@ class MainWindow(QMainWindow):
             self._pending_source = source
             return
         seeking = seeking and source == self.source and self.last_frame is not None
+        if seeking and self.worker is not None and self._seek_in_worker(start_index):
+            self._ended = False
+            self.frames_shown = 0
+            self.pose_history = []
+            self.recent_frames.clear()
+            self.status_label.setText(f"seeking to frame {start_index + 1}…")
+            return
         self.stop_worker()
         self._ended = False
         problem = check_source(source)
@@ -604,6 +612,17 @@ class MainWindow(QMainWindow):
         else:
             self.status_label.setText(f"seeking to frame {start_index + 1}…" if seeking else f"opening {source}…")
             worker.start()
+
+    def _seek_in_worker(self, index: int) -> bool:
+        """The running worker goes on from frame `index` of the file it has open; False when it cannot.
+
+        It reopens the file only where the container cannot seek exactly. The
+        frame on screen stays until the new one comes; it plays paused or not,
+        at the speed, as the controls say now (as a new worker would).
+        """
+        self.worker.set_paused(self.controls.pause_button.isChecked())
+        self.worker.set_speed(self.timeline.playback_speed)
+        return self.worker.seek(index)
 
     def _show_source_failed(self, message: str) -> None:
         """The source could not be opened or stopped with an error: nothing plays, say so everywhere."""
@@ -718,7 +737,11 @@ class MainWindow(QMainWindow):
         self.seek(self.last_frame.index - 1)
 
     def seek(self, index: int) -> None:
-        """Show frame `index` of the file (the pipeline and the tracker restart there: IDs restart)."""
+        """Show frame `index` of the file (the pipeline and the tracker restart there: IDs restart).
+
+        The running worker seeks in the file it has open; a new one opens it
+        there when there is none (after the end of the file).
+        """
         if not self._is_file() or self.models is None:
             return
         last = self._frame_count - 1 if self._frame_count else index
@@ -755,6 +778,10 @@ class MainWindow(QMainWindow):
 
     def _on_frame(self, frame: VideoFrame) -> None:
         worker = self.sender()
+        if isinstance(worker, PipelineWorker) and frame.seeks < worker.seeks_requested:
+            # Computed before the last seek (it was in flight): not the frame asked for.
+            worker.frame_shown()
+            return
         if frame.redraw:
             self.recent_frames.replace_newest(frame)
             if not self.recent_frames.browsing:

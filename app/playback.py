@@ -8,8 +8,8 @@ falling behind with a queue. `PacedSource` wraps the opened file source for
 the pipeline's capture stage and does both.
 
 The clock counts playing time only: `set_paused(True)` freezes it (frames
-then leave at once, for stepping), and resuming, a new speed or a seek starts
-it again from the next frame, so nothing is dropped for the time spent paused.
+then leave at once, for stepping), and resuming, a new speed or a seek
+(`seek`, in the open file) starts it again from the next frame, so nothing is dropped for the time spent paused.
 """
 
 from __future__ import annotations
@@ -119,6 +119,19 @@ class PacedSource:
                 raise SourceTimeout(f"{self.name}: frame {frame.index} not due yet")
             return frame
         return None
+
+    def seek(self, index: int) -> bool:
+        """The file source's `seek` (False where it has none); the clock starts again from the frame sought.
+
+        Called only while no pipeline reads this source (the worker stops one before seeking).
+        """
+        seek = getattr(self._source, "seek", None)
+        if seek is None or not seek(index):
+            return False
+        with self._lock:
+            self._held = None
+            self._anchor = None
+        return True
 
     def _is_last(self, index: int) -> bool:
         count = getattr(self._source, "frame_count", None)

@@ -5,7 +5,7 @@ tracker started over (IDs restarted) and it took 0.3-0.7 s, seconds under
 load. The frames just shown are still valid results of the running tracker,
 so the window keeps the most recent ones (`RecentFrames`) and shows them
 again; only a step back past the oldest kept frame, or a jump on the
-timeline, reopens the file.
+timeline, seeks (in the open file: `PipelineWorker.seek`).
 
 Only the order of the frames matters here; the frames are the worker's
 `VideoFrame`s (annotated image, buffer, result).

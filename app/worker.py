@@ -19,6 +19,17 @@ Stopping never waits on the GUI thread: `stop()` returns at once, and the
 thread ends by itself once a model call in flight has returned (the window
 keeps the QThread alive until `finished`; a running QThread is never
 destroyed). A stream still being opened gives up at once (`app.sources`).
+
+Seeking (`seek`, files and frame folders) stays in this thread and in the
+open source: the worker stops the running pipeline (its frames in flight
+belong to the old position), moves the source to the frame asked for
+(`seek` of `pipeline.capture`'s file sources; the file is reopened there only
+when the container cannot seek exactly), and runs a new pipeline with a new
+tracker, since IDs after a jump are a fresh start. The worker owns the open
+source: pipelines get it through `BorrowedSource`, so stopping one leaves
+the file open. Reopening cost 0.3-0.7 s idle and 3-5 s under load (a new
+thread, the file opened and its first frame decoded again, after the old
+worker had finished).
 """
 
 from __future__ import annotations
@@ -74,6 +85,23 @@ def default_pipeline_factory(source: Any, detector: Any, estimator: Any, tracker
 
 def default_tracker_factory(**options: Any) -> Any:
     return PoseTracker(**options)
+
+
+class BorrowedSource:
+    """The worker's open source as a pipeline sees it: all of it except `close`.
+
+    A pipeline closes its source when it stops; a seek stops the pipeline but
+    goes on reading the same file, so the worker closes the source itself.
+    """
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._source, name)
+
+    def close(self) -> None:
+        pass
 
 
 class Swappable:
@@ -145,6 +173,9 @@ class VideoFrame:
         device: where the models run.
         redraw: True when this is the frame on screen drawn again with new
             display settings while paused (not a new frame).
+        seeks: how many seeks the worker had carried out when it computed the
+            frame; one with fewer than the window asked for (`PipelineWorker.
+            seeks_requested`) is from before the last seek.
     """
 
     image: QImage
@@ -155,6 +186,7 @@ class VideoFrame:
     fps: float = 0.0
     device: str = ""
     redraw: bool = False
+    seeks: int = 0
 
     @property
     def index(self) -> int:
@@ -264,8 +296,7 @@ class PipelineWorker(QThread):
             stopped (False, path of the finished file, or an error message).
 
     Args:
-        start_index: the first frame of a file or folder (seeking opens a new
-            worker there; the tracker starts over, so IDs restart).
+        start_index: the first frame of a file or folder.
         start_paused: pause after the first frame, which is shown anyway, so
             the source on screen is always the one just opened.
         speed: files play at their frame rate times this (`app.playback`);
@@ -318,6 +349,14 @@ class PipelineWorker(QThread):
         self._paced: PacedSource | None = None
         self._pauses = _PauseLog(start_paused)
         self.frames_emitted = 0
+        # Seeks: asked for by the window (guarded by the lock) and carried out (worker thread only).
+        self._seek_to: int | None = None
+        self._accepts_seeks = False
+        self.seeks_requested = 0
+        self._seeks_done = 0
+        # Owned by the worker thread: the open source and the results of the pipeline reading it.
+        self._opened: Any = None
+        self._results: Iterator[FrameResult] | None = None
 
     # ---- called from the GUI thread -------------------------------------------------
 
@@ -374,6 +413,23 @@ class PipelineWorker(QThread):
                 self._steps += 1
                 self._lock.notify_all()
 
+    def seek(self, index: int) -> bool:
+        """Go on from frame `index` of the open file or folder, with a new tracker (IDs restart).
+
+        False when this worker cannot: a live source, not running yet, at the
+        end of the source or stopping (then start a new worker there). Paused,
+        the frame sought is shown. Frames computed before the seek come with
+        fewer `VideoFrame.seeks` than `seeks_requested`.
+        """
+        with self._lock:
+            if not self._accepts_seeks or self._stop.is_set():
+                return False
+            self._seek_to = int(index)
+            self.seeks_requested += 1
+            self._steps = 1 if self._paused else 0
+            self._lock.notify_all()
+        return True
+
     def frame_shown(self) -> None:
         """The window has taken the last frame; the next may be sent."""
         self._view_ready.set()
@@ -398,25 +454,18 @@ class PipelineWorker(QThread):
 
     def run(self) -> None:
         recorder: VideoRecorder | None = None
-        results: Iterator[FrameResult] | None = None
-        opened: Any = None
         try:
             # The source first: one that cannot be opened fails before anything else is built.
-            opened = open_source_stoppable(self.source, self._stop, start_index=self.start_index)
-            if not getattr(opened, "live", False):
-                with self._lock:
-                    opened = self._paced = PacedSource(opened, self._speed, paused=self._paused)
+            self._open(self.start_index)
             annotator = self._annotator or FrameAnnotator()
             settings, version = self._settings.snapshot()
             self._tracker = Swappable(self._tracker_factory(**settings.tracker_options))
             self._tracker_options = dict(settings.tracker_options)
             self._detector.set_score_threshold(settings.detection_threshold)
-            pipeline = self._pipeline_factory(opened, self._detector, self._estimator, self._tracker)
-            with self._lock:
-                self._pipeline = pipeline
-            if self._stop.is_set():
+            if not self._start_pipeline():
                 return
-            results = iter(pipeline.run())
+            with self._lock:
+                self._accepts_seeks = hasattr(self._opened, "seek") and not getattr(self._opened, "live", False)
             fps_meter = _FpsMeter()
             last: VideoFrame | None = None
             while not self._stop.is_set():
@@ -426,6 +475,11 @@ class PipelineWorker(QThread):
                 if changed:
                     self._apply_settings(settings, annotator)
                     version = new_version
+                if self._take_seek(annotator):
+                    # The frame on screen is from before the seek: no redraw of it.
+                    last = None
+                    if not self._start_pipeline():
+                        break
                 if not self._may_advance(fps_meter):
                     if changed and last is not None:
                         # Paused: show the new display settings on the frame on screen.
@@ -436,8 +490,10 @@ class PipelineWorker(QThread):
                         self.frame_ready.emit(last)
                     continue
                 self._take_pending_models()
-                result = next(results, None)
+                result = next(self._results, None)
                 if result is None:
+                    if not self._ends():
+                        continue  # a seek came in: the loop carries it out
                     if not self._stop.is_set():
                         self.source_ended.emit()
                     break
@@ -456,25 +512,81 @@ class PipelineWorker(QThread):
                 logger.debug("worker for %s failed", self.source, exc_info=True)
                 self.failed.emit(explain_run_error(self.source, error))
         finally:
+            with self._lock:
+                self._accepts_seeks = False
             # Also ends a stream opener still retrying for a source that failed.
             self._stop.set()
-            self._shutdown(results, opened, recorder)
+            self._shutdown(recorder)
 
-    def _shutdown(self, results: Iterator[FrameResult] | None, opened: Any, recorder: VideoRecorder | None) -> None:
+    def _open(self, start_index: int) -> None:
+        """Open the source at `start_index`; files are read at their pace (`PacedSource`)."""
+        opened = open_source_stoppable(self.source, self._stop, start_index=start_index)
+        if not getattr(opened, "live", False):
+            with self._lock:
+                opened = self._paced = PacedSource(opened, self._speed, paused=self._paused)
+        self._opened = opened
+
+    def _start_pipeline(self) -> bool:
+        """A pipeline on the open source (borrowed: the worker closes it); False when stopped meanwhile."""
+        pipeline = self._pipeline_factory(BorrowedSource(self._opened), self._detector, self._estimator,
+                                          self._tracker)
+        with self._lock:
+            self._pipeline = pipeline
+        if self._stop.is_set():
+            return False
+        self._results = iter(pipeline.run())
+        return True
+
+    def _stop_pipeline(self) -> None:
         with self._lock:
             pipeline, self._pipeline = self._pipeline, None
         if pipeline is not None:
             pipeline.stop()
+        results, self._results = self._results, None
         if results is not None and hasattr(results, "close"):
-            try:
-                # Joins the pipeline's stage threads: returns once a model call in
-                # flight has finished. This thread waits for it, the window does not.
-                results.close()
-            except Exception:  # noqa: BLE001 - shutting down; log and go on releasing
-                logger.exception("error while stopping the pipeline for %s", self.source)
+            # Joins the pipeline's stage threads: returns once a model call in
+            # flight has finished. This thread waits for it, the window does not.
+            results.close()
+
+    def _take_seek(self, annotator: Any) -> bool:
+        """Carry out a seek the window asked for, if any: the pipeline stops and the source moves there.
+
+        A new pipeline must then be started. The tracker is new (a jump is a
+        fresh start for IDs) and so are the trails.
+        """
+        with self._lock:
+            index, self._seek_to = self._seek_to, None
+            requested = self.seeks_requested
+        if index is None:
+            return False
+        self._stop_pipeline()
+        if not self._opened.seek(index):
+            logger.info("%s cannot seek to frame %d exactly: reopening it there", self.source, index + 1)
+            opened, self._opened = self._opened, None
+            opened.close()
+            self._open(index)
+        self._seeks_done = requested
+        self._tracker.swap(self._tracker_factory(**self._tracker_options))
+        reset = getattr(annotator, "reset", None)
+        if reset is not None:
+            reset()
+        return True
+
+    def _ends(self) -> bool:
+        """At the end of the source: True to end the run, False when a seek is waiting (the run goes on)."""
+        with self._lock:
+            if self._seek_to is not None:
+                return False
+            self._accepts_seeks = False
+            return True
+
+    def _shutdown(self, recorder: VideoRecorder | None) -> None:
+        try:
+            self._stop_pipeline()
+        except Exception:  # noqa: BLE001 - shutting down; log and go on releasing
+            logger.exception("error while stopping the pipeline for %s", self.source)
+        opened, self._opened = self._opened, None
         if opened is not None:
-            # The pipeline closes its source when it ran; closing again is harmless,
-            # and covers a pipeline that was built but never started.
             opened.close()
         if recorder is not None:
             self._finish_recording(recorder)
@@ -541,7 +653,7 @@ class PipelineWorker(QThread):
             working_s = sum(float(result.timings_s.get(stage, 0.0)) for stage in STAGES)
             timings_ms["latency"] = 1000.0 * max(working_s, latency_s - paused_s)
         return VideoFrame(image=image, buffer=buffer, result=result, shown=shown, timings_ms=timings_ms,
-                          fps=fps, device=self._device, redraw=redraw)
+                          fps=fps, device=self._device, redraw=redraw, seeks=self._seeks_done)
 
     def _handle_recording_request(self, recorder: VideoRecorder | None) -> VideoRecorder | None:
         with self._lock:

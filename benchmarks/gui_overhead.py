@@ -115,7 +115,8 @@ def run_pipeline(source: str, models, tracker_factory, *, draw: bool, gui_settin
 
 
 def run_app(source: str, args: argparse.Namespace, models, expected_frames: int,
-            drawing_ms: list[float] | None = None) -> float:
+            drawing_ms: list[float] | None = None, pose_ms: list[float] | None = None) -> float:
+    """fps of the window playing `source` to its end; each frame's drawing and pose milliseconds go to the lists."""
     from PyQt6.QtWidgets import QApplication  # noqa: PLC0415 - Qt
 
     from app.main_window import MainWindow  # noqa: PLC0415 - Qt
@@ -139,6 +140,8 @@ def run_app(source: str, args: argparse.Namespace, models, expected_frames: int,
             times.append(time.perf_counter())
             if drawing_ms is not None:
                 drawing_ms.append(frame.timings_ms["drawing"])
+            if pose_ms is not None:
+                pose_ms.append(frame.timings_ms["pose"])
 
         window.frame_displayed.connect(on_frame)
         deadline = time.monotonic() + 600

@@ -46,7 +46,12 @@ class SourceTimeout(TimeoutError):
 
 
 class Source(Protocol):
-    """What the pipeline needs from a source."""
+    """What the pipeline needs from a source.
+
+    File sources also have `seek(index) -> bool`: go on from frame `index`
+    without reopening, False where that cannot be done exactly (the window's
+    timeline uses it; the pipeline never seeks).
+    """
 
     name: str
     live: bool
@@ -161,6 +166,29 @@ class VideoFileSource:
     def frames_decoded(self) -> int:
         return self._next_index
 
+    def seek(self, index: int) -> bool:
+        """Go on from frame `index` in the open file (no reopening); False when the container cannot.
+
+        OpenCV's FFmpeg backend seeks to the key frame before `index` and
+        decodes up to it. The frame is decoded here and its position checked
+        (the container's count after it must be `index + 1`), so a container
+        that cannot seek, or seeks only to key frames, returns False instead
+        of delivering the wrong frame under the asked-for index. After False
+        the read position is unknown: close the source and open it again at
+        `index` (`start_index`).
+        """
+        index = int(index)
+        if index < 0 or (self.frames_announced is not None and index >= self.frames_announced):
+            return False
+        if not self._capture.set(cv2.CAP_PROP_POS_FRAMES, index):
+            return False
+        ok, image = self._capture.read()
+        if not ok or image is None or round(self._capture.get(cv2.CAP_PROP_POS_FRAMES)) != index + 1:
+            return False
+        self._pending = _as_bgr(image, self.name)
+        self._next_index = index
+        return True
+
     def close(self) -> None:
         self._capture.release()
 
@@ -255,6 +283,14 @@ class ImageListSource:
         self.last_read_s = time.perf_counter() - started
         return Frame(index=index, timestamp_s=timestamp_s, image=image, source=self.name,
                      path=str(self._paths[index]))
+
+    def seek(self, index: int) -> bool:
+        """Go on from image `index` (the next readable one from there); False when there is none."""
+        if not 0 <= int(index) < len(self._paths):
+            return False
+        self._next_index = int(index)
+        self._pending = self._next_readable()
+        return self._pending is not None
 
     def close(self) -> None:
         self._pending = None

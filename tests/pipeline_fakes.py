@@ -50,6 +50,13 @@ class ListSource:
         self.last_read_s = self.read_s
         return frame
 
+    def seek(self, index: int) -> bool:
+        """Go on from frame `index`, as `VideoFileSource.seek` (False outside the source)."""
+        if not 0 <= index < self.count:
+            return False
+        self.next_index = index
+        return True
+
     def close(self) -> None:
         self.closed = True
 

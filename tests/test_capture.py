@@ -58,6 +58,46 @@ def test_max_frames_limits_a_video():
         assert len(read_all(source)) == 2 and source.frame_count == 2
 
 
+def test_a_video_seeks_in_the_open_file_to_the_exact_frame():
+    expected = [frame.image for frame in read_all(VideoFileSource(VIDEO))]
+    with VideoFileSource(VIDEO) as source:
+        source.read()
+        assert source.seek(3)
+        frame = source.read()
+        assert frame.index == 3 and np.array_equal(frame.image, expected[3])
+        assert source.seek(1) and [f.index for f in read_all(source)] == [1, 2, 3, 4]
+        # Outside the file: refused, so the caller reopens (and gets the error naming the file).
+        assert not source.seek(5) and not source.seek(-1)
+
+
+class KeyFrameOnlyCapture:
+    """`cv2.VideoCapture` of a container that can seek only to its first key frame (frame 0)."""
+
+    opencv_capture = cv2.VideoCapture
+
+    def __init__(self, path):
+        self._capture = self.opencv_capture(path)
+
+    def __getattr__(self, name):
+        return getattr(self._capture, name)
+
+    def set(self, prop, value):
+        return self._capture.set(prop, 0 if prop == cv2.CAP_PROP_POS_FRAMES else value)
+
+
+def test_a_seek_that_lands_on_another_frame_is_refused(monkeypatch):
+    monkeypatch.setattr(cv2, "VideoCapture", KeyFrameOnlyCapture)
+    with VideoFileSource(VIDEO) as source:
+        # It decoded frame 0 where 3 was asked for: never delivered as frame 3.
+        assert not source.seek(3)
+
+
+def test_an_image_folder_seeks_to_the_image():
+    with ImageFolderSource(VIDEO_DIR) as source:
+        assert source.seek(3) and [f.index for f in read_all(source)] == [3, 4]
+        assert not source.seek(5)
+
+
 def test_image_folder_is_sorted_and_sets_the_path():
     with ImageFolderSource(VIDEO_DIR) as source:
         frames = read_all(source)

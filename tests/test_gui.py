@@ -1410,16 +1410,115 @@ def test_stepping_back_shows_recent_frames_again_without_reopening(qtbot, make_w
     # On the newest frame, Step asks the pipeline for the next one.
     step_frames(qtbot, window, 1)
     assert window.last_frame.index == 4 and window.worker is worker
-    # Past the oldest kept frame, the file reopens there.
+    # Past the oldest kept frame, the worker seeks there.
     for _ in range(len(window.recent_frames) - 1):
         window.step_back()
     oldest = window.last_frame.index
     assert window.worker is worker and oldest == 0
     window.seek(3)
-    qtbot.waitUntil(lambda: window.last_frame.index == 3 and window.worker is not worker, timeout=WAIT_MS)
-    reopened = window.worker
+    qtbot.waitUntil(lambda: window.last_frame.index == 3, timeout=WAIT_MS)
     window.step_back()
-    qtbot.waitUntil(lambda: window.last_frame.index == 2 and window.worker is not reopened, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.last_frame.index == 2, timeout=WAIT_MS)
+    assert window.worker is worker and window.worker.seeks_requested == 2
+
+
+class CountingOpener:
+    """Wraps the worker's `open_source_stoppable`: counts the opens, optionally takes the sources' `seek` away."""
+
+    def __init__(self, monkeypatch, can_seek: bool = True) -> None:
+        import app.worker
+
+        self._open = app.worker.open_source_stoppable
+        self.can_seek = can_seek
+        self.start_indices: list[int] = []
+        monkeypatch.setattr(app.worker, "open_source_stoppable", self)
+
+    def __call__(self, spec, stop, start_index=0):
+        self.start_indices.append(start_index)
+        source = self._open(spec, stop, start_index=start_index)
+        if not self.can_seek:
+            # A container that cannot seek exactly.
+            source.seek = lambda index: False
+        return source
+
+
+class CountingTracker:
+    """Forwards to a real tracker and counts its updates."""
+
+    def __init__(self, tracker) -> None:
+        self._tracker = tracker
+        self.updates = 0
+
+    def __getattr__(self, name):
+        return getattr(self._tracker, name)
+
+    def update(self, *args, **kwargs):
+        self.updates += 1
+        return self._tracker.update(*args, **kwargs)
+
+
+def file_frame(path: str, index: int) -> np.ndarray:
+    capture = cv2.VideoCapture(path)
+    for _ in range(index + 1):
+        ok, image = capture.read()
+    capture.release()
+    assert ok
+    return image
+
+
+def test_a_timeline_jump_seeks_in_the_open_file(qtbot, make_window, models, long_video, monkeypatch):
+    from app.worker import default_tracker_factory
+
+    opener = CountingOpener(monkeypatch)
+    trackers = []
+
+    def tracker_factory(**options):
+        trackers.append(CountingTracker(default_tracker_factory(**options)))
+        return trackers[-1]
+
+    window = long_video_window(make_window, models, long_video, paused=True, tracker_factory=tracker_factory)
+    qtbot.waitUntil(lambda: window.frames_shown == 1, timeout=WAIT_MS)
+    step_frames(qtbot, window, 2)
+    worker = window.worker
+    window.timeline.slider.setValue(30)
+    window.timeline.seek_requested.emit(30)
+    qtbot.waitUntil(lambda: window.last_frame.index == 30, timeout=WAIT_MS)
+    # The same thread and the same open file, on the exact frame, with a new tracker (IDs start over).
+    assert opener.start_indices == [0] and window.worker is worker
+    assert np.array_equal(window.last_frame.result.frame.image, file_frame(long_video[0], 30))
+    assert len(trackers) == 2 and trackers[-1].updates >= 1
+    assert window.controls.pause_button.isChecked() and window.timeline.label.text().endswith("frame 31 / 40")
+    shown = []
+    window.frame_displayed.connect(lambda frame: shown.append(frame.index))
+    # A frame still on its way when the jump is asked for (here: the step's, waiting in
+    # the event queue while the GUI thread sleeps) is not shown: only the frame sought.
+    window.step()
+    time.sleep(1.0)
+    window.seek(10)
+    qtbot.waitUntil(lambda: window.last_frame.index == 10, timeout=WAIT_MS)
+    qtbot.wait(200)
+    assert shown == [10]
+    # Playing on from there, every frame follows in order; a jump while playing goes on playing.
+    shown.clear()
+    window.set_paused(False)
+    qtbot.waitUntil(lambda: len(shown) >= 3, timeout=WAIT_MS)
+    window.seek(5)
+    qtbot.waitUntil(lambda: 5 in shown and shown[-1] >= 7, timeout=WAIT_MS)
+    after = shown[shown.index(5):]
+    assert after == list(range(5, 5 + len(after))) and opener.start_indices == [0] and window.worker is worker
+
+
+def test_a_file_that_cannot_seek_is_reopened_at_the_frame(qtbot, make_window, models, long_video, monkeypatch):
+    opener = CountingOpener(monkeypatch, can_seek=False)
+    window = long_video_window(make_window, models, long_video, paused=True)
+    qtbot.waitUntil(lambda: window.frames_shown == 1, timeout=WAIT_MS)
+    worker = window.worker
+    window.seek(30)
+    qtbot.waitUntil(lambda: window.last_frame.index == 30, timeout=WAIT_MS)
+    assert opener.start_indices == [0, 30] and window.worker is worker
+    assert np.array_equal(window.last_frame.result.frame.image, file_frame(long_video[0], 30))
+    step_frames(qtbot, window, 1)
+    assert window.last_frame.index == 31 and window.error_text == ""
 
 
 def test_recent_frames_are_kept_within_a_memory_budget():

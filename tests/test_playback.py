@@ -97,3 +97,18 @@ def test_a_new_speed_applies_from_the_next_frame():
     assert [at for _, at in delivered] == pytest.approx([0.025 * step for step in range(5)])
     with pytest.raises(ValueError, match="positive"):
         paced.set_speed(0.0)
+
+
+def test_a_seek_drops_the_frame_held_back_and_starts_the_clock_again():
+    clock = FakeClock()
+    paced = PacedSource(file_source(10, fps=10.0), 1.0, clock=clock, sleep=clock.sleep)
+    assert paced.read(0.01).index == 0
+    with pytest.raises(SourceTimeout):
+        paced.read(0.01)  # frame 1 is held back until it is due
+    clock.now += 30.0  # thinking about where to jump: no frame counts as late for it
+    assert paced.seek(6)
+    sought_at = clock.now
+    delivered = read_all(paced, clock)
+    assert [index for index, _ in delivered] == [6, 7, 8, 9] and paced.dropped_frames == 0
+    assert [at - sought_at for _, at in delivered] == pytest.approx([0.1 * step for step in range(4)])
+    assert not paced.seek(10)
