@@ -34,7 +34,12 @@ def readme_try_offline_command() -> list[str]:
 def _make(*arguments: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    return subprocess.run(["make", *arguments], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+    # Under `make test` the outer make's variables would make this one a sub-make, which prints
+    # "make[1]: Entering directory" lines around its output.
+    env = {key: value for key, value in (os.environ if env is None else env).items()
+           if key not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    return subprocess.run(["make", "--no-print-directory", *arguments], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=env)
 
 
 def test_make_try_runs_the_readme_command():
