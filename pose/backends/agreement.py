@@ -100,16 +100,6 @@ def _annotated_people(folder: Path | None, annotations_name: str, images: Path |
     return people
 
 
-def reference_images(folder: Path | None = None, annotations_name: str = REFERENCE_ANNOTATIONS
-                     ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """[(BGR image, (N, 4) float64 xywh px person boxes)] of the reference images that have people, by image id.
-
-    folder: None: `reference_folder()`. Raises FileNotFoundError when the images are not there.
-    """
-    return [(image, np.asarray([a["bbox"] for a in found], np.float64))
-            for image, found in _annotated_people(folder, annotations_name)]
-
-
 def reference_people(input_size: tuple[int, int], color_rgb: bool = True, folder: Path | None = None,
                      annotations_name: str = REFERENCE_ANNOTATIONS, images: Path | None = None) -> ReferencePeople:
     """The people of `folder / annotations_name` (None: `reference_folder()`; images in `images`, default `folder`)

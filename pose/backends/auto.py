@@ -51,7 +51,7 @@ import numpy as np
 from core.io import write_json_atomic
 from pose.backends import BackendUnavailable, make_runtime
 from pose.backends.agreement import (
-    OKS_MIN, ReferencePeople, agreement, agrees, keypoints_from_heatmaps, reference_people,
+    OKS_MIN, ReferencePeople, agreement, agrees, keypoints_from_heatmaps, reference_folder, reference_people,
 )
 from pose.backends.hardware import auto_candidates, machine_id
 from pose.backends.identity import artifact_key, default_cache_dir
@@ -63,18 +63,6 @@ TIMING_REPEATS = 3
 # A candidate must beat eager by this much at a full batch to be worth a second code path.
 MIN_SPEEDUP = 1.1
 LOCK_POLL_S = 2.0
-
-
-def seconds_per_call(runtime, batch: np.ndarray, repeats: int = TIMING_REPEATS, warmup: int = 1) -> float:
-    """Median seconds of `runtime(batch)` after `warmup` calls."""
-    for _ in range(warmup):
-        runtime(batch)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        runtime(batch)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def speedups(eager, runtime, batches: dict[int, np.ndarray], repeats: int = TIMING_REPEATS) -> dict[int, float]:
@@ -395,25 +383,26 @@ def auto_runtime(model, *, device, max_batch, input_size, weights_id, cache_dir=
     """
     max_batch = max_batch or 1
     eager = TorchRuntime(model, device=device, max_batch=max_batch)
-    try:
-        people = reference if reference is not None else reference_people(input_size)
-    except FileNotFoundError as error:
-        logger.warning("backend auto -> torch: the reference people are missing (%s)", error)
-        runtime = AutoRuntime(eager, max_batch=max_batch, load_choice=None)
-        runtime.set_choice({"backend": "torch", "reason": f"no reference people to check agreement on ({error})",
-                            "candidates": []})
-        return runtime
     candidates = auto_candidates(device)
+    # The key names the reference folder; its images are read only when there is something to measure.
+    source = reference.source if reference is not None else str(reference_folder()[0])
     path = choice_path(cache_dir, device=device, max_batch=max_batch, input_size=input_size, weights_id=weights_id,
-                       candidates=candidates, reference=people.source, calibration=calibration)
+                       candidates=candidates, reference=source, calibration=calibration)
 
     def load_choice(record):
         return make_runtime(record["backend"], model, device=device, max_batch=max_batch, input_size=input_size,
                             weights_id=weights_id, cache_dir=cache_dir, calibration=calibration)
 
+    runtime = AutoRuntime(eager, max_batch=max_batch, load_choice=load_choice)
     if path.is_file():
-        runtime = AutoRuntime(eager, max_batch=max_batch, load_choice=load_choice)
         runtime.set_choice(json.loads(path.read_text()))
+        return runtime
+    try:
+        people = reference if reference is not None else reference_people(input_size)
+    except FileNotFoundError as error:
+        logger.warning("backend auto -> torch: the reference people are missing (%s)", error)
+        runtime.set_choice({"backend": "torch", "reason": f"no reference people to check agreement on ({error})",
+                            "candidates": []})
         return runtime
     if wait or config is None or str(device).startswith("cuda"):
         logger.info("backend auto: measuring %s against eager fp32 (first start only; cached in %s)",
@@ -423,7 +412,6 @@ def auto_runtime(model, *, device, max_batch, input_size, weights_id, cache_dir=
                                     calibration=calibration, people=people,
                                     progress=lambda text: logger.info("backend auto: %s", text))
         write_json_atomic(path, record, indent=1)
-        runtime = AutoRuntime(eager, max_batch=max_batch, load_choice=load_choice)
         runtime.set_choice(record)
         return runtime
     return _start_in_background(model, eager, path, load_choice, config=config, candidates=candidates,
